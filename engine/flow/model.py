@@ -173,10 +173,16 @@ class Flow:
             self.name_changed.emit(name)
             self.changed.emit()
 
-    def add_node(self, node: Node) -> None:
+    def add_node(self, node: Node, index: Optional[int] = None) -> None:
+        """Add a node; ``index`` puts it back at its old place (undo keeps file order)."""
         if node.id in self._nodes:
             raise errors.DuplicateNodeError(f"There is already a step with the id '{node.id}'.")
-        self._nodes[node.id] = node
+        if index is None or index >= len(self._nodes):
+            self._nodes[node.id] = node
+        else:
+            items = list(self._nodes.items())
+            items.insert(max(index, 0), (node.id, node))
+            self._nodes = dict(items)
         self.node_added.emit(node)
         self.changed.emit()
 
@@ -216,10 +222,14 @@ class Flow:
             return False
         return True
 
-    def add_edge(self, edge: Edge, check: bool = True) -> None:
+    def add_edge(self, edge: Edge, check: bool = True, index: Optional[int] = None) -> None:
+        """Add an edge; ``index`` puts it back at its old place (undo keeps file order)."""
         if check:
             self.check_connect(edge.source, edge.port, edge.target)
-        self._edges.append(edge)
+        if index is None:
+            self._edges.append(edge)
+        else:
+            self._edges.insert(max(index, 0), edge)
         self.edge_added.emit(edge)
         self.changed.emit()
 
