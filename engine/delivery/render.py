@@ -1,0 +1,185 @@
+"""Rendering one email node for one lead into a message ready to send.
+
+Templates go through the project's sandboxed Jinja2 environment (the one the
+validator parses with), in a lenient mode: a field the lead does not have
+renders empty, ``{{ first_name | default("there") }}`` works for missing and
+blank fields alike, and an error at render time (``{{ 1/0 }}``, a blocked
+attribute) falls back to the template's plain text and is recorded instead
+of stopping the run. The HTML body escapes lead values; subject and text
+do not need to.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate
+from functools import lru_cache
+from typing import Any, Optional
+
+from jinja2 import ChainableUndefined, Template, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from engine.delivery.html_text import html_to_text
+from engine.delivery.tracked_links import TrackingUrls, add_footer, add_text_footer, rewrite_links
+from engine.delivery.tracking_tokens import Id
+from engine.flow.templates import ENVIRONMENT
+
+#: Same sandbox and settings as validation, but missing fields render empty.
+TEXT_ENVIRONMENT: SandboxedEnvironment = ENVIRONMENT.overlay(undefined=ChainableUndefined)
+#: For the HTML body: lead values such as "Tom & Jerry" are escaped.
+HTML_ENVIRONMENT: SandboxedEnvironment = ENVIRONMENT.overlay(undefined=ChainableUndefined, autoescape=True)
+
+_TEMPLATE_SYNTAX = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+_MSGID_SAFE = re.compile(r"[A-Za-z0-9_-]")
+
+
+@dataclass(frozen=True)
+class EmailContent:
+    """What an email node says, as templates."""
+
+    subject: str
+    html: str
+    text: Optional[str] = None
+
+
+@dataclass
+class Rendered:
+    """The filled-in parts and any template errors met on the way."""
+
+    subject: str
+    html: str
+    text: str
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RenderedEmail:
+    message: EmailMessage
+    errors: list[str]
+    #: The http(s) links sent through the tracker, as the lead's email shows them.
+    tracked_links: tuple[str, ...]
+
+
+@lru_cache(maxsize=4096)
+def _compile(source: str, html: bool) -> Template:
+    return (HTML_ENVIRONMENT if html else TEXT_ENVIRONMENT).from_string(source)
+
+
+def template_context(fields: Mapping[str, Any], email: str) -> dict[str, Any]:
+    """The names a template sees: the lead's fields and ``email``.
+
+    Blank values are left out so that ``default(...)`` applies to them, as a
+    marketer expects for an empty cell.
+    """
+    context = {k: v for k, v in fields.items() if v is not None and v != ""}
+    context["email"] = email
+    return context
+
+
+def fill(source: str, context: Mapping[str, Any], *, html: bool = False, part: str = "template") -> tuple[str, Optional[str]]:
+    """The rendered template, and an error sentence if it could not render.
+
+    On error the fallback is the template's own text with its tags removed:
+    the lead gets the fixed wording rather than nothing or a crash.
+    """
+    try:
+        return _compile(source, html).render(context), None
+    except TemplateError as exc:
+        error = f"{part}: {type(exc).__name__}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - arithmetic and type errors inside {{ }}
+        error = f"{part}: {type(exc).__name__}: {exc}"
+    return _TEMPLATE_SYNTAX.sub("", source), error
+
+
+def render_content(content: EmailContent, fields: Mapping[str, Any], email: str) -> Rendered:
+    """Fill subject, HTML and text for one lead; derive the text when none is given."""
+    context = template_context(fields, email)
+    errors: list[str] = []
+    subject, error = fill(content.subject, context, part="subject")
+    errors += [error] if error else []
+    html, error = fill(content.html, context, html=True, part="html")
+    errors += [error] if error else []
+    if content.text and content.text.strip():
+        text, error = fill(content.text, context, part="text")
+        errors += [error] if error else []
+    else:
+        text = html_to_text(html)
+    # A header cannot hold line breaks; a field with one must not break the message.
+    subject = " ".join(subject.split())
+    return Rendered(subject, html, text, errors)
+
+
+def _msgid_part(value: Id) -> str:
+    return "".join(ch if _MSGID_SAFE.match(ch) else "".join(f"={b:02X}" for b in ch.encode()) for ch in str(value))
+
+
+def message_id(campaign_id: Id, token_id: Id, node_id: Id, domain: str = "mailbranch.local") -> str:
+    """The Message-ID of the send of ``node_id`` for ``token_id``: the same every time.
+
+    A resend after a crash in the middle of SMTP carries the same id, so the
+    receiving side (and the sandbox mailbox) can recognise the duplicate.
+    Characters outside ``[A-Za-z0-9_-]`` are escaped as ``=XX`` so that
+    different ids never give the same Message-ID.
+    """
+    return f"<t{_msgid_part(token_id)}.{_msgid_part(node_id)}.{_msgid_part(campaign_id)}@{domain}>"
+
+
+def build_message(
+    *,
+    sender: str,
+    to: str,
+    subject: str,
+    html: str,
+    text: str,
+    message_id: str,
+    unsubscribe_url: str,
+    date: Optional[str] = None,
+) -> EmailMessage:
+    """A multipart/alternative message with one-click unsubscribe headers (RFC 8058)."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = date or formatdate(localtime=False, usegmt=True)
+    message["Message-ID"] = message_id
+    message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    return message
+
+
+def render_email(
+    content: EmailContent,
+    fields: Mapping[str, Any],
+    *,
+    email: str,
+    sender: str,
+    urls: TrackingUrls,
+    token_id: Id,
+    node_id: Id,
+    domain: str = "mailbranch.local",
+) -> RenderedEmail:
+    """Everything for one send: filled templates, tracking, headers.
+
+    ``urls`` carries the campaign, send and lead ids the tracking tokens sign.
+    """
+    rendered = render_content(content, fields, email)
+    html, tracked = rewrite_links(rendered.html, urls)
+    html = add_footer(html, urls)
+    text = add_text_footer(rendered.text, urls)
+    message = build_message(
+        sender=sender,
+        to=email,
+        subject=rendered.subject,
+        html=html,
+        text=text,
+        message_id=message_id(urls.campaign_id, token_id, node_id, domain),
+        unsubscribe_url=urls.unsubscribe(),
+    )
+    return RenderedEmail(message, rendered.errors, tracked)
+
+

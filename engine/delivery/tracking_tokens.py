@@ -1,0 +1,140 @@
+"""Signed tracking tokens: what a pixel, a tracked link or an unsubscribe link
+carries, so the tracking server can tell a genuine request from a forged or
+damaged one without touching the database.
+
+Each purpose has its own salt, so an open token can never be replayed as a
+click or an unsubscribe. Payloads are compact JSON lists (itsdangerous
+compresses them when that is shorter) to keep URLs short. The secret is made
+once per installation and kept in a file only its owner can read.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from itsdangerous import BadData, URLSafeSerializer
+
+from engine.flow.links import is_trackable
+
+Id = Union[int, str]
+
+_SALTS = {"open": "mailbranch.open", "click": "mailbranch.click", "unsubscribe": "mailbranch.unsubscribe"}
+_SECRET_BYTES = 32
+
+
+class SecretFileError(Exception):
+    """The installation's secret file exists but cannot be used."""
+
+
+def load_or_create_secret(path: Union[str, Path]) -> bytes:
+    """The installation's signing secret, created on first use.
+
+    The file is created exclusively with mode 0600, so two processes starting
+    at once agree on one secret and other users cannot read it.
+    """
+    path = Path(path)
+    try:
+        return _read_secret(path)
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(_SECRET_BYTES)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race; use its secret
+        return _read_secret(path)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(value + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    return value.encode("ascii")
+
+
+def _read_secret(path: Path) -> bytes:
+    text = path.read_text(encoding="ascii", errors="replace").strip()
+    if len(text) < 32:
+        raise SecretFileError(
+            f"The tracking secret in {path} is missing or too short. Delete the file to make a new one "
+            "(links in emails already sent will stop being tracked)."
+        )
+    return text.encode("ascii")
+
+
+@dataclass(frozen=True)
+class OpenClaim:
+    campaign_id: Id
+    send_id: Id
+
+
+@dataclass(frozen=True)
+class ClickClaim:
+    campaign_id: Id
+    send_id: Id
+    url: str
+
+
+@dataclass(frozen=True)
+class UnsubscribeClaim:
+    campaign_id: Id
+    lead_id: Id
+
+
+def _is_id(value: Any) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, str) and value != "")
+
+
+class TrackingTokens:
+    """Makes and reads the three kinds of token with one installation secret."""
+
+    def __init__(self, secret: Union[str, bytes]) -> None:
+        self._serializers = {
+            purpose: URLSafeSerializer(secret, salt=salt) for purpose, salt in _SALTS.items()
+        }
+
+    def _dump(self, purpose: str, payload: list[Any]) -> str:
+        for value in payload[:2]:
+            if not _is_id(value):
+                raise ValueError(f"a tracking id must be an int or a non-empty string, not {value!r}")
+        return self._serializers[purpose].dumps(payload)
+
+    def _load(self, purpose: str, token: object, size: int) -> Optional[list[Any]]:
+        if not isinstance(token, str) or not token or len(token) > 8192:
+            return None
+        try:
+            payload = self._serializers[purpose].loads(token)
+        except (BadData, ValueError, TypeError, UnicodeError):
+            return None
+        if not isinstance(payload, list) or len(payload) != size or not all(map(_is_id, payload[:2])):
+            return None
+        return payload
+
+    def open_token(self, campaign_id: Id, send_id: Id) -> str:
+        return self._dump("open", [campaign_id, send_id])
+
+    def click_token(self, campaign_id: Id, send_id: Id, url: str) -> str:
+        if not is_trackable(url):
+            raise ValueError(f"only http(s) links are tracked, not {url!r}")
+        return self._dump("click", [campaign_id, send_id, url])
+
+    def unsubscribe_token(self, campaign_id: Id, lead_id: Id) -> str:
+        return self._dump("unsubscribe", [campaign_id, lead_id])
+
+    def read_open(self, token: object) -> Optional[OpenClaim]:
+        """The claim a genuine open token makes, or None for anything else."""
+        payload = self._load("open", token, 2)
+        return OpenClaim(*payload) if payload else None
+
+    def read_click(self, token: object) -> Optional[ClickClaim]:
+        """The claim a genuine click token makes, or None; the URL is one we signed."""
+        payload = self._load("click", token, 3)
+        if not payload or not isinstance(payload[2], str) or not is_trackable(payload[2]):
+            return None
+        return ClickClaim(*payload)
+
+    def read_unsubscribe(self, token: object) -> Optional[UnsubscribeClaim]:
+        payload = self._load("unsubscribe", token, 2)
+        return UnsubscribeClaim(*payload) if payload else None

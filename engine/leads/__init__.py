@@ -1,0 +1,1 @@
+"""Leads: who a campaign writes to, imported from the marketer's spreadsheet."""
