@@ -1,0 +1,282 @@
+"""The campaign engine: enrol leads, then play due work in time order.
+
+``CampaignEngine`` is the one entry point the simulator, the headless runner
+and the app's engine process use; only the clock and the delivery differ.
+Each call to ``process_until`` works in batches (see ``batch.py``), each one
+transaction; a batch that loses a compare-and-set race is rolled back and
+played again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Optional
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from engine.flow.fileformat import dumps_flow, loads_flow
+from engine.flow.model import Flow
+from engine.run.batch import EVENT, WAIT, Batch, ConcurrentTransition, chunks
+from engine.run.clock import Clock
+from engine.run.context import RunContext
+from engine.run.ids import IdAllocator
+from engine.run.spec import CampaignSpec
+from engine.run.state import EventState
+from engine.store.database import Database
+from engine.store.models import Campaign, EdgeCount, Event, Lead, Token, Wait
+
+log = logging.getLogger("mailbranch.engine")
+FOREVER = 2**62
+
+
+@dataclass
+class LeadInput:
+    key: str
+    email: Optional[str] = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EnrollResult:
+    added: int
+    already_enrolled: int
+
+
+class CampaignEngine:
+    def __init__(self, db: Database, campaign_id: int, clock: Clock, batch_size: int = 10000,
+                 ids: Optional[IdAllocator] = None) -> None:
+        self.db = db
+        self.campaign_id = campaign_id
+        self.clock = clock
+        self.batch_size = batch_size
+        with db.session() as s:
+            campaign = s.get(Campaign, campaign_id)
+            if campaign is None:
+                raise LookupError(f"there is no campaign {campaign_id} in {db.url}")
+            self.flow: Flow = loads_flow(campaign.flow_json)
+            settings = dict(campaign.settings or {})
+            self.started_at = campaign.started_at
+            self.delivery = campaign.delivery
+            self.name = campaign.name
+        self.settings = settings
+        self.spec = CampaignSpec(self.flow, settings.get("mode"))
+        self.ctx = RunContext(campaign_id, self.spec, clock, ids or IdAllocator(), delivery=self.delivery,
+                              checks_unsubscribes=self.delivery != "simulated")
+        self.rows_written = 0
+
+    # -- creating ----------------------------------------------------------
+    @classmethod
+    def create(cls, db: Database, flow: Flow, clock: Clock, *, name: Optional[str] = None,
+               delivery: str = "simulated", mode: Optional[str] = None,
+               settings: Optional[dict[str, Any]] = None, **kwargs: Any) -> "CampaignEngine":
+        """Store the flow as this campaign's spec and start its clock now."""
+        extra = dict(settings or {})
+        if mode:
+            extra["mode"] = mode
+        with db.session() as s:
+            campaign = Campaign(name=name or flow.name, flow_json=dumps_flow(flow), state="running",
+                                delivery=delivery, started_at=clock.now(), open_tracked=0, settings=extra)
+            s.add(campaign)
+            s.flush()
+            campaign_id = campaign.id
+        return cls(db, campaign_id, clock, **kwargs)
+
+    def enroll(self, leads: Iterable[LeadInput]) -> EnrollResult:
+        """Give every new lead its original token at start, due at once.
+
+        Idempotent by lead key, so re-running a command after Ctrl-C enrols
+        only the leads that were not in yet. All in one transaction: the
+        campaign's count of open tracked tokens moves with the tokens.
+        """
+        at = self.clock.now()
+        leads = list(leads)
+        for _attempt in range(3):
+            try:
+                with self.db.session() as s:
+                    result = self._enroll(s, leads, at)
+                return result
+            except ConcurrentTransition:
+                self.ctx.ids.forget()
+        raise RuntimeError("could not enrol leads: the database kept changing under the engine")
+
+    def _enroll(self, s: Session, leads: list[LeadInput], at: int) -> EnrollResult:
+        lead_table = Lead.__table__
+        existing = {r.key for r in s.execute(select(lead_table.c.key)
+                                             .where(lead_table.c.campaign_id == self.campaign_id))}
+        fresh: dict[str, LeadInput] = {}
+        for lead in leads:
+            if lead.key not in existing and lead.key not in fresh:
+                fresh[lead.key] = lead
+        for part in chunks(fresh.values()):
+            s.execute(insert(lead_table), [{"campaign_id": self.campaign_id, "key": x.key, "email": x.email,
+                                            "fields": x.fields} for x in part])
+        ids = {r.key: r.id for r in s.execute(select(lead_table.c.id, lead_table.c.key)
+                                               .where(lead_table.c.campaign_id == self.campaign_id))}
+        start = self.spec.start
+        allocate = self.ctx.ids.take
+        for part in chunks(fresh):
+            tokens, waits = [], []
+            for key in part:
+                lead_id = ids[key]
+                token_id = allocate(s, "tokens")
+                tokens.append({"id": token_id, "campaign_id": self.campaign_id, "lead_id": lead_id,
+                               "parent_id": None, "node": start, "state": "waiting", "tracked": True,
+                               "path": {}, "last_send": None, "created_at": at, "finished_at": None,
+                               "version": 0})
+                waits.append({"id": allocate(s, "waits"), "campaign_id": self.campaign_id,
+                              "token_id": token_id, "lead_id": lead_id, "node": start, "due_at": at,
+                              "state": "pending", "fired_at": None})
+            s.execute(insert(Token.__table__), tokens)
+            s.execute(insert(Wait.__table__), waits)
+        campaign = s.get(Campaign, self.campaign_id)
+        campaign.open_tracked += len(fresh)
+        if campaign.complete_at is None and campaign.open_tracked == 0:
+            campaign.complete_at = at
+            campaign.state = "complete"
+        self.rows_written += 3 * len(fresh)
+        return EnrollResult(len(fresh), len(leads) - len(fresh))
+
+    # -- events --------------------------------------------------------------
+    def record_events(self, events: Iterable[dict[str, Any]], source: str = "simulated") -> int:
+        """Record opens and clicks to be handled in time order.
+
+        Each dict has ``type`` and ``at`` (ms), the lead as ``lead_id`` or
+        ``lead`` (its key), and the send as ``send_id`` or ``email`` (node id),
+        plus ``url`` for clicks. An unknown lead is recorded and changes
+        nothing. Returns how many were recorded.
+        """
+        events = list(events)
+        with self.db.session() as s:
+            keys = {e["lead"] for e in events if e.get("lead_id") is None and e.get("lead") is not None}
+            lead_ids: dict[str, int] = {}
+            lead_table = Lead.__table__
+            for part in chunks(keys):
+                for r in s.execute(select(lead_table.c.id, lead_table.c.key).where(
+                        lead_table.c.campaign_id == self.campaign_id, lead_table.c.key.in_(part))):
+                    lead_ids[r.key] = r.id
+            rows = []
+            for e in events:
+                lead_id = e.get("lead_id") or lead_ids.get(e.get("lead"))
+                rows.append({"campaign_id": self.campaign_id, "lead_id": lead_id,
+                             "lead_key": e.get("lead"), "type": e["type"], "node": e.get("email"),
+                             "send_id": e.get("send_id"), "url": e.get("url"), "at": int(e["at"]),
+                             "source": source, "state": "pending", "triggered": []})
+            for part in chunks(rows):
+                s.execute(insert(Event.__table__), part)
+        return len(events)
+
+    def record_event(self, type: str, at: Optional[int] = None, **where: Any) -> None:
+        self.record_events([{"type": type, "at": self.clock.now() if at is None else at, **where}])
+
+    # -- playing due work ----------------------------------------------------
+    def next_due(self) -> Optional[int]:
+        """When the next wait is due or the oldest pending event happened."""
+        with self.db.session() as s:
+            wait = s.execute(select(func.min(Wait.due_at)).where(
+                Wait.campaign_id == self.campaign_id, Wait.state == "pending")).scalar()
+            event = s.execute(select(func.min(Event.at)).where(
+                Event.campaign_id == self.campaign_id, Event.state == "pending")).scalar()
+        due = [t for t in (wait, event) if t is not None]
+        return min(due) if due else None
+
+    def process_until(self, limit: Optional[int] = None) -> int:
+        """Play everything due at or before ``limit`` (default: now); returns items played."""
+        if limit is None:
+            limit = self.clock.now()
+        total = 0
+        while True:
+            played = self._one_batch(limit)
+            if played == 0:
+                return total
+            total += played
+
+    def run_to_end(self, until: Optional[int] = None) -> int:
+        """Simulation: play all work there is, jumping the simulated clock."""
+        return self.process_until(FOREVER if until is None else until)
+
+    def _one_batch(self, limit: int) -> int:
+        for _attempt in range(5):
+            try:
+                with self.db.session() as s:
+                    return self._play_batch(s, limit)
+            except ConcurrentTransition as exc:
+                log.info("batch retried: %s", exc)
+                self.ctx.ids.forget()
+            except BaseException:
+                self.ctx.ids.forget()
+                raise
+        raise RuntimeError("a batch kept conflicting with another worker; giving up for now")
+
+    def _play_batch(self, s: Session, limit: int) -> int:
+        items, boundary = self._fetch_items(s, limit)
+        if not items:
+            return 0
+        row = s.execute(select(Campaign.open_tracked, Campaign.complete_at)
+                        .where(Campaign.id == self.campaign_id)).one()
+        batch = Batch(self.ctx, s, row.open_tracked, row.complete_at, boundary)
+        batch.load({item[3] for item in items if item[3] is not None})
+        for key, rank, item_id, lead_id, event in items:
+            if rank == WAIT:
+                wait = batch.waits.get(item_id)
+                if wait is not None:
+                    batch.schedule(key, WAIT, item_id, wait)
+            else:
+                batch.schedule(key, EVENT, item_id, event)
+        batch.play()
+        self.rows_written += batch.flush()
+        self._flush_campaign(s, batch, row.complete_at)
+        return max(batch.processed, 1)
+
+    def _fetch_items(self, s: Session, limit: int) -> tuple[list[tuple], int]:
+        n = self.batch_size
+        w, e = Wait.__table__, Event.__table__
+        waits = s.execute(select(w.c.id, w.c.lead_id, w.c.due_at).where(
+            w.c.campaign_id == self.campaign_id, w.c.state == "pending", w.c.due_at <= limit)
+            .order_by(w.c.due_at, w.c.id).limit(n)).all()
+        events = s.execute(select(e).where(
+            e.c.campaign_id == self.campaign_id, e.c.state == "pending", e.c.at <= limit)
+            .order_by(e.c.at, e.c.id).limit(n)).all()
+        items = [(r.due_at, WAIT, r.id, r.lead_id, None) for r in waits]
+        items += [(r.at, EVENT, r.id, r.lead_id,
+                   EventState(r.id, r.lead_id, r.type, r.node, r.send_id, r.url, r.at)) for r in events]
+        items.sort(key=lambda item: item[:3])
+        if len(waits) < n and len(events) < n:
+            return items, limit + 1  # everything due is here; new waits up to limit play too
+        items = items[:n]
+        last = items[-1][0]
+        earlier = [item for item in items if item[0] < last]
+        if earlier:
+            return earlier, last
+        # One instant with more work than a batch holds: split it in order.
+        # Nothing new can fall into this instant (waits last longer than zero).
+        return items, last
+
+    def _flush_campaign(self, s: Session, batch: Batch, was_complete: Optional[int]) -> None:
+        values: dict[str, Any] = {"open_tracked": batch.open_tracked}
+        if was_complete is None and batch.complete_at is not None:
+            values.update(complete_at=batch.complete_at, state="complete")
+        s.execute(update(Campaign).where(Campaign.id == self.campaign_id).values(**values))
+        if batch.edge_counts:
+            table = EdgeCount.__table__
+            for (node, port), count in batch.edge_counts.items():
+                hit = s.execute(update(table).where(table.c.campaign_id == self.campaign_id,
+                                                    table.c.node == node, table.c.port == port)
+                                .values(count=table.c.count + count)).rowcount
+                if not hit:
+                    s.execute(insert(table).values(campaign_id=self.campaign_id, node=node, port=port,
+                                                   count=count))
+
+    # -- reading -------------------------------------------------------------
+    def campaign_row(self) -> dict[str, Any]:
+        with self.db.session() as s:
+            c = s.get(Campaign, self.campaign_id)
+            return {"id": c.id, "name": c.name, "state": c.state, "started_at": c.started_at,
+                    "complete_at": c.complete_at, "open_tracked": c.open_tracked,
+                    "settings": json.loads(json.dumps(c.settings or {}))}
+
+    @property
+    def complete_at(self) -> Optional[int]:
+        return self.campaign_row()["complete_at"]

@@ -1,0 +1,58 @@
+"""Id blocks for rows the engine links before it writes them.
+
+A batch creates tokens, sends, waits and listeners that point at each other,
+then writes them all with a few ``executemany`` calls, so it needs their ids
+up front. Ids come in blocks reserved inside the batch's own transaction
+(``UPDATE id_counters ... RETURNING``): two processes never get the same
+block, and a rolled-back batch gives its block back with it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import String, func, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from engine.store.base import Base
+from engine.store.models import Id, Listener, Send, Token, Wait
+
+
+class IdCounter(Base):
+    __tablename__ = "id_counters"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    next_id: Mapped[int] = mapped_column(Id)
+
+
+_TABLES = {"tokens": Token, "sends": Send, "waits": Wait, "listeners": Listener}
+
+
+class IdAllocator:
+    """Hands out ids from reserved blocks; ``forget()`` after a rollback."""
+
+    def __init__(self, block: int = 4096) -> None:
+        self.block = block
+        self._ranges: dict[str, list[int]] = {}
+
+    def take(self, session: Session, name: str) -> int:
+        current = self._ranges.get(name)
+        if current is None or current[0] >= current[1]:
+            current = self._reserve(session, name, self.block)
+            self._ranges[name] = current
+        value = current[0]
+        current[0] += 1
+        return value
+
+    def forget(self) -> None:
+        self._ranges.clear()
+
+    def _reserve(self, session: Session, name: str, count: int) -> list[int]:
+        stmt = (update(IdCounter).where(IdCounter.name == name)
+                .values(next_id=IdCounter.next_id + count).returning(IdCounter.next_id))
+        end = session.execute(stmt).scalar()
+        if end is None:
+            model = _TABLES[name]
+            highest = session.execute(select(func.max(model.id))).scalar() or 0
+            session.add(IdCounter(name=name, next_id=highest + 1 + count))
+            session.flush()
+            end = highest + 1 + count
+        return [end - count, end]

@@ -1,0 +1,1 @@
+"""Simulation: a campaign on a simulated clock with a simulated outbox."""

@@ -1,0 +1,70 @@
+"""Opening a database: SQLite in WAL mode by default, PostgreSQL for scale-out.
+
+One ``Database`` holds one SQLAlchemy engine and one ``sessionmaker``; callers
+own their transactions with ``with db.session() as session:`` (a
+``Session.begin()`` block), one per unit of work.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Union
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from engine.store.base import Base
+
+
+def database_url(target: Union[str, Path, None]) -> str:
+    """Turn a CLI ``--db`` value (a path, ``:memory:`` or a URL) into a URL."""
+    if target is None or str(target) == ":memory:":
+        return "sqlite+pysqlite:///:memory:"
+    text = str(target)
+    if "://" in text:
+        return text
+    return f"sqlite+pysqlite:///{Path(text).expanduser().resolve()}"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # NORMAL is durable against application crashes in WAL mode; only an OS
+    # crash or power loss can drop the last transactions.
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+class Database:
+    def __init__(self, target: Union[str, Path, None] = None, echo: bool = False) -> None:
+        self.url = database_url(target)
+        self.is_sqlite = self.url.startswith("sqlite")
+        kwargs: dict = {"echo": echo}
+        if self.url.endswith(":memory:"):
+            kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+        elif self.is_sqlite:
+            kwargs.update(connect_args={"check_same_thread": False, "timeout": 10})
+        self.engine: Engine = create_engine(self.url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def create_all(self) -> None:
+        # Import every module that defines tables so they are registered.
+        import engine.store.models  # noqa: F401
+
+        Base.metadata.create_all(self.engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One unit of work: commits on success, rolls back on any error."""
+        with self.sessions.begin() as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,188 @@
+"""The run's state as typed tables: campaigns, leads, tokens, sends, waits,
+listeners, events. The flow itself (the spec) is stored once per campaign as
+JSON and never changes while the campaign runs.
+
+Times are integer milliseconds since the Unix epoch, the engine's unit: an
+instant is exact, so "an event at the very instant a wait ends" is well
+defined. Ids of tokens and sends are allocated by the engine (it needs them
+before it writes, to link rows in one batch); events get database ids
+because the tracking server and the CLI insert them from other places.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from engine.store.base import Base
+
+# SQLite only makes INTEGER PRIMARY KEY an alias of the rowid; BigInteger there
+# would lose autoincrement.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    flow_json: Mapped[str] = mapped_column(Text)
+    #: running | complete | stopped
+    state: Mapped[str] = mapped_column(String(16), default="running")
+    #: simulated | real: whether sends go to the simulated outbox or SMTP.
+    delivery: Mapped[str] = mapped_column(String(16), default="simulated")
+    started_at: Mapped[int] = mapped_column(BigInteger)
+    complete_at: Mapped[Optional[int]] = mapped_column(BigInteger)
+    #: Tracked tokens not yet finished; the campaign completes when it reaches 0.
+    open_tracked: Mapped[int] = mapped_column(BigInteger, default=0)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Lead(Base):
+    __tablename__ = "leads"
+    __table_args__ = (UniqueConstraint("campaign_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    #: The id the marketer knows: the CSV's id column, the email, or lead-N.
+    key: Mapped[str] = mapped_column(String(320))
+    email: Mapped[Optional[str]] = mapped_column(String(320))
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    unsubscribed_at: Mapped[Optional[int]] = mapped_column(BigInteger)
+
+
+class Token(Base):
+    """A lead's position in the flow. ``path`` maps email node -> send id on
+    the token's own path; ``last_send`` is the nearest send (SEMANTICS 3)."""
+
+    __tablename__ = "tokens"
+    __table_args__ = (Index("ix_tokens_lead_state", "lead_id", "state"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=False)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"))
+    parent_id: Mapped[Optional[int]] = mapped_column(BigInteger)
+    node: Mapped[str] = mapped_column(String(100))
+    #: waiting | finished | failed
+    state: Mapped[str] = mapped_column(String(16))
+    tracked: Mapped[bool] = mapped_column(Boolean)
+    path: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    last_send: Mapped[Optional[int]] = mapped_column(BigInteger)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    finished_at: Mapped[Optional[int]] = mapped_column(BigInteger)
+    #: Bumped on every change; updates are compare-and-set on it.
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Send(Base):
+    """One email node sent to one lead: at most one per (campaign, lead, node)."""
+
+    __tablename__ = "sends"
+    __table_args__ = (UniqueConstraint("campaign_id", "lead_id", "node"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=False)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    token_id: Mapped[int] = mapped_column(BigInteger)
+    node: Mapped[str] = mapped_column(String(100))
+    at: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[str] = mapped_column(String(200))
+    #: queued | sending | sent | failed (simulated sends are sent at once)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[Optional[int]] = mapped_column(BigInteger)
+    sent_at: Mapped[Optional[int]] = mapped_column(BigInteger)
+    error: Mapped[Optional[str]] = mapped_column(Text)
+    opened_at: Mapped[Optional[int]] = mapped_column(BigInteger)
+    clicked_at: Mapped[Optional[int]] = mapped_column(BigInteger)
+    clicked_urls: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class Skip(Base):
+    """A token reached an email node already sent to its lead and moved on."""
+
+    __tablename__ = "skips"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    lead_id: Mapped[int] = mapped_column(BigInteger)
+    token_id: Mapped[int] = mapped_column(BigInteger)
+    node: Mapped[str] = mapped_column(String(100))
+    send_id: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[int] = mapped_column(BigInteger)
+
+
+class Wait(Base):
+    """A pending timer: the store of record (APScheduler only wakes the engine)."""
+
+    __tablename__ = "waits"
+    __table_args__ = (Index("ix_waits_due", "campaign_id", "state", "due_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=False)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    token_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    lead_id: Mapped[int] = mapped_column(BigInteger)
+    node: Mapped[str] = mapped_column(String(100))
+    due_at: Mapped[int] = mapped_column(BigInteger)
+    #: pending | fired | revoked
+    state: Mapped[str] = mapped_column(String(16))
+    fired_at: Mapped[Optional[int]] = mapped_column(BigInteger)
+
+
+class Listener(Base):
+    """A condition listening for an event on one send, until its NO wait ends."""
+
+    __tablename__ = "listeners"
+    __table_args__ = (Index("ix_listeners_lead_state", "lead_id", "state"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=False)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    lead_id: Mapped[int] = mapped_column(BigInteger)
+    token_id: Mapped[int] = mapped_column(BigInteger)
+    condition: Mapped[str] = mapped_column(String(100))
+    send_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    event: Mapped[str] = mapped_column(String(8))
+    url: Mapped[Optional[str]] = mapped_column(Text)
+    mode: Mapped[str] = mapped_column(String(16))
+    since: Mapped[int] = mapped_column(BigInteger)
+    until: Mapped[int] = mapped_column(BigInteger)
+    #: listening | triggered | expired | revoked
+    state: Mapped[str] = mapped_column(String(16))
+    triggered_token: Mapped[Optional[int]] = mapped_column(BigInteger)
+
+
+class Event(Base):
+    """An open or click, recorded once; handled later, oldest first per lead."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_pending", "campaign_id", "state", "at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    #: None when the event names a lead the campaign does not have.
+    lead_id: Mapped[Optional[int]] = mapped_column(BigInteger, index=True)
+    lead_key: Mapped[Optional[str]] = mapped_column(String(320))
+    type: Mapped[str] = mapped_column(String(8))
+    node: Mapped[Optional[str]] = mapped_column(String(100))
+    send_id: Mapped[Optional[int]] = mapped_column(BigInteger)
+    url: Mapped[Optional[str]] = mapped_column(Text)
+    at: Mapped[int] = mapped_column(BigInteger)
+    #: simulated | tracking
+    source: Mapped[str] = mapped_column(String(16), default="simulated")
+    #: pending | handled | orphan (no such send: recorded, changes nothing)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    triggered: Mapped[list[str]] = mapped_column(JSON, default=list)
+    handled_at: Mapped[Optional[int]] = mapped_column(BigInteger)
+
+
+class EdgeCount(Base):
+    """How many tokens left ``node`` by ``port``: the canvas's edge figures."""
+
+    __tablename__ = "edge_counts"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    node: Mapped[str] = mapped_column(String(100), primary_key=True)
+    port: Mapped[str] = mapped_column(String(8), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
