@@ -8,7 +8,7 @@ what was stored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional
 
 from sqlalchemy import select
@@ -31,7 +31,8 @@ class SimulationResult:
     events: list[dict[str, Any]]
     campaign_id: int = 0
     rows_written: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: Per-node figures (``engine.run.report.CampaignFigures``).
+    figures: Any = None
 
     def as_json(self) -> dict[str, Any]:
         return {"complete_at": self.complete_at, "sends": self.sends, "skips": self.skips,
@@ -93,8 +94,10 @@ def read_result(db: Database, campaign_id: int, origin: int, rows_written: int =
                    "at": seconds(r.at, origin), "triggered": list(r.triggered or [])}
                   for r in s.execute(select(Event).where(Event.campaign_id == campaign_id)
                                      .order_by(Event.at, Event.id)).scalars()]
+        from engine.run.report import campaign_figures
+
         return SimulationResult(seconds(campaign.complete_at, origin), sends, skips, tokens, events,
-                                campaign_id, rows_written)
+                                campaign_id, rows_written, figures=campaign_figures(s, campaign_id))
 
 
 def _email_of(session, event: Event) -> Optional[str]:

@@ -1,0 +1,130 @@
+"""Per-node and per-edge figures of a campaign, read straight from its tables.
+
+``mailbranch status``, the simulator's summary and the app's run overlay all
+show these, so they are computed in one place with grouped queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Optional
+
+from sqlalchemy import String, cast, func, select
+from sqlalchemy.orm import Session
+
+from engine.flow.fileformat import loads_flow
+from engine.store.models import Campaign, EdgeCount, Event, Lead, Send, Token
+
+
+@dataclass
+class NodeFigures:
+    node: str
+    type: str
+    waiting: int = 0
+    passed: int = 0
+    finished: int = 0
+    failed: int = 0
+    sent: int = 0
+    queued: int = 0
+    send_failed: int = 0
+    skipped: int = 0
+    opened: int = 0
+    clicked: int = 0
+    yes: int = 0
+    no: int = 0
+
+    @property
+    def open_rate(self) -> Optional[float]:
+        return self.opened / self.sent if self.sent else None
+
+    @property
+    def click_rate(self) -> Optional[float]:
+        return self.clicked / self.sent if self.sent else None
+
+
+@dataclass
+class CampaignFigures:
+    campaign_id: int
+    name: str
+    state: str
+    started_at: int
+    complete_at: Optional[int]
+    leads: int
+    tracked_open: int
+    tokens_active: int
+    events: int
+    late_events: int
+    nodes: dict[str, NodeFigures]
+    edges: dict[tuple[str, str], int]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "campaign": self.campaign_id, "name": self.name, "state": self.state,
+            "started_at": self.started_at, "complete_at": self.complete_at, "leads": self.leads,
+            "tracked_open": self.tracked_open, "tokens_active": self.tokens_active,
+            "events": self.events, "late_events": self.late_events,
+            "nodes": {k: {**asdict(v), "open_rate": v.open_rate, "click_rate": v.click_rate}
+                      for k, v in self.nodes.items()},
+            "edges": [{"from": s, "port": p, "count": c} for (s, p), c in sorted(self.edges.items())],
+        }
+
+
+def campaign_figures(session: Session, campaign_id: int) -> CampaignFigures:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise LookupError(f"there is no campaign {campaign_id}")
+    flow = loads_flow(campaign.flow_json)
+    nodes = {n.id: NodeFigures(n.id, n.type) for n in flow.nodes}
+
+    def each(stmt):
+        return session.execute(stmt).all()
+
+    cid = campaign_id
+    for node, state, count in each(select(Token.node, Token.state, func.count())
+                                   .where(Token.campaign_id == cid).group_by(Token.node, Token.state)):
+        figures = nodes.get(node)
+        if figures is None:
+            continue
+        if state == "waiting":
+            figures.waiting += count
+        elif state == "finished":
+            figures.finished += count
+        elif state == "failed":
+            figures.failed += count
+    edges: dict[tuple[str, str], int] = {}
+    for node, port, count in each(select(EdgeCount.node, EdgeCount.port, EdgeCount.count)
+                                  .where(EdgeCount.campaign_id == cid)):
+        edges[(node, port)] = count
+        if node in nodes:
+            nodes[node].passed += count
+            if port == "yes":
+                nodes[node].yes += count
+            elif port == "no":
+                nodes[node].no += count
+    for node, status, count, opened, clicked in each(
+            select(Send.node, Send.status, func.count(), func.count(Send.opened_at), func.count(Send.clicked_at))
+            .where(Send.campaign_id == cid).group_by(Send.node, Send.status)):
+        figures = nodes.get(node)
+        if figures is None:
+            continue
+        if status == "sent":
+            figures.sent += count
+        elif status == "failed":
+            figures.send_failed += count
+        else:
+            figures.queued += count
+        figures.opened += opened
+        figures.clicked += clicked
+    from engine.store.models import Skip
+
+    for node, count in each(select(Skip.node, func.count()).where(Skip.campaign_id == cid).group_by(Skip.node)):
+        if node in nodes:
+            nodes[node].skipped += count
+    leads = session.execute(select(func.count()).select_from(Lead).where(Lead.campaign_id == cid)).scalar()
+    active = session.execute(select(func.count()).select_from(Token).where(
+        Token.campaign_id == cid, Token.state == "waiting")).scalar()
+    events = session.execute(select(func.count()).select_from(Event).where(Event.campaign_id == cid)).scalar()
+    late = session.execute(select(func.count()).select_from(Event).where(
+        Event.campaign_id == cid, Event.state == "handled", cast(Event.triggered, String) == "[]")).scalar()
+    return CampaignFigures(cid, campaign.name, campaign.state, campaign.started_at, campaign.complete_at,
+                           leads or 0, campaign.open_tracked, active or 0, events or 0, late or 0, nodes, edges)
