@@ -1,0 +1,111 @@
+"""The sandbox's mailbox: every message the built-in SMTP server received.
+
+It lives in the campaign database so the CLI (and later the app) can list
+and open what a campaign sent, on a machine with no mail account. Times are
+integer milliseconds since the Unix epoch, like the engine's.
+"""
+
+from __future__ import annotations
+
+import time
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesHeaderParser, BytesParser
+from typing import Optional
+
+from sqlalchemy import JSON, BigInteger, Integer, LargeBinary, String, func, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from engine.store.base import Base
+
+
+class MailboxMessage(Base):
+    __tablename__ = "mailbox_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    received_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    mail_from: Mapped[str] = mapped_column(String(998))
+    rcpt_tos: Mapped[list[str]] = mapped_column(JSON)
+    message_id: Mapped[Optional[str]] = mapped_column(String(998), index=True)
+    subject: Mapped[Optional[str]] = mapped_column(String(998))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+
+    def email(self) -> EmailMessage:
+        """The message parsed, for showing its parts."""
+        message = BytesParser(policy=policy.default).parsebytes(self.raw)
+        assert isinstance(message, EmailMessage)
+        return message
+
+    def body(self, subtype: str = "plain") -> Optional[str]:
+        """The text (``plain``) or ``html`` part's content, if the message has one."""
+        part = self.email().get_body(preferencelist=(subtype,))
+        return part.get_content() if part is not None else None
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def store_message(
+    session: Session, *, mail_from: str, rcpt_tos: list[str], raw: bytes, received_at: Optional[int] = None
+) -> MailboxMessage:
+    """Keep one received message; Message-ID and Subject are read from its headers."""
+    headers = BytesHeaderParser(policy=policy.default).parsebytes(raw)
+    try:
+        subject = str(headers["Subject"]) if headers["Subject"] is not None else None
+    except Exception:  # a malformed header must not lose the message
+        subject = None
+    try:
+        message_id = str(headers["Message-ID"]).strip() if headers["Message-ID"] is not None else None
+    except Exception:
+        message_id = None
+    row = MailboxMessage(
+        received_at=now_ms() if received_at is None else received_at,
+        mail_from=mail_from,
+        rcpt_tos=list(rcpt_tos),
+        message_id=message_id,
+        subject=subject,
+        raw=raw,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def list_messages(
+    session: Session,
+    *,
+    to: Optional[str] = None,
+    message_id: Optional[str] = None,
+    limit: int = 100,
+    offset: int = 0,
+    newest_first: bool = True,
+) -> list[MailboxMessage]:
+    """Messages in the mailbox, newest first by default.
+
+    ``to`` filters on a recipient (exact address, compared case-insensitively
+    after loading, since recipients are stored as a JSON list).
+    """
+    order = MailboxMessage.id.desc() if newest_first else MailboxMessage.id.asc()
+    query = select(MailboxMessage).order_by(order)
+    if message_id is not None:
+        query = query.where(MailboxMessage.message_id == message_id)
+    if to is None:
+        return list(session.scalars(query.limit(limit).offset(offset)))
+    wanted = to.casefold()
+    rows = [m for m in session.scalars(query) if any(r.casefold() == wanted for r in m.rcpt_tos)]
+    return rows[offset: offset + limit]
+
+
+def get_message(session: Session, message_id: int) -> Optional[MailboxMessage]:
+    return session.get(MailboxMessage, message_id)
+
+
+def count_messages(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(MailboxMessage)) or 0
+
+
+def count_by_message_id(session: Session) -> dict[Optional[str], int]:
+    """How many copies of each Message-ID arrived: more than one means a resend."""
+    query = select(MailboxMessage.message_id, func.count()).group_by(MailboxMessage.message_id)
+    return {message_id: count for message_id, count in session.execute(query)}

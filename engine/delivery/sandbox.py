@@ -1,0 +1,160 @@
+"""The built-in sandbox SMTP server: the default outgoing server, on loopback.
+
+It runs aiosmtpd's SMTP protocol inside the caller's event loop (through
+``loop.create_server``, not aiosmtpd's threaded ``Controller``), so the engine
+starts and stops it with ``await`` next to its other servers, and port 0
+works: the real port is read back from the socket. Every accepted message
+is stored in the mailbox table.
+
+For tests (and for trying the retry logic by hand) it can misbehave on
+purpose: answer the next messages with a 4xx or 5xx, or drop the
+connection in the middle of DATA, before or after keeping the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from engine.delivery.mailbox import store_message
+from engine.store.database import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What to do with one incoming message instead of accepting it.
+
+    ``reply`` is an SMTP reply such as ``451 4.3.0 Try again later``; or
+    ``drop`` closes the connection without a reply (``store`` first keeps
+    the message, as when a server accepted it but the reply was lost).
+    """
+
+    reply: Optional[str] = None
+    drop: bool = False
+    store: bool = False
+
+
+class _MailboxHandler:
+    def __init__(self, sandbox: SandboxServer) -> None:
+        self.sandbox = sandbox
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        fault = self.sandbox._next_fault()
+        if fault is not None and not (fault.drop and fault.store):
+            if fault.drop:
+                self.sandbox._drop(server)
+                return "421 4.4.2 Connection dropped by the sandbox"
+            assert fault.reply is not None
+            return fault.reply
+        raw = envelope.original_content or b""
+        if isinstance(envelope.content, bytes) and not raw:
+            raw = envelope.content
+        await asyncio.to_thread(self.sandbox._store, envelope.mail_from or "", list(envelope.rcpt_tos), raw)
+        if fault is not None:
+            self.sandbox._drop(server)
+            return "421 4.4.2 Connection dropped by the sandbox"
+        return "250 2.0.0 Message accepted by the Mailbranch sandbox"
+
+
+class SandboxServer:
+    """An SMTP server on loopback that keeps every message in the database."""
+
+    def __init__(self, db: Database, host: str = "127.0.0.1", port: int = 0, hostname: str = "mailbranch-sandbox"):
+        self.db = db
+        self.host = host
+        self.port = port
+        self.hostname = hostname
+        self.received = 0
+        self._faults: deque[Fault] = deque()
+        self._server: Optional[asyncio.AbstractServer] = None
+        self._connections: set[SMTP] = set()
+
+    # Faults -----------------------------------------------------------------
+
+    def fail_next(self, count: int = 1, reply: str = "451 4.3.0 Temporary failure, try again later") -> None:
+        """Answer the next ``count`` messages with ``reply`` (use a 5xx for a permanent refusal)."""
+        self._faults.extend(Fault(reply=reply) for _ in range(count))
+
+    def drop_next(self, count: int = 1, *, after_storing: bool = False) -> None:
+        """Close the connection mid-DATA for the next ``count`` messages, with no reply."""
+        self._faults.extend(Fault(drop=True, store=after_storing) for _ in range(count))
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    def _next_fault(self) -> Optional[Fault]:
+        return self._faults.popleft() if self._faults else None
+
+    def _drop(self, server: SMTP) -> None:
+        if server.transport is not None:
+            server.transport.abort()
+
+    def _store(self, mail_from: str, rcpt_tos: list[str], raw: bytes) -> None:
+        with self.db.session() as session:
+            store_message(session, mail_from=mail_from, rcpt_tos=rcpt_tos, raw=raw)
+        self.received += 1
+
+    # Life cycle -------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
+    def url(self) -> str:
+        return f"smtp://{self.host}:{self.port}"
+
+    def _factory(self) -> SMTP:
+        smtp = _TrackedSMTP(self, _MailboxHandler(self), hostname=self.hostname, enable_SMTPUTF8=True)
+        return smtp
+
+    async def start(self) -> None:
+        """Listen on ``host:port``; with port 0 the real port is read back into ``port``."""
+        if self._server is not None:
+            return
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self._factory, host=self.host, port=self.port, reuse_address=True)
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("sandbox SMTP server listening on %s", self.url)
+
+    async def stop(self) -> None:
+        """Stop listening and close open sessions; ``start()`` again reuses the same port."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        for smtp in list(self._connections):
+            if smtp.transport is not None:
+                smtp.transport.close()
+        await server.wait_closed()
+        await asyncio.sleep(0)
+
+    async def __aenter__(self) -> SandboxServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.stop()
+
+
+class _TrackedSMTP(SMTP):
+    """aiosmtpd's SMTP session, registered with its server so ``stop()`` can close it."""
+
+    def __init__(self, sandbox: SandboxServer, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sandbox = sandbox
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._sandbox._connections.add(self)
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Optional[Exception]) -> None:
+        self._sandbox._connections.discard(self)
+        super().connection_lost(error)

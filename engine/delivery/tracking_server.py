@@ -1,0 +1,235 @@
+"""The tracking server: the pixel, the click redirect and the unsubscribe page.
+
+It serves nothing else (every other path or method is a 404). Tokens are
+checked by signature before anything else, so a forged or damaged request
+costs no database work and changes nothing; it is counted in ``rejected``.
+What a genuine request means is decided by a sink (the engine's event
+handling), which may still say "unknown send" (False).
+
+The pixel always answers 200 with the GIF, so a mail client never shows a
+broken image; a click answers 302 only to the URL signed into its token
+(never an open redirect), otherwise 404.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Optional, Protocol
+
+from aiohttp import web
+
+from engine.delivery.tracking_tokens import Id, TrackingTokens
+
+log = logging.getLogger(__name__)
+
+PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+_NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate, private", "Pragma": "no-cache"}
+
+
+class TrackingSink(Protocol):
+    """Where genuine events go. Each returns False when the send or lead is unknown.
+
+    ``at`` is milliseconds since the Unix epoch, the engine's unit.
+    """
+
+    async def record_open(self, campaign_id: Id, send_id: Id, at: int) -> bool: ...
+
+    async def record_click(self, campaign_id: Id, send_id: Id, url: str, at: int) -> bool: ...
+
+    async def unsubscribe(self, campaign_id: Id, lead_id: Id) -> bool: ...
+
+
+@dataclass
+class Counters:
+    opens: int = 0
+    clicks: int = 0
+    unsubscribes: int = 0
+    rejected: int = 0
+    sink_errors: int = 0
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+TOKENS = web.AppKey("tokens", TrackingTokens)
+SINK = web.AppKey("sink", TrackingSink)
+COUNTERS = web.AppKey("counters", Counters)
+CLOCK = web.AppKey("clock", Callable[[], int])
+
+
+def _page(title: str, body: str, status: int = 200) -> web.Response:
+    text = (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<meta name='robots' content='noindex'><title>{html.escape(title)}</title></head>"
+        "<body style='font-family:sans-serif;max-width:32em;margin:4em auto;padding:0 1em'>"
+        f"<h1>{html.escape(title)}</h1>{body}</body></html>"
+    )
+    return web.Response(text=text, status=status, content_type="text/html", headers=_NO_STORE)
+
+
+def _not_found(request: web.Request) -> web.Response:
+    request.app[COUNTERS].rejected += 1
+    return _page("Link not found", "<p>This link is not valid.</p>", status=404)
+
+
+async def _ask_sink(request: web.Request, call: str, *args: object) -> Optional[bool]:
+    """The sink's answer, or None if it failed (logged and counted, never shown)."""
+    try:
+        return bool(await getattr(request.app[SINK], call)(*args))
+    except Exception:
+        log.exception("tracking sink failed in %s", call)
+        request.app[COUNTERS].sink_errors += 1
+        return None
+
+
+async def pixel(request: web.Request) -> web.Response:
+    claim = request.app[TOKENS].read_open(request.match_info["token"])
+    if claim is None:
+        request.app[COUNTERS].rejected += 1
+    else:
+        at = request.app[CLOCK]()
+        accepted = await _ask_sink(request, "record_open", claim.campaign_id, claim.send_id, at)
+        if accepted:
+            request.app[COUNTERS].opens += 1
+        elif accepted is False:
+            request.app[COUNTERS].rejected += 1
+    return web.Response(body=PIXEL_GIF, content_type="image/gif", headers=_NO_STORE)
+
+
+async def click(request: web.Request) -> web.Response:
+    claim = request.app[TOKENS].read_click(request.match_info["token"])
+    if claim is None:
+        return _not_found(request)
+    at = request.app[CLOCK]()
+    accepted = await _ask_sink(request, "record_click", claim.campaign_id, claim.send_id, claim.url, at)
+    if accepted is False:
+        return _not_found(request)
+    # The URL was signed into this email's token: safe to send the reader on,
+    # even if recording failed (the reader should not pay for our outage).
+    if accepted:
+        request.app[COUNTERS].clicks += 1
+    raise web.HTTPFound(claim.url, headers=_NO_STORE)
+
+
+async def unsubscribe_page(request: web.Request) -> web.Response:
+    """A page with a button: a GET must not unsubscribe (link scanners follow links)."""
+    if request.app[TOKENS].read_unsubscribe(request.match_info["token"]) is None:
+        return _not_found(request)
+    form = (
+        "<p>Click the button to stop receiving these emails.</p>"
+        "<form method='post'><input type='hidden' name='List-Unsubscribe' value='One-Click'>"
+        "<button type='submit'>Unsubscribe</button></form>"
+    )
+    return _page("Unsubscribe", form)
+
+
+async def unsubscribe(request: web.Request) -> web.Response:
+    """RFC 8058 one-click (``List-Unsubscribe=One-Click``) and the page's button."""
+    claim = request.app[TOKENS].read_unsubscribe(request.match_info["token"])
+    if claim is None:
+        return _not_found(request)
+    accepted = await _ask_sink(request, "unsubscribe", claim.campaign_id, claim.lead_id)
+    if accepted is False:
+        return _not_found(request)
+    if accepted is None:
+        return _page("Please try again", "<p>We could not record your request just now.</p>", status=503)
+    request.app[COUNTERS].unsubscribes += 1
+    return _page("You are unsubscribed", "<p>You will not receive these emails any more.</p>")
+
+
+@web.middleware
+async def only_known_routes(request: web.Request, handler: Callable) -> web.StreamResponse:
+    """Anything but the routes above is a plain 404, including a wrong method."""
+    try:
+        return await handler(request)
+    except web.HTTPMethodNotAllowed:
+        raise web.HTTPNotFound() from None
+
+
+def build_app(
+    tokens: TrackingTokens, sink: TrackingSink, *, counters: Optional[Counters] = None,
+    clock: Callable[[], int] = wall_clock_ms,
+) -> web.Application:
+    app = web.Application(middlewares=[only_known_routes], client_max_size=64 * 1024)
+    app[TOKENS] = tokens
+    app[SINK] = sink
+    app[COUNTERS] = counters or Counters()
+    app[CLOCK] = clock
+    app.router.add_get("/o/{token}.gif", pixel)
+    app.router.add_get("/c/{token}", click)
+    app.router.add_get("/u/{token}", unsubscribe_page)
+    app.router.add_post("/u/{token}", unsubscribe)
+    return app
+
+
+class TrackingServer:
+    """The tracking app on its own host and port, started and stopped from a running loop."""
+
+    def __init__(
+        self,
+        tokens: TrackingTokens,
+        sink: TrackingSink,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        public_url: Optional[str] = None,
+        clock: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self._public_url = public_url.rstrip("/") if public_url else None
+        self.counters = Counters()
+        self.app = build_app(tokens, sink, counters=self.counters, clock=clock)
+        self._runner: Optional[web.AppRunner] = None
+
+    @property
+    def public_url(self) -> str:
+        """The base every tracked link uses: set for a deployment behind a proxy,
+        otherwise the address the server listens on."""
+        if self._public_url:
+            return self._public_url
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @public_url.setter
+    def public_url(self, value: Optional[str]) -> None:
+        self._public_url = value.rstrip("/") if value else None
+
+    @property
+    def rejected(self) -> int:
+        """Requests with a forged, damaged or unknown token."""
+        return self.counters.rejected
+
+    async def start(self) -> None:
+        if self._runner is not None:
+            return
+        runner = web.AppRunner(self.app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        try:
+            await site.start()
+        except Exception:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self.port = runner.addresses[0][1]  # the real port when 0 was asked for
+        log.info("tracking server listening on %s:%s", self.host, self.port)
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> TrackingServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
