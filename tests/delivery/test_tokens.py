@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.delivery.tracking_tokens import (
+    ClickClaim,
+    OpenClaim,
+    SecretFileError,
+    TrackingTokens,
+    UnsubscribeClaim,
+    load_or_create_secret,
+)
+
+TOKENS = TrackingTokens(b"0123456789abcdef0123456789abcdef")
+
+
+def test_tokens_round_trip_their_claims(tokens):
+    assert tokens.read_open(tokens.open_token(3, 41)) == OpenClaim(3, 41)
+    url = "https://shop.example/offer?a=1&b=2#top"
+    assert tokens.read_click(tokens.click_token(3, 41, url)) == ClickClaim(3, 41, url)
+    assert tokens.read_unsubscribe(tokens.unsubscribe_token(3, "lead-7")) == UnsubscribeClaim(3, "lead-7")
+
+
+def test_tokens_are_short(tokens):
+    assert len(tokens.open_token(12345, 987654)) < 50
+    assert len(tokens.unsubscribe_token(12345, 987654)) < 50
+
+
+def test_forged_token_from_another_installation_is_refused(tokens):
+    other = TrackingTokens(b"another installation's secret....")
+    assert tokens.read_open(other.open_token(3, 41)) is None
+    assert tokens.read_click(other.click_token(3, 41, "https://evil.example/")) is None
+
+
+def test_truncated_and_damaged_tokens_are_refused(tokens):
+    token = tokens.click_token(3, 41, "https://shop.example/offer")
+    assert tokens.read_click(token[:-1]) is None
+    assert tokens.read_click(token[:10]) is None
+    flipped = token[:5] + ("A" if token[5] != "A" else "B") + token[6:]
+    assert tokens.read_click(flipped) is None
+    assert tokens.read_click("") is None
+
+
+def test_a_token_only_works_for_its_own_purpose(tokens):
+    open_token = tokens.open_token(3, 41)
+    assert tokens.read_click(open_token) is None
+    assert tokens.read_unsubscribe(open_token) is None
+    assert tokens.read_open(tokens.unsubscribe_token(3, 41)) is None
+
+
+def test_only_http_links_can_be_signed(tokens):
+    with pytest.raises(ValueError):
+        tokens.click_token(1, 1, "javascript:alert(1)")
+
+
+def test_secret_is_created_once_private_and_reused(tmp_path):
+    path = tmp_path / "conf" / "tracking.secret"
+    first = load_or_create_secret(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert load_or_create_secret(path) == first
+    assert len(first) >= 32
+    other = load_or_create_secret(tmp_path / "other.secret")
+    assert other != first
+
+
+def test_damaged_secret_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "tracking.secret"
+    path.write_text("short")
+    with pytest.raises(SecretFileError, match="Delete the file"):
+        load_or_create_secret(path)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=200), st.binary(max_size=200).map(lambda b: b.decode("latin-1"))))
+def test_random_input_never_crashes_and_never_verifies(text):
+    tokens = TOKENS
+    assert tokens.read_open(text) is None
+    assert tokens.read_click(text) is None
+    assert tokens.read_unsubscribe(text) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=0, max_value=2**40), st.integers(min_value=0, max_value=2**40),
+       st.data())
+def test_any_single_change_to_a_genuine_token_is_refused(campaign, send, data):
+    tokens = TOKENS
+    token = tokens.open_token(campaign, send)
+    position = data.draw(st.integers(min_value=0, max_value=len(token) - 1))
+    replacement = data.draw(st.sampled_from("ABCabc0123-_.").filter(lambda c: c != token[position]))
+    damaged = token[:position] + replacement + token[position + 1:]
+    claim = tokens.read_open(damaged)
+    # base64 padding bits can make two spellings decode alike; then the claim must be unchanged
+    assert claim is None or claim == OpenClaim(campaign, send)
