@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import aiosmtplib
+import pytest
+
+from engine.delivery.mailbox import count_by_message_id, count_messages, get_message, list_messages
+from engine.delivery.sandbox import SandboxServer
+
+from .conftest import make_message
+
+
+async def send(port: int, message) -> None:
+    await aiosmtplib.send(message, hostname="127.0.0.1", port=port, timeout=5)
+
+
+async def test_port_zero_is_read_back_and_messages_are_kept(sandbox, db):
+    assert sandbox.port > 0
+    await send(sandbox.port, make_message("ann@example.com", "Spring offer", "<a@test>"))
+    await send(sandbox.port, make_message("bob@example.com", "Grüße", "<b@test>"))
+    with db.session() as session:
+        newest, oldest = list_messages(session)
+        assert (newest.subject, newest.rcpt_tos, newest.message_id) == ("Grüße", ["bob@example.com"], "<b@test>")
+        assert oldest.mail_from == "shop@example.com"
+        assert oldest.body("plain").strip() == "Hi there"
+        assert get_message(session, oldest.id).subject == "Spring offer"
+        assert [m.subject for m in list_messages(session, to="ANN@example.com")] == ["Spring offer"]
+        assert count_messages(session) == 2
+
+
+async def test_refused_message_is_not_kept(sandbox, db):
+    sandbox.fail_next(1, "550 5.1.1 No such user")
+    with pytest.raises(aiosmtplib.SMTPDataError) as info:
+        await send(sandbox.port, make_message())
+    assert info.value.code == 550
+    await send(sandbox.port, make_message())
+    with db.session() as session:
+        assert count_messages(session) == 1
+
+
+async def test_drop_after_storing_shows_up_as_a_duplicate_message_id(sandbox, db):
+    sandbox.drop_next(1, after_storing=True)
+    with pytest.raises(aiosmtplib.SMTPServerDisconnected):
+        await send(sandbox.port, make_message(message_id="<t1.e1.1@mailbranch.local>"))
+    await send(sandbox.port, make_message(message_id="<t1.e1.1@mailbranch.local>"))
+    with db.session() as session:
+        assert count_by_message_id(session) == {"<t1.e1.1@mailbranch.local>": 2}
+
+
+async def test_stop_and_restart_on_the_same_port(sandbox, db):
+    port = sandbox.port
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=5)
+    await client.connect()
+    await sandbox.stop()
+    with pytest.raises(aiosmtplib.SMTPConnectError):
+        await send(port, make_message())
+    await sandbox.start()
+    assert sandbox.port == port
+    await send(port, make_message())
+    with db.session() as session:
+        assert count_messages(session) == 1
+    client.close()
+
+
+async def test_two_sandboxes_can_share_one_database(db):
+    async with SandboxServer(db) as first, SandboxServer(db) as second:
+        assert first.port != second.port
+        await send(first.port, make_message())
+        await send(second.port, make_message())
+    with db.session() as session:
+        assert count_messages(session) == 2
