@@ -21,6 +21,7 @@ from typing import Any, Optional
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from engine.delivery.errors import CannotListen
 from engine.delivery.mailbox import store_message
 from engine.store.database import Database
 
@@ -120,7 +121,13 @@ class SandboxServer:
         if self._server is not None:
             return
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._factory, host=self.host, port=self.port, reuse_address=True)
+        try:
+            self._server = await loop.create_server(self._factory, host=self.host, port=self.port, reuse_address=True)
+        except OSError as exc:
+            raise CannotListen(
+                f"The sandbox mail server cannot listen on {self.host}:{self.port} ({exc.strerror or exc}). "
+                "Another program may be using the port; choose another one."
+            ) from exc
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("sandbox SMTP server listening on %s", self.url)
 

@@ -239,7 +239,6 @@ class Sender:
         self._clock = clock
         self._slots = asyncio.Semaphore(settings.max_connections)
         self._idle: list[_Connection] = []
-        self._open: set[_Connection] = set()
         self.connections_made = 0
 
     def _new_client(self) -> aiosmtplib.SMTP:
@@ -272,7 +271,6 @@ class Sender:
             await self.bucket.acquire()
         async with self._slots:
             conn = self._idle.pop() if self._idle else _Connection(self._new_client())
-            self._open.add(conn)
             try:
                 await self._ready(conn)
             except Exception as exc:  # noqa: BLE001 - every failure becomes an outcome
@@ -291,14 +289,12 @@ class Sender:
             return SENT
 
     def _discard(self, conn: _Connection) -> None:
-        self._open.discard(conn)
         conn.client.close()
 
     async def close(self) -> None:
         """Say QUIT on every idle connection and forget them."""
         idle, self._idle = self._idle, []
         for conn in idle:
-            self._open.discard(conn)
             try:
                 await conn.client.quit()
             except Exception:  # noqa: BLE001 - closing anyway

@@ -23,6 +23,7 @@ from typing import Optional, Protocol
 
 from aiohttp import web
 
+from engine.delivery.errors import CannotListen
 from engine.delivery.tracking_tokens import Id, TrackingTokens
 
 log = logging.getLogger(__name__)
@@ -162,8 +163,9 @@ def build_app(
     app[SINK] = sink
     app[COUNTERS] = counters or Counters()
     app[CLOCK] = clock
-    app.router.add_get("/o/{token}.gif", pixel)
-    app.router.add_get("/c/{token}", click)
+    # No HEAD on the event routes: a HEAD from a link checker is not an open or a click.
+    app.router.add_get("/o/{token}.gif", pixel, allow_head=False)
+    app.router.add_get("/c/{token}", click, allow_head=False)
     app.router.add_get("/u/{token}", unsubscribe_page)
     app.router.add_post("/u/{token}", unsubscribe)
     return app
@@ -215,9 +217,12 @@ class TrackingServer:
         site = web.TCPSite(runner, self.host, self.port)
         try:
             await site.start()
-        except Exception:
+        except OSError as exc:
             await runner.cleanup()
-            raise
+            raise CannotListen(
+                f"The tracking server cannot listen on {self.host}:{self.port} ({exc.strerror or exc}). "
+                "Choose another --tracking-port or stop the program using it."
+            ) from exc
         self._runner = runner
         self.port = runner.addresses[0][1]  # the real port when 0 was asked for
         log.info("tracking server listening on %s:%s", self.host, self.port)

@@ -68,3 +68,10 @@ async def test_two_sandboxes_can_share_one_database(db):
         await send(second.port, make_message())
     with db.session() as session:
         assert count_messages(session) == 2
+
+
+async def test_port_in_use_is_a_clear_error(sandbox, db):
+    from engine.delivery.errors import CannotListen
+
+    with pytest.raises(CannotListen, match="choose another"):
+        await SandboxServer(db, port=sandbox.port).start()

@@ -180,3 +180,18 @@ async def test_restart_on_the_same_port(server, http, tokens):
     assert server.port == port
     status, _, _ = await get(http, f"{server.public_url}/o/{tokens.open_token(3, 41)}.gif")
     assert status == 200
+
+
+async def test_head_request_is_not_an_event(server, http, tokens, sink):
+    async with http.head(f"{server.public_url}/c/{tokens.click_token(3, 41, 'https://shop.example/')}",
+                         allow_redirects=False) as response:
+        assert response.status == 404
+    assert sink.clicks == []
+
+
+async def test_port_in_use_is_a_clear_error(server, tokens, sink):
+    from engine.delivery.errors import CannotListen
+
+    second = TrackingServer(tokens, sink, port=server.port)
+    with pytest.raises(CannotListen, match="--tracking-port"):
+        await second.start()
