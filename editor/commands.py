@@ -1,0 +1,254 @@
+"""Every edit the user makes, as a ``QUndoCommand`` on the document's one stack.
+
+Commands change the model only through ``Flow``'s methods, so the scene and
+the inspector hear of undo and redo exactly as of the original edit. Undo
+puts nodes, edges and keys back where they were, so an undone edit saves
+byte for byte the same file as before (after Orange's ``document/commands.py``).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Optional
+
+from PySide6.QtGui import QUndoCommand
+
+from editor.document import FlowDocument
+from engine.flow.model import Edge, Node
+
+MOVE_ID = 1001
+SETTING_ID = 1002
+EXTRA_ID = 1003
+
+Position = Optional[list[float]]
+
+
+def _restore_order(mapping: dict[str, Any], order: list[str]) -> None:
+    """Put a dict's keys back in their saved order (values untouched)."""
+    items = dict(mapping)
+    mapping.clear()
+    for key in order:
+        if key in items:
+            mapping[key] = items.pop(key)
+    mapping.update(items)
+
+
+class AddNode(QUndoCommand):
+    def __init__(self, doc: FlowDocument, node: Node, parent: Optional[QUndoCommand] = None) -> None:
+        super().__init__(f"Add {node.type}", parent)
+        self.doc = doc
+        self.node = node
+
+    def redo(self) -> None:
+        self.doc.flow.add_node(self.node)
+
+    def undo(self) -> None:
+        self.doc.flow.remove_node(self.node.id)
+
+
+class Connect(QUndoCommand):
+    def __init__(self, doc: FlowDocument, source: str, port: str, target: str,
+                 parent: Optional[QUndoCommand] = None, check: bool = True) -> None:
+        super().__init__("Connect", parent)
+        self.doc = doc
+        self.edge = Edge(source, target, port)
+        self.check = check
+
+    def redo(self) -> None:
+        self.doc.flow.add_edge(self.edge, check=self.check)
+        self.check = False  # a redo replays a state where it was already allowed
+
+    def undo(self) -> None:
+        self.doc.flow.remove_edge(self.edge)
+
+
+class Disconnect(QUndoCommand):
+    def __init__(self, doc: FlowDocument, edge: Edge, parent: Optional[QUndoCommand] = None) -> None:
+        super().__init__("Disconnect", parent)
+        self.doc = doc
+        self.edge = edge
+        self.index = -1
+
+    def redo(self) -> None:
+        self.index = self.doc.edge_index(self.edge)
+        self.doc.flow.remove_edge(self.edge)
+
+    def undo(self) -> None:
+        self.doc.flow.add_edge(self.edge, check=False, index=self.index)
+
+
+class RemoveNode(QUndoCommand):
+    """Remove a node; its edges are removed first by child ``Disconnect`` commands.
+
+    ``claimed`` lets one delete of several nodes share the edges between them.
+    """
+
+    def __init__(self, doc: FlowDocument, node_id: str, parent: Optional[QUndoCommand] = None,
+                 claimed: Optional[set[int]] = None) -> None:
+        super().__init__("Delete step", parent)
+        self.doc = doc
+        self.node = doc.node(node_id)
+        self.index = -1
+        claimed = claimed if claimed is not None else set()
+        for edge in doc.flow.edges:
+            if node_id in (edge.source, edge.target) and id(edge) not in claimed:
+                claimed.add(id(edge))
+                Disconnect(doc, edge, self)
+
+    def redo(self) -> None:
+        super().redo()
+        self.index = self.doc.node_index(self.node.id)
+        self.doc.flow.remove_node(self.node.id)
+
+    def undo(self) -> None:
+        self.doc.flow.add_node(self.node, index=self.index)
+        super().undo()
+
+
+class SetSetting(QUndoCommand):
+    """Set one logic setting (None removes it); ``typing`` edits of one field merge."""
+
+    def __init__(self, doc: FlowDocument, node_id: str, key: str, value: Any, typing: bool = False,
+                 parent: Optional[QUndoCommand] = None) -> None:
+        super().__init__(f"Edit {key}", parent)
+        self.doc = doc
+        self.node_id = node_id
+        self.key = key
+        self.value = copy.deepcopy(value)
+        node = doc.node(node_id)
+        self.old = copy.deepcopy(node.settings.get(key))
+        self.order = list(node.settings)
+        self.typing = typing
+
+    def id(self) -> int:
+        return SETTING_ID
+
+    def redo(self) -> None:
+        self.doc.flow.set_setting(self.node_id, self.key, self.value)
+
+    def undo(self) -> None:
+        flow = self.doc.flow
+        flow.set_setting(self.node_id, self.key, self.old)
+        _restore_order(flow.node(self.node_id).settings, self.order)
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not (isinstance(other, SetSetting) and self.typing and other.typing
+                and other.node_id == self.node_id and other.key == self.key):
+            return False
+        self.value = other.value
+        self.setObsolete(self.value == self.old)
+        return True
+
+
+class SetExtra(QUndoCommand):
+    """Set a layout field such as the note (None removes it); typing merges."""
+
+    def __init__(self, doc: FlowDocument, node_id: str, key: str, value: Any, typing: bool = False,
+                 parent: Optional[QUndoCommand] = None, text: str = "") -> None:
+        super().__init__(text or f"Edit {key}", parent)
+        self.doc = doc
+        self.node_id = node_id
+        self.key = key
+        self.value = copy.deepcopy(value)
+        node = doc.node(node_id)
+        self.old = copy.deepcopy(node.extra.get(key))
+        self.order = list(node.extra)
+        self.typing = typing
+
+    def id(self) -> int:
+        return EXTRA_ID
+
+    def redo(self) -> None:
+        self.doc.flow.set_extra(self.node_id, self.key, self.value)
+
+    def undo(self) -> None:
+        flow = self.doc.flow
+        flow.set_extra(self.node_id, self.key, self.old)
+        _restore_order(flow.node(self.node_id).extra, self.order)
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not (isinstance(other, SetExtra) and self.typing and other.typing
+                and other.node_id == self.node_id and other.key == self.key):
+            return False
+        self.value = other.value
+        self.setObsolete(self.value == self.old)
+        return True
+
+
+def SetNote(doc: FlowDocument, node_id: str, note: Optional[str], typing: bool = True) -> SetExtra:
+    """The note shown above a node and saved beside it in the file."""
+    return SetExtra(doc, node_id, "note", note or None, typing=typing, text="Edit note")
+
+
+class MoveNodes(QUndoCommand):
+    """Move nodes from old to new positions: one command per drag (pushed on release).
+
+    Keyboard nudges of the same selection (``nudge=True``) merge into one step.
+    """
+
+    def __init__(self, doc: FlowDocument, moves: dict[str, tuple[Position, Position]],
+                 nudge: bool = False, parent: Optional[QUndoCommand] = None, text: str = "") -> None:
+        count = len(moves)
+        super().__init__(text or (f"Move {count} steps" if count > 1 else "Move step"), parent)
+        self.doc = doc
+        self.moves = {k: (copy.deepcopy(a), copy.deepcopy(b)) for k, (a, b) in moves.items()}
+        self.nudge = nudge
+
+    def id(self) -> int:
+        return MOVE_ID
+
+    def redo(self) -> None:
+        for node_id, (_old, new) in self.moves.items():
+            self.doc.flow.set_extra(node_id, "position", new)
+
+    def undo(self) -> None:
+        for node_id, (old, _new) in self.moves.items():
+            self.doc.flow.set_extra(node_id, "position", old)
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not (isinstance(other, MoveNodes) and self.nudge and other.nudge
+                and set(other.moves) == set(self.moves)):
+            return False
+        self.moves = {k: (self.moves[k][0], other.moves[k][1]) for k in self.moves}
+        return True
+
+
+class SetName(QUndoCommand):
+    def __init__(self, doc: FlowDocument, name: str, parent: Optional[QUndoCommand] = None) -> None:
+        super().__init__("Rename campaign", parent)
+        self.doc = doc
+        self.name = name
+        self.old = doc.flow.name
+
+    def id(self) -> int:
+        return SETTING_ID + 10
+
+    def redo(self) -> None:
+        self.doc.flow.set_name(self.name)
+
+    def undo(self) -> None:
+        self.doc.flow.set_name(self.old)
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not isinstance(other, SetName):
+            return False
+        self.name = other.name
+        self.setObsolete(self.name == self.old)
+        return True
+
+
+def delete_command(doc: FlowDocument, node_ids: list[str], edges: list[Edge]) -> Optional[QUndoCommand]:
+    """One undo step that removes the given edges and nodes (with their edges)."""
+    if not node_ids and not edges:
+        return None
+    count = len(node_ids) + len(edges)
+    macro = QUndoCommand(f"Delete {count} items" if count > 1 else "Delete")
+    removing = set(node_ids)
+    claimed: set[int] = set()
+    for edge in edges:
+        if edge.source not in removing and edge.target not in removing and id(edge) not in claimed:
+            claimed.add(id(edge))
+            Disconnect(doc, edge, macro)
+    for node_id in node_ids:
+        RemoveNode(doc, node_id, macro, claimed)
+    return macro

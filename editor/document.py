@@ -1,0 +1,158 @@
+"""The Qt adapter over the plain flow document (after Orange's ``schemeedit``).
+
+``FlowDocument`` holds the ``Flow``, the one ``QUndoStack`` every edit goes
+through, the file path and the latest validation findings. It turns the
+flow's plain notifications into Qt signals carrying node ids, so the scene
+and the inspector never subscribe to the model directly. Validation runs on
+a short single-shot timer after the last change: typing never waits for it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QUndoStack
+
+from engine.flow.model import Edge, Flow, Node
+from engine.flow.validate import Finding, validate
+
+#: How long validation waits after the last edit, in milliseconds.
+VALIDATION_DELAY_MS = 120
+
+
+class FlowDocument(QObject):
+    nodeAdded = Signal(str)
+    nodeRemoved = Signal(str)
+    edgeAdded = Signal(object)  # Edge
+    edgeRemoved = Signal(object)  # Edge
+    settingChanged = Signal(str, str)  # node id, key
+    extraChanged = Signal(str, str)  # node id, key
+    nameChanged = Signal(str)
+    changed = Signal()
+    #: The whole flow was replaced (new or opened file): rebuild everything.
+    reset = Signal()
+    findingsChanged = Signal()
+    pathChanged = Signal()
+    modifiedChanged = Signal(bool)
+
+    def __init__(self, flow: Optional[Flow] = None, parent: Optional[QObject] = None) -> None:
+        super().__init__(parent)
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.cleanChanged.connect(lambda clean: self.modifiedChanged.emit(not clean))
+        self._flow = Flow()
+        self._path: Optional[Path] = None
+        self._findings: list[Finding] = []
+        #: Seconds the last validation pass took (for the benchmark and the status bar).
+        self.last_validation_seconds = 0.0
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(VALIDATION_DELAY_MS)
+        self._timer.timeout.connect(self.revalidate)
+        self._connect(self._flow)
+        if flow is not None:
+            self.set_flow(flow)
+        else:
+            self.revalidate()
+
+    # -- the flow --------------------------------------------------------
+    @property
+    def flow(self) -> Flow:
+        return self._flow
+
+    def node(self, node_id: str) -> Node:
+        return self._flow.node(node_id)
+
+    def set_flow(self, flow: Flow, path: Optional[Path] = None) -> None:
+        """Replace the document (new or opened file); the undo history starts over."""
+        self._disconnect(self._flow)
+        self._flow = flow
+        self._connect(flow)
+        self.undo_stack.clear()
+        self.undo_stack.setClean()
+        self.set_path(path)
+        self.reset.emit()
+        self.nameChanged.emit(flow.name)
+        self.revalidate()
+        self.modifiedChanged.emit(False)
+
+    def _connect(self, flow: Flow) -> None:
+        flow.node_added.connect(self._on_node_added)
+        flow.node_removed.connect(self._on_node_removed)
+        flow.edge_added.connect(self.edgeAdded.emit)
+        flow.edge_removed.connect(self.edgeRemoved.emit)
+        flow.setting_changed.connect(self._on_setting_changed)
+        flow.extra_changed.connect(self._on_extra_changed)
+        flow.name_changed.connect(self.nameChanged.emit)
+        flow.changed.connect(self._on_changed)
+
+    def _disconnect(self, flow: Flow) -> None:
+        flow.node_added.disconnect(self._on_node_added)
+        flow.node_removed.disconnect(self._on_node_removed)
+        flow.edge_added.disconnect(self.edgeAdded.emit)
+        flow.edge_removed.disconnect(self.edgeRemoved.emit)
+        flow.setting_changed.disconnect(self._on_setting_changed)
+        flow.extra_changed.disconnect(self._on_extra_changed)
+        flow.name_changed.disconnect(self.nameChanged.emit)
+        flow.changed.disconnect(self._on_changed)
+
+    def _on_node_added(self, node: Node) -> None:
+        self.nodeAdded.emit(node.id)
+
+    def _on_node_removed(self, node: Node) -> None:
+        self.nodeRemoved.emit(node.id)
+
+    def _on_setting_changed(self, node: Node, key: str, _value: Any) -> None:
+        self.settingChanged.emit(node.id, key)
+
+    def _on_extra_changed(self, node: Node, key: str, _value: Any) -> None:
+        self.extraChanged.emit(node.id, key)
+
+    def _on_changed(self) -> None:
+        self._timer.start()
+        self.changed.emit()
+
+    # -- file state ------------------------------------------------------
+    @property
+    def path(self) -> Optional[Path]:
+        return self._path
+
+    def set_path(self, path: Optional[Path]) -> None:
+        self._path = Path(path) if path is not None else None
+        self.pathChanged.emit()
+
+    @property
+    def modified(self) -> bool:
+        return not self.undo_stack.isClean()
+
+    def mark_saved(self) -> None:
+        self.undo_stack.setClean()
+
+    # -- validation ------------------------------------------------------
+    @property
+    def findings(self) -> list[Finding]:
+        return list(self._findings)
+
+    @property
+    def validation_pending(self) -> bool:
+        return self._timer.isActive()
+
+    def revalidate(self) -> None:
+        """Validate now and tell the overlay; normally called by the debounce timer."""
+        self._timer.stop()
+        began = time.perf_counter()
+        self._findings = validate(self._flow)
+        self.last_validation_seconds = time.perf_counter() - began
+        self.findingsChanged.emit()
+
+    # -- helpers for commands -------------------------------------------
+    def node_index(self, node_id: str) -> int:
+        return [n.id for n in self._flow.nodes].index(node_id)
+
+    def edge_index(self, edge: Edge) -> int:
+        for index, e in enumerate(self._flow.edges):
+            if e is edge:
+                return index
+        raise ValueError(f"{edge!r} is not in the flow")

@@ -1,0 +1,160 @@
+"""What a node shows at a glance, and the choices the inspector offers.
+
+Pure functions of the flow: the canvas items and the inspector call them
+whenever they repaint or refresh, so neither keeps a copy of any setting.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from typing import Optional
+
+from editor.style import TYPE_TITLES
+from engine.flow.durations import DurationError, parse_duration
+from engine.flow.links import extract_links
+from engine.flow.model import Flow, Node
+
+_TAG = re.compile(r"\{\{\s*([A-Za-z_][\w.]*)[^}]*\}\}")
+_UNIT_WORDS = (("d", 86400, "day"), ("h", 3600, "hour"), ("m", 60, "minute"), ("s", 1, "second"))
+
+
+def readable_template(text: str) -> str:
+    """``Hi {{ first_name | default("x") }}`` reads as ``Hi ‹first_name›`` on the canvas."""
+    return " ".join(_TAG.sub(lambda m: f"‹{m.group(1)}›", text or "").split())
+
+
+def duration_words(value: object) -> Optional[str]:
+    """``3d`` -> ``3 days``; ``1d12h`` -> ``1 day 12 hours``; None if unreadable."""
+    try:
+        seconds = parse_duration(value)
+    except DurationError:
+        return None
+    if seconds <= 0:
+        return None
+    parts = []
+    rest = seconds
+    for _unit, size, word in _UNIT_WORDS:
+        count = int(rest // size)
+        if count:
+            parts.append(f"{count} {word}{'s' if count != 1 else ''}")
+            rest -= count * size
+    if rest > 1e-9 or not parts:
+        parts.append(f"{rest:g} seconds")
+    return " ".join(parts)
+
+
+def predecessors_map(flow: Flow) -> dict[str, list[str]]:
+    preds: dict[str, list[str]] = {n.id: [] for n in flow.nodes}
+    for edge in flow.edges:
+        if edge.target in preds:
+            preds[edge.target].append(edge.source)
+    return preds
+
+
+def emails_before(flow: Flow, node_id: str, preds: Optional[dict[str, list[str]]] = None) -> list[str]:
+    """Emails on some path into ``node_id``, nearest first: what a condition may watch."""
+    preds = preds if preds is not None else predecessors_map(flow)
+    seen = {node_id}
+    queue = deque([node_id])
+    found: list[str] = []
+    while queue:
+        current = queue.popleft()
+        for pred in preds.get(current, ()):
+            if pred in seen:
+                continue
+            seen.add(pred)
+            node = flow.find_node(pred)
+            if node is not None and node.type == "email":
+                found.append(pred)
+            queue.append(pred)
+    return found
+
+
+def nearest_emails(flow: Flow, node_id: str, preds: Optional[dict[str, list[str]]] = None) -> list[str]:
+    """The emails that can be the nearest one before ``node_id`` on some path."""
+    preds = preds if preds is not None else predecessors_map(flow)
+    seen = {node_id}
+    stack = [node_id]
+    found: list[str] = []
+    while stack:
+        current = stack.pop()
+        for pred in preds.get(current, ()):
+            if pred in seen:
+                continue
+            seen.add(pred)
+            node = flow.find_node(pred)
+            if node is None:
+                continue
+            if node.type == "email":
+                found.append(pred)
+            else:
+                stack.append(pred)
+    return found
+
+
+def watched_emails(flow: Flow, cond: Node, preds: Optional[dict[str, list[str]]] = None) -> list[str]:
+    """The email(s) a condition watches: the one it names, else the nearest ones."""
+    named = cond.get("email")
+    if named:
+        node = flow.find_node(named)
+        return [named] if node is not None and node.type == "email" else []
+    return nearest_emails(flow, cond.id, preds)
+
+
+def link_choices(flow: Flow, cond: Node, preds: Optional[dict[str, list[str]]] = None) -> list[tuple[str, str]]:
+    """``(url, text)`` of the links in the watched email(s), for a click condition."""
+    seen: dict[str, str] = {}
+    for email_id in watched_emails(flow, cond, preds):
+        for url, text in extract_links(flow.node(email_id).get("html") or ""):
+            seen.setdefault(url, text)
+    return list(seen.items())
+
+
+def email_label(flow: Flow, email_id: str) -> str:
+    node = flow.find_node(email_id)
+    if node is None:
+        return email_id
+    subject = readable_template(node.get("subject") or "")
+    return subject or f"email {email_id}"
+
+
+def title(node: Node) -> str:
+    return TYPE_TITLES.get(node.type, node.type.title())
+
+
+def summary(flow: Flow, node: Node, preds: Optional[dict[str, list[str]]] = None) -> tuple[str, str, str]:
+    """The key setting as ``(before, emphasised, after)``: ``("Opened ", "Welcome", "?")``."""
+    if node.type == "email":
+        subject = readable_template(node.get("subject") or "")
+        return (subject, "", "") if subject else ("", "No subject yet", "")
+    if node.type == "wait":
+        words = duration_words(node.get("duration")) if node.get("duration") is not None else None
+        if words:
+            return ("Wait ", words, "")
+        return ("", "Set a duration", "") if node.get("duration") is None else ("Wait ", str(node.get("duration")), "?")
+    if node.type == "condition":
+        event = node.get("event")
+        if event not in ("open", "click"):
+            return ("", "Choose open or click", "")
+        watched = watched_emails(flow, node, preds)
+        what = email_label(flow, watched[0]) if len(watched) == 1 else ("the email before" if not watched
+                                                                          else "the last email")
+        if event == "open":
+            return ("Opened ", what, "?")
+        url = node.get("url")
+        if url:
+            text = dict(link_choices(flow, node, preds)).get(url) or url
+            return ("Clicked ", text, "?")
+        return ("Clicked a link in ", what, "?")
+    if node.type == "start":
+        leads = node.get("leads") or []
+        return ("Leads: ", ", ".join(map(str, leads)), "") if leads else ("Every lead enters here", "", "")
+    if node.type == "end":
+        return ("Done", "", "")
+    return ("", "", "")
+
+
+def summary_text(flow: Flow, node: Node) -> str:
+    before, emphasis, after = summary(flow, node)
+    return f"{before}{emphasis}{after}"

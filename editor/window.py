@@ -1,0 +1,261 @@
+"""``EditorWindow``: the standalone editor, with files (new, open, save, save
+as, export) around a ``FlowEditor``.
+
+Questions to the user go through small overridable methods
+(``ask_save_changes``, ``choose_open_path``, ``choose_save_path``) so tests
+and the app shell can answer them without a modal dialog.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QToolBar, QWidget
+
+from editor import style
+from editor.controller import FlowEditor
+from editor.layout import apply_missing_positions
+from engine.flow.fileformat import FlowFileError, dumps_flow, load_flow, save_flow
+from engine.flow.model import Flow, Node
+
+FILE_FILTER = "Mailbranch flows (*.json);;All files (*)"
+SAVE = "save"
+DISCARD = "discard"
+CANCEL = "cancel"
+
+
+def new_flow() -> Flow:
+    """A new document: a Start step, ready for the first email."""
+    flow = Flow("Untitled campaign")
+    flow.add_node(Node("start", "start", {}, {"position": [0, 0]}))
+    return flow
+
+
+def logic_only(flow: Flow) -> Flow:
+    """A copy without layout fields (positions, notes), as the engine needs it."""
+    copy = flow.copy()
+    for node in copy.nodes:
+        node.extra.clear()
+    for edge in copy.edges:
+        edge.extra.clear()
+    return copy
+
+
+class EditorWindow(QMainWindow):
+    def __init__(self, path: Optional[str | Path] = None, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("EditorWindow")
+        self.editor = FlowEditor(new_flow(), self)
+        self.document = self.editor.document
+        #: The last error shown (a broken file, a failed save), for the status bar and tests.
+        self.last_error: Optional[str] = None
+        self.error_box: Optional[QMessageBox] = None
+        self.setCentralWidget(self.editor.view)
+        self.palette_dock = self._dock("Steps", self.editor.palette, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.inspector_dock = self._dock("Inspector", self.editor.inspector,
+                                         Qt.DockWidgetArea.RightDockWidgetArea)
+        self.findings_dock = self._dock("Problems", self.editor.findings, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.palette_dock.setMinimumWidth(170)
+        self.inspector_dock.setMinimumWidth(320)
+        self.findings_dock.setMinimumHeight(120)
+        self.actions: dict[str, QAction] = dict(self.editor.actions)
+        self._build_file_actions()
+        self._build_menus()
+        self.editor.install_actions(self)
+        self.zoom_label = QLabel()
+        self.statusBar().addPermanentWidget(self.zoom_label)
+        self.editor.view.zoomChanged.connect(lambda z: self.zoom_label.setText(f"{round(z * 100)}%"))
+        self.editor.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.document.modifiedChanged.connect(self.setWindowModified)
+        self.document.nameChanged.connect(lambda _n: self._update_title())
+        self.document.pathChanged.connect(self._update_title)
+        self.document.findingsChanged.connect(self._update_status)
+        self.setStyleSheet(style.stylesheet("light"))
+        self.resize(1360, 820)
+        self._update_title()
+        if path is not None:
+            self.open_path(path)
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"{title}Dock")
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_file_actions(self) -> None:
+        sk = QKeySequence.StandardKey
+        for name, text, slot, keys in (
+            ("new", "&New", self.new_document, sk.New),
+            ("open", "&Open…", self.open_document, sk.Open),
+            ("save", "&Save", self.save, sk.Save),
+            ("save_as", "Save &As…", self.save_as, sk.SaveAs),
+            ("export", "&Export JSON…", self.export_json, QKeySequence("Ctrl+E")),
+            ("close", "&Close", self.close, sk.Close),
+        ):
+            action = QAction(text, self)
+            action.setShortcuts(keys if isinstance(keys, QKeySequence.StandardKey) else [keys])
+            action.triggered.connect(lambda _checked=False, s=slot: s())
+            self.actions[name] = action
+        self.actions["export"].setStatusTip("Write the flow's logic (no positions or notes) to another file")
+
+    def _build_menus(self) -> None:
+        a = self.actions
+        menu = self.menuBar().addMenu("&File")
+        for name in ("new", "open", None, "save", "save_as", "export", None, "close"):
+            menu.addSeparator() if name is None else menu.addAction(a[name])
+        menu = self.menuBar().addMenu("&Edit")
+        for name in ("undo", "redo", None, "cut", "copy", "paste", "duplicate", "delete", None, "select_all"):
+            menu.addSeparator() if name is None else menu.addAction(a[name])
+        menu = self.menuBar().addMenu("&View")
+        for name in ("zoom_in", "zoom_out", "zoom_reset", "zoom_fit", None, "snap", "arrange"):
+            menu.addSeparator() if name is None else menu.addAction(a[name])
+        menu.addSeparator()
+        for dock in (self.palette_dock, self.inspector_dock, self.findings_dock):
+            menu.addAction(dock.toggleViewAction())
+        toolbar = QToolBar("Main", self)
+        toolbar.setObjectName("MainToolbar")
+        toolbar.setMovable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        for name in ("new", "open", "save", None, "undo", "redo", None, "delete", "duplicate", None,
+                     "zoom_fit", "arrange"):
+            toolbar.addSeparator() if name is None else toolbar.addAction(a[name])
+        self.addToolBar(toolbar)
+
+    # -- title and status -----------------------------------------------
+    def _update_title(self) -> None:
+        path = self.document.path
+        where = path.name if path is not None else "not saved yet"
+        self.setWindowTitle(f"{self.document.flow.name} — {where}[*] — Mailbranch")
+        self.setWindowModified(self.document.modified)
+
+    def _update_status(self) -> None:
+        findings = self.document.findings
+        errors = sum(1 for f in findings if f.is_error)
+        if errors:
+            self.statusBar().showMessage(f"{errors} error{'s' if errors != 1 else ''} to fix before running.")
+        else:
+            self.statusBar().showMessage("Ready to run." if not findings else "Ready to run (with warnings).")
+
+    # -- questions (overridable) ----------------------------------------
+    def ask_save_changes(self) -> str:
+        """Return SAVE, DISCARD or CANCEL for unsaved changes."""
+        answer = QMessageBox.question(
+            self, "Unsaved changes",
+            f"“{self.document.flow.name}” has changes that are not saved. Save them first?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+        return {QMessageBox.StandardButton.Save: SAVE,
+                QMessageBox.StandardButton.Discard: DISCARD}.get(answer, CANCEL)
+
+    def choose_open_path(self) -> Optional[str]:
+        path, _ = QFileDialog.getOpenFileName(self, "Open flow", self._last_dir(), FILE_FILTER)
+        return path or None
+
+    def choose_save_path(self, title: str = "Save flow") -> Optional[str]:
+        suggested = str(self.document.path or Path(self._last_dir()) / f"{self.document.flow.name}.json")
+        path, _ = QFileDialog.getSaveFileName(self, title, suggested, FILE_FILTER)
+        if path and not Path(path).suffix:
+            path += ".json"
+        return path or None
+
+    def show_error(self, title: str, message: str) -> None:
+        """Show an error without blocking (the document stays as it was)."""
+        self.last_error = message
+        self.statusBar().showMessage(message, 10000)
+        if self.error_box is not None:
+            self.error_box.close()
+        self.error_box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok,
+                                     self)
+        self.error_box.setWindowModality(Qt.WindowModality.WindowModal)
+        self.error_box.open()
+
+    def _last_dir(self) -> str:
+        if self.document.path is not None:
+            return str(self.document.path.parent)
+        return str(QSettings("Mailbranch", "Editor").value("last_dir", str(Path.home())))
+
+    # -- files -----------------------------------------------------------
+    def maybe_save(self) -> bool:
+        """True if it is fine to drop the current document."""
+        if not self.document.modified:
+            return True
+        answer = self.ask_save_changes()
+        if answer == SAVE:
+            return self.save()
+        return answer == DISCARD
+
+    def new_document(self) -> bool:
+        if not self.maybe_save():
+            return False
+        self.document.set_flow(new_flow(), None)
+        self.editor.view.reset_zoom()
+        self.editor.view.centerOn(self.editor.scene.content_rect().center())
+        return True
+
+    def open_document(self) -> bool:
+        if not self.maybe_save():
+            return False
+        path = self.choose_open_path()
+        return self.open_path(path, ask=False) if path else False
+
+    def open_path(self, path: str | Path, ask: bool = True) -> bool:
+        """Open a flow file; a broken one shows its error and changes nothing."""
+        if ask and not self.maybe_save():
+            return False
+        try:
+            flow = load_flow(path)
+        except FlowFileError as exc:
+            self.show_error("Cannot open this flow", str(exc))
+            return False
+        apply_missing_positions(flow)
+        self.document.set_flow(flow, Path(path))
+        QSettings("Mailbranch", "Editor").setValue("last_dir", str(Path(path).resolve().parent))
+        self.editor.view.zoom_to_fit()
+        self.statusBar().showMessage(f"Opened {Path(path).name}.", 5000)
+        return True
+
+    def save(self) -> bool:
+        if self.document.path is None:
+            return self.save_as()
+        return self.save_to(self.document.path)
+
+    def save_as(self) -> bool:
+        path = self.choose_save_path()
+        return self.save_to(Path(path)) if path else False
+
+    def save_to(self, path: Path) -> bool:
+        try:
+            save_flow(self.document.flow, path)
+        except OSError as exc:
+            self.show_error("Cannot save", f"{path}: {exc.strerror or exc}")
+            return False
+        self.document.set_path(Path(path))
+        self.document.mark_saved()
+        self.statusBar().showMessage(f"Saved {Path(path).name}.", 5000)
+        return True
+
+    def export_json(self, path: Optional[str | Path] = None) -> bool:
+        """Write the logic only (for the engine or the CLI); the document is unchanged."""
+        path = path or self.choose_save_path("Export flow JSON")
+        if not path:
+            return False
+        try:
+            Path(path).write_text(dumps_flow(logic_only(self.document.flow)), encoding="utf-8")
+        except OSError as exc:
+            self.show_error("Cannot export", f"{path}: {exc.strerror or exc}")
+            return False
+        self.statusBar().showMessage(f"Exported {Path(path).name}.", 5000)
+        return True
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.maybe_save():
+            event.accept()
+        else:
+            event.ignore()
