@@ -9,7 +9,6 @@ shows the value so the cursor never jumps while typing.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, Optional
 
@@ -285,6 +284,7 @@ class Inspector(QWidget):
         try:
             if node_id is None:
                 self.icon.clear()
+                self.icon.hide()
                 self.heading.setText("Campaign" if count <= 1 else f"{count} steps selected")
                 self.pages.setCurrentWidget(self.flow_page)
                 self.flow_name.setText(self.doc.flow.name)
@@ -294,6 +294,7 @@ class Inspector(QWidget):
             else:
                 node = self.doc.node(node_id)
                 self.icon.setPixmap(style.type_icon(node.type).pixmap(32, 32))
+                self.icon.show()
                 self.heading.setText(f"{title(node)}  <span style='color:#667085'>{node.id}</span>")
                 pages = {"start": self.start_page, "email": self.email_page, "condition": self.condition_page,
                          "wait": self.wait_page, "end": self.end_page}
@@ -325,6 +326,8 @@ class Inspector(QWidget):
             for key, widget in (("subject", self.subject), ("sender", self.sender)):
                 if widget.text() != (node.get(key) or ""):
                     widget.setText(node.get(key) or "")
+                    if not widget.hasFocus():
+                        widget.setCursorPosition(0)
             self._set_plain(self.html, node.get("html") or "")
             self._set_plain(self.text, node.get("text") or "")
             self._update_preview()
@@ -508,5 +511,3 @@ class Inspector(QWidget):
             index = 0
         combo.setCurrentIndex(max(index, 0))
 
-
-Edit = Callable[[], None]

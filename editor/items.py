@@ -236,8 +236,6 @@ class NodeItem(QGraphicsItem):
         painter.setBrush(style.NODE_FILL)
         painter.drawRoundedRect(rect, 10, 10)
         # Type stripe on the left edge.
-        stripe = QPainterPath()
-        stripe.addRoundedRect(QRectF(rect.left() + 1, rect.top() + 1, 8, rect.height() - 2), 4, 4)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(accent)
         painter.setClipPath(self.shape())
@@ -252,14 +250,18 @@ class NodeItem(QGraphicsItem):
         text_width = self.width - left - right_pad
         painter.setFont(style.font(13, QFont.Weight.DemiBold))
         painter.setPen(style.TEXT)
+        heading = title(self.node())
         painter.drawText(QRectF(left, 9, text_width, 18), Qt.AlignmentFlag.AlignLeft
-                         | Qt.AlignmentFlag.AlignVCenter, title(self.node()))
+                         | Qt.AlignmentFlag.AlignVCenter, heading)
         id_font = style.font(11)
-        painter.setFont(id_font)
-        painter.setPen(style.TEXT_MUTED)
-        painter.drawText(QRectF(left, 9, text_width, 18), Qt.AlignmentFlag.AlignRight
-                         | Qt.AlignmentFlag.AlignVCenter,
-                         QFontMetricsF(id_font).elidedText(self.node_id, Qt.TextElideMode.ElideRight, 48))
+        room = text_width - QFontMetricsF(style.font(13, QFont.Weight.DemiBold)).horizontalAdvance(heading) - 8
+        if room > 12:
+            painter.setFont(id_font)
+            painter.setPen(style.TEXT_MUTED)
+            painter.drawText(QRectF(left, 9, text_width, 18), Qt.AlignmentFlag.AlignRight
+                             | Qt.AlignmentFlag.AlignVCenter,
+                             QFontMetricsF(id_font).elidedText(self.node_id, Qt.TextElideMode.ElideRight,
+                                                               min(room, 56)))
         self._paint_summary(painter, QRectF(left, 31, text_width, 18))
         if self.node_type != "start":
             painter.setPen(QPen(QColor("white"), 2))
@@ -276,32 +278,33 @@ class NodeItem(QGraphicsItem):
         normal = style.font(12)
         italic = style.font(12, QFont.Weight.Medium, italic=True)
         fm_n, fm_i = QFontMetricsF(normal), QFontMetricsF(italic)
-        x, width = box.left(), box.width()
         baseline = box.top() + (box.height() + fm_n.ascent() - fm_n.descent()) / 2
         placeholder = not before and emphasis and not after
-        runs = [(before, normal, style.TEXT_MUTED), (emphasis, italic, style.TEXT_MUTED if placeholder
-                                                      else style.TEXT), (after, normal, style.TEXT_MUTED)]
-        # Keep the closing "?" visible: elide the emphasised part first.
-        reserve = fm_n.horizontalAdvance(after)
-        for index, (text, f, color) in enumerate(runs):
+        # The emphasised part (subject, link, duration) gets the room; the lead-in
+        # never takes more than half, and the closing "?" always shows.
+        w_after = fm_n.horizontalAdvance(after)
+        w_before = fm_n.horizontalAdvance(before)
+        w_before = min(w_before, box.width() * (0.5 if emphasis else 1.0))
+        w_emphasis = max(0.0, box.width() - w_before - w_after)
+        x = box.left()
+        for text, f, fm, room, color in (
+                (before, normal, fm_n, w_before, style.TEXT_MUTED),
+                (emphasis, italic, fm_i, w_emphasis, style.TEXT_MUTED if placeholder else style.TEXT),
+                (after, normal, fm_n, w_after + 1, style.TEXT_MUTED)):
             if not text:
                 continue
-            fm = fm_i if f is italic else fm_n
-            room = box.right() - x - (reserve if index < 2 and after else 0)
-            if room <= 4:
-                break
             shown = fm.elidedText(text, Qt.TextElideMode.ElideRight, room)
             painter.setFont(f)
             painter.setPen(color)
             painter.drawText(QPointF(x, baseline), shown)
             x += fm.horizontalAdvance(shown)
-            if shown != text and index < 2:
-                x = min(x, box.right() - reserve)
-        del width
 
     def _paint_port_labels(self, painter: QPainter) -> None:
         painter.setFont(style.font(10, QFont.Weight.Bold))
+        connected = {e.port for e in self.flow_scene.edges_from(self.node_id)}
         for port, item in self.ports.items():
+            if port in connected:
+                continue  # the edge carries the label
             pos = item.pos()
             painter.setPen(style.PORT_COLORS[port])
             label = style.PORT_LABELS[port]
@@ -369,8 +372,8 @@ class EdgeItem(QGraphicsPathItem):
         target = self.flow_scene.nodes.get(self.edge.target)
         if source is None or target is None:
             return
-        start = source.output_scene_pos(self.edge.port)
-        end = target.input_scene_pos()
+        start = source.output_scene_pos(self.edge.port) + QPointF(PORT_RADIUS - 1, 0)
+        end = target.input_scene_pos() - QPointF(6, 0)
         self.setPath(curve(start, end))
 
     def set_findings(self, findings: list[Finding]) -> None:

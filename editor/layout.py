@@ -53,7 +53,7 @@ def layered_positions(flow: Flow) -> dict[str, list[int]]:
         for want in wanted:
             placed.append(max(want, placed[-1] + 1) if placed else want)
         shift = (sum(wanted) - sum(placed)) / len(placed) if placed else 0.0
-        for node_id, value in zip(nodes, placed):
+        for node_id, value in zip(nodes, placed, strict=True):
             row[node_id] = value + shift
         for node_id in nodes:
             x = depth * LAYOUT_DX

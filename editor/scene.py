@@ -79,6 +79,7 @@ class FlowScene(QGraphicsScene):
     def _on_edge_added(self, edge: Edge) -> None:
         if edge.source not in self.nodes or edge.target not in self.nodes:
             return  # a broken edge from a file: validation reports it
+        self.nodes[edge.source].update()
         item = EdgeItem(self, edge)
         self.edges[edge] = item
         self._edges_of.setdefault(edge.source, set()).add(edge)
@@ -91,6 +92,8 @@ class FlowScene(QGraphicsScene):
             self.removeItem(item)
         for node_id in (edge.source, edge.target):
             self._edges_of.get(node_id, set()).discard(edge)
+        if edge.source in self.nodes:
+            self.nodes[edge.source].update()
 
     def _on_setting_changed(self, node_id: str, _key: str) -> None:
         item = self.nodes.get(node_id)
@@ -301,10 +304,14 @@ class FlowScene(QGraphicsScene):
         painter.drawPoints(points)
 
     def content_rect(self) -> QRectF:
+        """The rectangle the nodes cover (their notes and messages included)."""
         rect = QRectF()
         for item in self.nodes.values():
-            rect = rect.united(item.sceneBoundingRect())
+            rect = rect.united(item.mapRectToScene(item.node_rect().adjusted(-10, -24, 40, 40)))
         return rect
+
+    def edges_from(self, node_id: str) -> list[Edge]:
+        return [e for e in self._edges_of.get(node_id, ()) if e.source == node_id]
 
 
 def _num(value: float) -> float | int:

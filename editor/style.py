@@ -16,7 +16,7 @@ STYLES = RESOURCES / "styles"
 #: Grid the canvas snaps to and draws.
 GRID = 20
 NODE_WIDTH = 176
-END_WIDTH = 120
+END_WIDTH = 136
 NODE_HEIGHT = 60
 #: Spacing of the automatic layout (columns, rows).
 LAYOUT_DX = 230

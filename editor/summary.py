@@ -146,7 +146,7 @@ def summary(flow: Flow, node: Node, preds: Optional[dict[str, list[str]]] = None
         if url:
             text = dict(link_choices(flow, node, preds)).get(url) or url
             return ("Clicked ", text, "?")
-        return ("Clicked a link in ", what, "?")
+        return ("Clicked ", what, "?")
     if node.type == "start":
         leads = node.get("leads") or []
         return ("Leads: ", ", ".join(map(str, leads)), "") if leads else ("Every lead enters here", "", "")

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QToolBar, QWidget
 
 from editor import style
@@ -75,6 +75,8 @@ class EditorWindow(QMainWindow):
         self.document.findingsChanged.connect(self._update_status)
         self.setStyleSheet(style.stylesheet("light"))
         self.resize(1360, 820)
+        self._fit_pending = True
+        self._docks_sized = False
         self._update_title()
         if path is not None:
             self.open_path(path)
@@ -217,7 +219,9 @@ class EditorWindow(QMainWindow):
         apply_missing_positions(flow)
         self.document.set_flow(flow, Path(path))
         QSettings("Mailbranch", "Editor").setValue("last_dir", str(Path(path).resolve().parent))
-        self.editor.view.zoom_to_fit()
+        self._fit_pending = True
+        if self.isVisible():
+            self._fit_now()
         self.statusBar().showMessage(f"Opened {Path(path).name}.", 5000)
         return True
 
@@ -253,6 +257,20 @@ class EditorWindow(QMainWindow):
             return False
         self.statusBar().showMessage(f"Exported {Path(path).name}.", 5000)
         return True
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._docks_sized:
+            self._docks_sized = True
+            self.resizeDocks([self.findings_dock], [140], Qt.Orientation.Vertical)
+            self.resizeDocks([self.palette_dock, self.inspector_dock], [170, 360], Qt.Orientation.Horizontal)
+        if self._fit_pending:
+            QTimer.singleShot(0, self._fit_now)
+
+    def _fit_now(self) -> None:
+        """Show the whole flow once the view has its real size."""
+        self._fit_pending = False
+        self.editor.view.zoom_to_fit()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.maybe_save():
