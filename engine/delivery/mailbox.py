@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from email import policy
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser, BytesParser
 from typing import Optional
@@ -46,19 +47,26 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def _decoded(value: object) -> Optional[str]:
+    """A header's text with RFC 2047 words decoded; a malformed one is kept as it came."""
+    if value is None:
+        return None
+    try:
+        text = str(make_header(decode_header(str(value))))
+    except Exception:  # a malformed header must not lose the message
+        text = str(value)
+    return " ".join(text.split())
+
+
 def store_message(
     session: Session, *, mail_from: str, rcpt_tos: list[str], raw: bytes, received_at: Optional[int] = None
 ) -> MailboxMessage:
     """Keep one received message; Message-ID and Subject are read from its headers."""
-    headers = BytesHeaderParser(policy=policy.default).parsebytes(raw)
-    try:
-        subject = str(headers["Subject"]) if headers["Subject"] is not None else None
-    except Exception:  # a malformed header must not lose the message
-        subject = None
-    try:
-        message_id = str(headers["Message-ID"]).strip() if headers["Message-ID"] is not None else None
-    except Exception:
-        message_id = None
+    # compat32 parsing: several times faster than the modern header registry,
+    # which matters when a campaign pours thousands of messages into the sandbox.
+    headers = BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
+    subject = _decoded(headers["Subject"])
+    message_id = _decoded(headers["Message-ID"])
     row = MailboxMessage(
         received_at=now_ms() if received_at is None else received_at,
         mail_from=mail_from,

@@ -75,3 +75,26 @@ async def test_port_in_use_is_a_clear_error(sandbox, db):
 
     with pytest.raises(CannotListen, match="choose another"):
         await SandboxServer(db, port=sandbox.port).start()
+
+
+async def test_storage_failure_is_a_temporary_refusal_not_a_lost_message(sandbox, db, monkeypatch):
+    def broken(batch):
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(sandbox, "_store_batch", broken)
+    with pytest.raises(aiosmtplib.SMTPDataError) as info:
+        await send(sandbox.port, make_message())
+    assert info.value.code == 451
+    monkeypatch.undo()
+    await send(sandbox.port, make_message())
+    with db.session() as session:
+        assert count_messages(session) == 1
+
+
+async def test_concurrent_sessions_are_all_stored(sandbox, db):
+    import asyncio
+
+    await asyncio.gather(*(send(sandbox.port, make_message(f"l{i}@example.com", message_id=f"<{i}@t>"))
+                           for i in range(25)))
+    with db.session() as session:
+        assert len(count_by_message_id(session)) == 25
