@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email import policy
+from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage
 from email.utils import formatdate
 from functools import lru_cache
@@ -34,6 +36,26 @@ HTML_ENVIRONMENT: SandboxedEnvironment = ENVIRONMENT.overlay(undefined=Chainable
 
 _TEMPLATE_SYNTAX = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 _MSGID_SAFE = re.compile(r"[A-Za-z0-9_-]")
+
+
+class _CachedHeaderRegistry(HeaderRegistry):
+    """The stdlib registry builds a new header class on every lookup, which
+    dominated the cost of building a message; the classes never change."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        key = name.lower()
+        cls = self._classes.get(key)
+        if cls is None:
+            cls = self._classes[key] = super().__getitem__(name)
+        return cls
+
+
+#: policy.default, with header classes cached.
+MESSAGE_POLICY = policy.default.clone(header_factory=_CachedHeaderRegistry())
 
 
 @dataclass(frozen=True)
@@ -139,7 +161,7 @@ def build_message(
     date: Optional[str] = None,
 ) -> EmailMessage:
     """A multipart/alternative message with one-click unsubscribe headers (RFC 8058)."""
-    message = EmailMessage()
+    message = EmailMessage(policy=MESSAGE_POLICY)
     message["From"] = sender
     message["To"] = to
     message["Subject"] = subject

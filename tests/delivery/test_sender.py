@@ -156,3 +156,14 @@ def test_settings_from_urls():
 def test_sandbox_settings_need_the_running_port():
     with pytest.raises(ValueError, match="start the sandbox"):
         Sender(SmtpSettings.from_url("sandbox"))
+
+
+async def test_send_raw_delivers_pre_rendered_bytes(sandbox, db):
+    raw = make_message("ann@example.com", "From the outbox", "<t1.e1.1@mailbranch.local>").as_bytes()
+    async with Sender(settings_for(sandbox)) as sender:
+        outcome = await sender.send_raw("bounce@shop.example", ["ann@example.com"], raw)
+    assert outcome.ok
+    with db.session() as session:
+        (message,) = list_messages(session)
+        assert (message.mail_from, message.rcpt_tos, message.subject) == (
+            "bounce@shop.example", ["ann@example.com"], "From the outbox")
