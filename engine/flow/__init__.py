@@ -2,7 +2,7 @@
 
 from engine.flow.durations import DurationError, format_duration, parse_duration
 from engine.flow.fileformat import FlowFileError, dumps_flow, load_flow, loads_flow, save_flow
-from engine.flow.model import Edge, Flow, Node, OUTPUT_PORTS, NODE_TYPES
+from engine.flow.model import NODE_TYPES, OUTPUT_PORTS, Edge, Flow, Node
 from engine.flow.validate import Finding, validate
 
 __all__ = [

@@ -10,8 +10,9 @@ id, field); it never escapes as a traceback. Versions migrate through
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any, Union
 
 from engine.flow.model import FORMAT, NODE_TYPES, SETTINGS, Edge, Flow, Node
 

@@ -9,8 +9,9 @@ a value really changed. Lists are handed out as tuples (copies).
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 from engine.flow import errors
 from engine.flow.signals import Signal
@@ -61,7 +62,7 @@ class Node:
     def mode(self) -> str:
         return self.settings.get("mode") or "parallel"
 
-    def clone(self, new_id: Optional[str] = None) -> "Node":
+    def clone(self, new_id: Optional[str] = None) -> Node:
         return Node(new_id or self.id, self.type, copy.deepcopy(self.settings), copy.deepcopy(self.extra))
 
 
@@ -158,7 +159,7 @@ class Flow:
             index += 1
         return f"{prefix}{index}"
 
-    def copy(self) -> "Flow":
+    def copy(self) -> Flow:
         other = Flow(self._name)
         other.extra = copy.deepcopy(self.extra)
         for n in self._nodes.values():
@@ -277,7 +278,7 @@ class Flow:
         return False
 
     @classmethod
-    def build(cls, name: str, nodes: Iterable[Node], edges: Iterable[Edge]) -> "Flow":
+    def build(cls, name: str, nodes: Iterable[Node], edges: Iterable[Edge]) -> Flow:
         """Make a flow without edit checks (a file may hold what validation reports)."""
         flow = cls(name)
         for n in nodes:

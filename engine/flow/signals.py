@@ -6,7 +6,8 @@ connect plain callables. Kept here so the model never needs Qt.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class Signal:

@@ -12,15 +12,16 @@ and 100,000 leads cost a few dozen round trips, not one per lead per step.
 from __future__ import annotations
 
 import heapq
+import json
 from collections import Counter, defaultdict
-from typing import TYPE_CHECKING, Iterable, Optional
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Optional
 
-from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine.run.handlers import HANDLERS
 from engine.run.state import EventState, ListenerState, SendState, TokenState, WaitState
-from engine.store.models import Event, Lead, Listener, Send, Skip, Token, Wait
+from engine.store.bulk import execute_many, fetch_all, insert_sql
 
 if TYPE_CHECKING:
     from engine.run.context import RunContext
@@ -28,9 +29,6 @@ if TYPE_CHECKING:
 
 WAIT, EVENT = 0, 1  # rank within one instant: due waits fire before events
 CHUNK = 10000
-
-T_TOKENS, T_SENDS, T_WAITS = Token.__table__, Send.__table__, Wait.__table__
-T_LISTENERS, T_EVENTS, T_SKIPS = Listener.__table__, Event.__table__, Skip.__table__
 
 
 class ConcurrentTransition(RuntimeError):
@@ -49,7 +47,7 @@ def message_id(campaign_id: int, token_id: int, node: str, domain: str) -> str:
 
 
 class Batch:
-    def __init__(self, ctx: "RunContext", session: Session, open_tracked: int,
+    def __init__(self, ctx: RunContext, session: Session, open_tracked: int,
                  complete_at: Optional[int], boundary: int) -> None:
         self.ctx = ctx
         self.spec = ctx.spec
@@ -68,7 +66,7 @@ class Batch:
         self.listeners_by_token: dict[int, list[ListenerState]] = defaultdict(list)
         self.listeners: list[ListenerState] = []
         self.events: list[EventState] = []
-        self.skips: list[dict] = []
+        self.skips: list[tuple] = []
         self.edge_counts: Counter[tuple[str, str]] = Counter()
         self.unsubscribed: set[int] = set()
         self.heap: list[tuple[int, int, int, object]] = []
@@ -76,36 +74,25 @@ class Batch:
 
     # -- loading ---------------------------------------------------------
     def load(self, lead_ids: set[int]) -> None:
+        """Every row of these leads the window can touch, in five queries."""
         s = self.session
-        for part in chunks(lead_ids):
-            for r in s.execute(select(T_TOKENS).where(T_TOKENS.c.lead_id.in_(part),
-                                                      T_TOKENS.c.state == "waiting")):
-                self.tokens[r.id] = TokenState(r.id, r.lead_id, r.parent_id, r.node, r.state, r.tracked,
-                                               r.path or {}, r.last_send, r.created_at, r.finished_at,
-                                               r.version)
-            for r in s.execute(select(T_SENDS.c.id, T_SENDS.c.lead_id, T_SENDS.c.token_id, T_SENDS.c.node,
-                                      T_SENDS.c.at, T_SENDS.c.message_id, T_SENDS.c.status,
-                                      T_SENDS.c.opened_at, T_SENDS.c.clicked_at, T_SENDS.c.clicked_urls,
-                                      T_SENDS.c.sent_at).where(T_SENDS.c.lead_id.in_(part))):
-                send = SendState(r.id, r.lead_id, r.token_id, r.node, r.at, r.message_id, r.status,
-                                 r.opened_at, r.clicked_at, list(r.clicked_urls or []), r.sent_at)
-                self.sends[send.id] = send
-                self.send_index[(send.lead_id, send.node)] = send
-            for r in s.execute(select(T_WAITS).where(T_WAITS.c.lead_id.in_(part),
-                                                     T_WAITS.c.state == "pending")):
-                wait = WaitState(r.id, r.token_id, r.lead_id, r.node, r.due_at, r.state, r.fired_at)
-                self.waits[wait.id] = wait
-                self.waits_by_token[wait.token_id].append(wait)
-            for r in s.execute(select(T_LISTENERS).where(T_LISTENERS.c.lead_id.in_(part),
-                                                         T_LISTENERS.c.state == "listening")):
-                self._index_listener(ListenerState(r.id, r.lead_id, r.token_id, r.condition, r.send_id,
-                                                   r.event, r.url, r.mode, r.since, r.until, r.state,
-                                                   r.triggered_token))
-            if self.ctx.checks_unsubscribes:
-                lead_table = Lead.__table__
-                rows = s.execute(select(lead_table.c.id).where(lead_table.c.id.in_(part),
-                                                               lead_table.c.unsubscribed_at.is_not(None)))
-                self.unsubscribed.update(r.id for r in rows)
+        fill_batch_leads(s, lead_ids)
+        for r in fetch_all(s, SELECT_TOKENS):
+            self.tokens[r[0]] = TokenState(r[0], r[1], r[2], r[3], r[4], bool(r[5]), None, r[7], r[8], r[9],
+                                           r[10], path_text=r[6])
+        for r in fetch_all(s, SELECT_SENDS):
+            send = SendState(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8],
+                             tuple(json.loads(r[9])) if r[9] else (), r[10])
+            self.sends[send.id] = send
+            self.send_index[(send.lead_id, send.node)] = send
+        for r in fetch_all(s, SELECT_WAITS):
+            wait = WaitState(*r)
+            self.waits[wait.id] = wait
+            self.waits_by_token[wait.token_id].append(wait)
+        for r in fetch_all(s, SELECT_LISTENERS):
+            self._index_listener(ListenerState(*r))
+        if self.ctx.checks_unsubscribes:
+            self.unsubscribed.update(r[0] for r in fetch_all(s, SELECT_UNSUBSCRIBED))
 
     def _index_listener(self, listener: ListenerState) -> None:
         self.listeners.append(listener)
@@ -176,7 +163,7 @@ class Batch:
                 send.clicked_at = event.at
                 send.dirty = True
             if event.url and event.url not in send.clicked_urls:
-                send.clicked_urls = [*send.clicked_urls, event.url]
+                send.clicked_urls = (*send.clicked_urls, event.url)
                 send.dirty = True
         for listener in list(self.listeners_by_send.get(send.id, ())):
             if (listener.state == "listening" and event.at < listener.until
@@ -199,7 +186,7 @@ class Batch:
             self.walk(token)
             return
         child = TokenState(self.ctx.ids.take(self.session, "tokens"), token.lead_id, token.id,
-                           listener.condition, "active", False, dict(token.path), token.last_send,
+                           listener.condition, "active", False, token.path, token.last_send,
                            self.now, new=True)
         self.tokens[child.id] = child
         self.new_tokens.append(child)
@@ -263,10 +250,9 @@ class Batch:
         return send
 
     def record_skip(self, token: TokenState, send: SendState) -> None:
-        self.skips.append({"campaign_id": self.ctx.campaign_id, "lead_id": token.lead_id,
-                           "token_id": token.id, "node": token.node, "send_id": send.id, "at": self.now})
+        self.skips.append((self.ctx.campaign_id, token.lead_id, token.id, token.node, send.id, self.now))
 
-    def listen(self, token: TokenState, spec: "ConditionSpec", send: SendState, until: int) -> None:
+    def listen(self, token: TokenState, spec: ConditionSpec, send: SendState, until: int) -> None:
         self._index_listener(ListenerState(self.ctx.ids.take(self.session, "listeners"), token.lead_id,
                                            token.id, token.node, send.id, spec.event, spec.url, spec.mode,
                                            self.now, until, "listening", new=True))
@@ -283,87 +269,89 @@ class Batch:
     def flush(self) -> int:
         """Write every change; returns the number of rows written."""
         s, cid = self.session, self.ctx.campaign_id
-        written = 0
-        new_tokens = [t for t in self.new_tokens]
-        new_ids = {t.id for t in new_tokens}
-        if new_tokens:
-            s.execute(insert(T_TOKENS), [{**t.row(), "campaign_id": cid} for t in new_tokens])
-        changed = [t for t in self.tokens.values() if t.dirty and t.id not in new_ids]
-        if changed:
-            stmt = (update(T_TOKENS)
-                    .where(T_TOKENS.c.id == bindparam("k_id"), T_TOKENS.c.version == bindparam("k_version"))
-                    .values(node=bindparam("v_node"), state=bindparam("v_state"),
-                            tracked=bindparam("v_tracked"), path=bindparam("v_path"),
-                            last_send=bindparam("v_last_send"), finished_at=bindparam("v_finished_at"),
-                            version=bindparam("v_version")))
-            rows = [{"k_id": t.id, "k_version": t.version, "v_node": t.node, "v_state": t.state,
-                     "v_tracked": t.tracked, "v_path": t.path, "v_last_send": t.last_send,
-                     "v_finished_at": t.finished_at, "v_version": t.version + 1} for t in changed]
-            self._cas(stmt, rows, "tokens")
-        written += len(new_tokens) + len(changed)
+        new_ids = {t.id for t in self.new_tokens}
+        token_rows = [(t.id, cid, t.lead_id, t.parent_id, t.node, t.state, t.tracked, t.path_text(),
+                       t.last_send, t.created_at, t.finished_at, 0) for t in self.new_tokens]
+        execute_many(s, INSERT_TOKEN, token_rows)
+        changed = [(t.node, t.state, t.tracked, t.path_text(), t.last_send, t.finished_at, t.version + 1,
+                    t.id, t.version) for t in self.tokens.values() if t.dirty and t.id not in new_ids]
+        self._cas(UPDATE_TOKEN, changed, "tokens")
+        written = len(token_rows) + len(changed)
 
-        new_sends = [x for x in self.sends.values() if x.new]
-        if new_sends:
-            s.execute(insert(T_SENDS), [
-                {"id": x.id, "campaign_id": cid, "lead_id": x.lead_id, "token_id": x.token_id, "node": x.node,
-                 "at": x.at, "message_id": x.message_id, "status": x.status, "attempts": 0,
-                 "sent_at": x.sent_at, "opened_at": x.opened_at, "clicked_at": x.clicked_at,
-                 "clicked_urls": x.clicked_urls} for x in new_sends])
-        changed_sends = [x for x in self.sends.values() if x.dirty and not x.new]
-        if changed_sends:
-            s.execute(update(T_SENDS).where(T_SENDS.c.id == bindparam("k_id")).values(
-                opened_at=bindparam("v_opened"), clicked_at=bindparam("v_clicked"),
-                clicked_urls=bindparam("v_urls")),
-                [{"k_id": x.id, "v_opened": x.opened_at, "v_clicked": x.clicked_at,
-                  "v_urls": x.clicked_urls} for x in changed_sends])
-        written += len(new_sends) + len(changed_sends)
+        sends = self.sends.values()
+        new_sends = [(x.id, cid, x.lead_id, x.token_id, x.node, x.at, x.message_id, x.status, 0, x.sent_at,
+                      x.opened_at, x.clicked_at, _urls_text(x.clicked_urls)) for x in sends if x.new]
+        execute_many(s, INSERT_SEND, new_sends)
+        changed_sends = [(x.opened_at, x.clicked_at, _urls_text(x.clicked_urls), x.id)
+                         for x in sends if x.dirty and not x.new]
+        execute_many(s, UPDATE_SEND_EVENTS, changed_sends)
+        execute_many(s, INSERT_SKIP, self.skips)
+        written += len(new_sends) + len(changed_sends) + len(self.skips)
 
-        if self.skips:
-            s.execute(insert(T_SKIPS), self.skips)
-            written += len(self.skips)
-
-        new_waits = [w for w in self.waits.values() if w.new]
-        if new_waits:
-            s.execute(insert(T_WAITS), [
-                {"id": w.id, "campaign_id": cid, "token_id": w.token_id, "lead_id": w.lead_id, "node": w.node,
-                 "due_at": w.due_at, "state": w.state, "fired_at": w.fired_at} for w in new_waits])
-        changed_waits = [w for w in self.waits.values() if w.dirty and not w.new]
-        if changed_waits:
-            stmt = (update(T_WAITS)
-                    .where(T_WAITS.c.id == bindparam("k_id"), T_WAITS.c.state == "pending")
-                    .values(state=bindparam("v_state"), fired_at=bindparam("v_fired")))
-            self._cas(stmt, [{"k_id": w.id, "v_state": w.state, "v_fired": w.fired_at}
-                             for w in changed_waits], "waits")
+        waits = self.waits.values()
+        new_waits = [(w.id, cid, w.token_id, w.lead_id, w.node, w.due_at, w.state, w.fired_at)
+                     for w in waits if w.new]
+        execute_many(s, INSERT_WAIT, new_waits)
+        changed_waits = [(w.state, w.fired_at, w.id) for w in waits if w.dirty and not w.new]
+        self._cas(UPDATE_WAIT, changed_waits, "waits")
         written += len(new_waits) + len(changed_waits)
 
-        new_listeners = [x for x in self.listeners if x.new]
-        if new_listeners:
-            s.execute(insert(T_LISTENERS), [
-                {"id": x.id, "campaign_id": cid, "lead_id": x.lead_id, "token_id": x.token_id,
-                 "condition": x.condition, "send_id": x.send_id, "event": x.event, "url": x.url,
-                 "mode": x.mode, "since": x.since, "until": x.until, "state": x.state,
-                 "triggered_token": x.triggered_token} for x in new_listeners])
-        changed_listeners = [x for x in self.listeners if x.dirty and not x.new]
-        if changed_listeners:
-            stmt = (update(T_LISTENERS)
-                    .where(T_LISTENERS.c.id == bindparam("k_id"), T_LISTENERS.c.state == "listening")
-                    .values(state=bindparam("v_state"), triggered_token=bindparam("v_token")))
-            self._cas(stmt, [{"k_id": x.id, "v_state": x.state, "v_token": x.triggered_token}
-                             for x in changed_listeners], "listeners")
+        new_listeners = [(x.id, cid, x.lead_id, x.token_id, x.condition, x.send_id, x.event, x.url, x.mode,
+                          x.since, x.until, x.state, x.triggered_token) for x in self.listeners if x.new]
+        execute_many(s, INSERT_LISTENER, new_listeners)
+        changed_listeners = [(x.state, x.triggered_token, x.id) for x in self.listeners if x.dirty and not x.new]
+        self._cas(UPDATE_LISTENER, changed_listeners, "listeners")
         written += len(new_listeners) + len(changed_listeners)
 
-        if self.events:
-            stmt = (update(T_EVENTS)
-                    .where(T_EVENTS.c.id == bindparam("k_id"), T_EVENTS.c.state == "pending")
-                    .values(state=bindparam("v_state"), send_id=bindparam("v_send"),
-                            triggered=bindparam("v_triggered"), handled_at=bindparam("v_handled")))
-            self._cas(stmt, [{"k_id": e.id, "v_state": e.state, "v_send": e.send_id,
-                              "v_triggered": e.triggered, "v_handled": e.handled_at} for e in self.events],
-                      "events")
-            written += len(self.events)
-        return written
+        handled = [(e.state, e.send_id, json.dumps(e.triggered), e.handled_at, e.id) for e in self.events]
+        self._cas(UPDATE_EVENT, handled, "events")
+        return written + len(handled)
 
-    def _cas(self, stmt, rows: list[dict], what: str) -> None:
-        result = self.session.execute(stmt, rows)
-        if result.rowcount != len(rows):
-            raise ConcurrentTransition(f"{len(rows) - result.rowcount} {what} had already moved on")
+    def _cas(self, sql: str, rows: list[tuple], what: str) -> None:
+        """Compare-and-set for many rows: every one must still be as loaded."""
+        hit = execute_many(self.session, sql, rows)
+        if hit != len(rows):
+            raise ConcurrentTransition(f"{len(rows) - hit} {what} had already moved on")
+
+
+def _urls_text(urls: tuple[str, ...]) -> str | None:
+    return json.dumps(list(urls)) if urls else None
+
+
+def fill_batch_leads(session: Session, lead_ids: Iterable[int]) -> None:
+    """The leads of this batch, in a temporary table the loading queries join."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        execute_many(session, "CREATE TEMP TABLE IF NOT EXISTS batch_leads (lead_id BIGINT PRIMARY KEY) "
+                              "ON COMMIT DELETE ROWS", [()])
+    else:
+        execute_many(session, "CREATE TEMP TABLE IF NOT EXISTS batch_leads (lead_id INTEGER PRIMARY KEY)", [()])
+    execute_many(session, "DELETE FROM batch_leads", [()])
+    execute_many(session, "INSERT INTO batch_leads (lead_id) VALUES (?)", [(i,) for i in lead_ids])
+
+
+_IN_BATCH = "lead_id IN (SELECT lead_id FROM batch_leads)"
+SELECT_TOKENS = ("SELECT id, lead_id, parent_id, node, state, tracked, path, last_send, created_at, finished_at,"
+                 f" version FROM tokens WHERE {_IN_BATCH} AND state = 'waiting'")
+SELECT_SENDS = ("SELECT id, lead_id, token_id, node, at, message_id, status, opened_at, clicked_at,"
+                f" clicked_urls, sent_at FROM sends WHERE {_IN_BATCH}")
+SELECT_WAITS = (f"SELECT id, token_id, lead_id, node, due_at, state, fired_at FROM waits WHERE {_IN_BATCH}"
+                " AND state = 'pending'")
+SELECT_LISTENERS = ("SELECT id, lead_id, token_id, condition, send_id, event, url, mode, since, until, state,"
+                    f" triggered_token FROM listeners WHERE {_IN_BATCH} AND state = 'listening'")
+SELECT_UNSUBSCRIBED = "SELECT id FROM leads WHERE id IN (SELECT lead_id FROM batch_leads) AND unsubscribed_at IS NOT NULL"
+INSERT_TOKEN = insert_sql("tokens", "id, campaign_id, lead_id, parent_id, node, state, tracked, path, last_send,"
+                                    " created_at, finished_at, version")
+INSERT_SEND = insert_sql("sends", "id, campaign_id, lead_id, token_id, node, at, message_id, status, attempts,"
+                                  " sent_at, opened_at, clicked_at, clicked_urls")
+INSERT_SKIP = insert_sql("skips", "campaign_id, lead_id, token_id, node, send_id, at")
+INSERT_WAIT = insert_sql("waits", "id, campaign_id, token_id, lead_id, node, due_at, state, fired_at")
+INSERT_LISTENER = insert_sql("listeners", "id, campaign_id, lead_id, token_id, condition, send_id, event, url,"
+                                          " mode, since, until, state, triggered_token")
+UPDATE_TOKEN = ("UPDATE tokens SET node = ?, state = ?, tracked = ?, path = ?, last_send = ?, finished_at = ?,"
+                " version = ? WHERE id = ? AND version = ?")
+UPDATE_SEND_EVENTS = "UPDATE sends SET opened_at = ?, clicked_at = ?, clicked_urls = ? WHERE id = ?"
+UPDATE_WAIT = "UPDATE waits SET state = ?, fired_at = ? WHERE id = ? AND state = 'pending'"
+UPDATE_LISTENER = "UPDATE listeners SET state = ?, triggered_token = ? WHERE id = ? AND state = 'listening'"
+UPDATE_EVENT = ("UPDATE events SET state = ?, send_id = ?, triggered = ?, handled_at = ? WHERE id = ?"
+                " AND state = 'pending'")

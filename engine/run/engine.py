@@ -11,22 +11,24 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine.flow.fileformat import dumps_flow, loads_flow
 from engine.flow.model import Flow
-from engine.run.batch import EVENT, WAIT, Batch, ConcurrentTransition, chunks
+from engine.run.batch import EVENT, INSERT_TOKEN, INSERT_WAIT, WAIT, Batch, ConcurrentTransition, chunks
 from engine.run.clock import Clock
 from engine.run.context import RunContext
 from engine.run.ids import IdAllocator
 from engine.run.spec import CampaignSpec
 from engine.run.state import EventState
+from engine.store.bulk import execute_many, fetch_all
 from engine.store.database import Database
-from engine.store.models import Campaign, EdgeCount, Event, Lead, Token, Wait
+from engine.store.models import Campaign, EdgeCount, Event, Lead, Wait
 
 log = logging.getLogger("mailbranch.engine")
 FOREVER = 2**62
@@ -71,7 +73,7 @@ class CampaignEngine:
     @classmethod
     def create(cls, db: Database, flow: Flow, clock: Clock, *, name: Optional[str] = None,
                delivery: str = "simulated", mode: Optional[str] = None,
-               settings: Optional[dict[str, Any]] = None, **kwargs: Any) -> "CampaignEngine":
+               settings: Optional[dict[str, Any]] = None, **kwargs: Any) -> CampaignEngine:
         """Store the flow as this campaign's spec and start its clock now."""
         extra = dict(settings or {})
         if mode:
@@ -122,15 +124,12 @@ class CampaignEngine:
             for key in part:
                 lead_id = ids[key]
                 token_id = allocate(s, "tokens")
-                tokens.append({"id": token_id, "campaign_id": self.campaign_id, "lead_id": lead_id,
-                               "parent_id": None, "node": start, "state": "waiting", "tracked": True,
-                               "path": {}, "last_send": None, "created_at": at, "finished_at": None,
-                               "version": 0})
-                waits.append({"id": allocate(s, "waits"), "campaign_id": self.campaign_id,
-                              "token_id": token_id, "lead_id": lead_id, "node": start, "due_at": at,
-                              "state": "pending", "fired_at": None})
-            s.execute(insert(Token.__table__), tokens)
-            s.execute(insert(Wait.__table__), waits)
+                tokens.append((token_id, self.campaign_id, lead_id, None, start, "waiting", True, None, None,
+                               at, None, 0))
+                waits.append((allocate(s, "waits"), self.campaign_id, token_id, lead_id, start, at, "pending",
+                              None))
+            execute_many(s, INSERT_TOKEN, tokens)
+            execute_many(s, INSERT_WAIT, waits)
         campaign = s.get(Campaign, self.campaign_id)
         campaign.open_tracked += len(fresh)
         if campaign.complete_at is None and campaign.open_tracked == 0:
@@ -163,7 +162,7 @@ class CampaignEngine:
                 rows.append({"campaign_id": self.campaign_id, "lead_id": lead_id,
                              "lead_key": e.get("lead"), "type": e["type"], "node": e.get("email"),
                              "send_id": e.get("send_id"), "url": e.get("url"), "at": int(e["at"]),
-                             "source": source, "state": "pending", "triggered": []})
+                             "source": source, "state": "pending", "triggered": "[]"})
             for part in chunks(rows):
                 s.execute(insert(Event.__table__), part)
         return len(events)
@@ -218,7 +217,7 @@ class CampaignEngine:
                         .where(Campaign.id == self.campaign_id)).one()
         batch = Batch(self.ctx, s, row.open_tracked, row.complete_at, boundary)
         batch.load({item[3] for item in items if item[3] is not None})
-        for key, rank, item_id, lead_id, event in items:
+        for key, rank, item_id, _lead, event in items:
             if rank == WAIT:
                 wait = batch.waits.get(item_id)
                 if wait is not None:
@@ -232,16 +231,13 @@ class CampaignEngine:
 
     def _fetch_items(self, s: Session, limit: int) -> tuple[list[tuple], int]:
         n = self.batch_size
-        w, e = Wait.__table__, Event.__table__
-        waits = s.execute(select(w.c.id, w.c.lead_id, w.c.due_at).where(
-            w.c.campaign_id == self.campaign_id, w.c.state == "pending", w.c.due_at <= limit)
-            .order_by(w.c.due_at, w.c.id).limit(n)).all()
-        events = s.execute(select(e).where(
-            e.c.campaign_id == self.campaign_id, e.c.state == "pending", e.c.at <= limit)
-            .order_by(e.c.at, e.c.id).limit(n)).all()
-        items = [(r.due_at, WAIT, r.id, r.lead_id, None) for r in waits]
-        items += [(r.at, EVENT, r.id, r.lead_id,
-                   EventState(r.id, r.lead_id, r.type, r.node, r.send_id, r.url, r.at)) for r in events]
+        waits = fetch_all(s, "SELECT id, lead_id, due_at FROM waits WHERE campaign_id = ? AND state = 'pending'"
+                             " AND due_at <= ? ORDER BY due_at, id LIMIT ?", (self.campaign_id, limit, n))
+        events = fetch_all(s, "SELECT id, lead_id, type, node, send_id, url, at FROM events WHERE campaign_id = ?"
+                              " AND state = 'pending' AND at <= ? ORDER BY at, id LIMIT ?",
+                           (self.campaign_id, limit, n))
+        items = [(due, WAIT, wait_id, lead_id, None) for wait_id, lead_id, due in waits]
+        items += [(r[6], EVENT, r[0], r[1], EventState(*r)) for r in events]
         items.sort(key=lambda item: item[:3])
         if len(waits) < n and len(events) < n:
             return items, limit + 1  # everything due is here; new waits up to limit play too

@@ -8,7 +8,8 @@ stops here (``False``: it waits, finished or failed).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from engine.run.batch import Batch
@@ -17,12 +18,12 @@ if TYPE_CHECKING:
 Handler = Callable[["Batch", "TokenState"], bool]
 
 
-def handle_start(batch: "Batch", token: "TokenState") -> bool:
+def handle_start(batch: Batch, token: TokenState) -> bool:
     batch.move(token, "next")
     return True
 
 
-def handle_email(batch: "Batch", token: "TokenState") -> bool:
+def handle_email(batch: Batch, token: TokenState) -> bool:
     """Send once per lead and node; a token arriving again records a skip and
     watches the earlier send from here on (SEMANTICS 4)."""
     if batch.is_unsubscribed(token.lead_id):
@@ -39,7 +40,7 @@ def handle_email(batch: "Batch", token: "TokenState") -> bool:
     return True
 
 
-def handle_condition(batch: "Batch", token: "TokenState") -> bool:
+def handle_condition(batch: Batch, token: TokenState) -> bool:
     """YES at once if the watched event already happened; otherwise NO at
     once, listening until the NO path's first wait ends (SEMANTICS 4)."""
     spec = batch.spec.conditions[token.node]
@@ -60,12 +61,12 @@ def handle_condition(batch: "Batch", token: "TokenState") -> bool:
     return True
 
 
-def handle_wait(batch: "Batch", token: "TokenState") -> bool:
+def handle_wait(batch: Batch, token: TokenState) -> bool:
     batch.hold(token, batch.now + batch.spec.durations[token.node])
     return False
 
 
-def handle_end(batch: "Batch", token: "TokenState") -> bool:
+def handle_end(batch: Batch, token: TokenState) -> bool:
     batch.finish(token)
     return False
 

@@ -8,31 +8,43 @@ in, so a batch that raced another one fails as a whole and is retried.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Optional
 
 
-@dataclass(eq=False, slots=True)
 class TokenState:
-    id: int
-    lead_id: int
-    parent_id: Optional[int]
-    node: str
-    state: str
-    tracked: bool
-    path: dict[str, int]
-    last_send: Optional[int]
-    created_at: int
-    finished_at: Optional[int] = None
-    version: int = 0
-    new: bool = False
-    dirty: bool = False
+    """A token; its path (email node -> send id) is decoded only when used."""
 
-    def row(self) -> dict:
-        return {"id": self.id, "lead_id": self.lead_id, "parent_id": self.parent_id, "node": self.node,
-                "state": self.state, "tracked": self.tracked, "path": self.path,
-                "last_send": self.last_send, "created_at": self.created_at,
-                "finished_at": self.finished_at, "version": self.version}
+    __slots__ = ("id", "lead_id", "parent_id", "node", "state", "tracked", "_path", "_path_text",
+                 "_path_changed", "last_send", "created_at", "finished_at", "version", "new", "dirty")
+
+    def __init__(self, id: int, lead_id: int, parent_id: Optional[int], node: str, state: str,
+                 tracked: bool, path: Optional[dict[str, int]], last_send: Optional[int], created_at: int,
+                 finished_at: Optional[int] = None, version: int = 0, new: bool = False,
+                 path_text: Optional[str] = None) -> None:
+        self.id, self.lead_id, self.parent_id, self.node = id, lead_id, parent_id, node
+        self.state, self.tracked, self.last_send, self.created_at = state, tracked, last_send, created_at
+        self.finished_at, self.version, self.new, self.dirty = finished_at, version, new, False
+        self._path, self._path_text = path, path_text
+        self._path_changed = path is not None
+
+    @property
+    def path(self) -> dict[str, int]:
+        if self._path is None:
+            self._path = json.loads(self._path_text) if self._path_text else {}
+        return self._path
+
+    @path.setter
+    def path(self, value: dict[str, int]) -> None:
+        self._path, self._path_text, self._path_changed = value, None, True
+
+    def path_text(self) -> Optional[str]:
+        """The path as stored; encoded again only if it changed."""
+        if self._path_changed:
+            self._path_text = json.dumps(self._path, separators=(",", ":")) if self._path else None
+            self._path_changed = False
+        return self._path_text
 
 
 @dataclass(eq=False, slots=True)
@@ -46,7 +58,7 @@ class SendState:
     status: str
     opened_at: Optional[int] = None
     clicked_at: Optional[int] = None
-    clicked_urls: list[str] = field(default_factory=list)
+    clicked_urls: tuple[str, ...] = ()
     sent_at: Optional[int] = None
     new: bool = False
     dirty: bool = False

@@ -8,8 +8,10 @@ what was stored.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Optional
 
 from sqlalchemy import select
 
@@ -51,9 +53,13 @@ def seconds(ms: Optional[int], origin: int) -> Optional[float]:
 
 def simulate(flow: Flow, leads: Iterable[LeadInput], events: Iterable[dict[str, Any]] = (), *,
              mode: Optional[str] = None, until: Optional[float] = None, db: Optional[Database] = None,
-             batch_size: int = 10000, on_progress: Optional[Callable[[int], None]] = None
-             ) -> SimulationResult:
-    """Simulate ``flow`` for ``leads``; event ``at`` and ``until`` are seconds from the start."""
+             batch_size: int = 10000, on_progress: Optional[Callable[[int], None]] = None,
+             collect: bool = True) -> SimulationResult:
+    """Simulate ``flow`` for ``leads``; event ``at`` and ``until`` are seconds from the start.
+
+    With ``collect=False`` only the completion time and the figures are read
+    back (what a large benchmark run needs), not every send and token.
+    """
     db = db or Database(":memory:")
     db.create_all()
     clock = SimulatedClock(SIM_START)
@@ -69,6 +75,13 @@ def simulate(flow: Flow, leads: Iterable[LeadInput], events: Iterable[dict[str, 
             if not played:
                 break
             on_progress(played)
+    if not collect:
+        from engine.run.report import campaign_figures
+
+        with db.session() as s:
+            figures = campaign_figures(s, engine.campaign_id)
+        return SimulationResult(seconds(figures.complete_at, SIM_START), [], [], [], [], engine.campaign_id,
+                                engine.rows_written, figures=figures)
     return read_result(db, engine.campaign_id, SIM_START, engine.rows_written)
 
 
@@ -91,7 +104,7 @@ def read_result(db: Database, campaign_id: int, origin: int, rows_written: int =
                   for r in s.execute(select(Token).where(Token.campaign_id == campaign_id)
                                      .order_by(Token.id)).scalars()]
         events = [{"lead": keys.get(r.lead_id, r.lead_key), "type": r.type, "email": _email_of(s, r),
-                   "at": seconds(r.at, origin), "triggered": list(r.triggered or [])}
+                   "at": seconds(r.at, origin), "triggered": json.loads(r.triggered or "[]")}
                   for r in s.execute(select(Event).where(Event.campaign_id == campaign_id)
                                      .order_by(Event.at, Event.id)).scalars()]
         from engine.run.report import campaign_figures

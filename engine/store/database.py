@@ -7,9 +7,10 @@ own their transactions with ``with db.session() as session:`` (a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Union
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine

@@ -68,7 +68,8 @@ class Token(Base):
     #: waiting | finished | failed
     state: Mapped[str] = mapped_column(String(16))
     tracked: Mapped[bool] = mapped_column(Boolean)
-    path: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    #: JSON object, email node -> send id; text so the hot path decodes it only when needed.
+    path: Mapped[Optional[str]] = mapped_column(Text)
     last_send: Mapped[Optional[int]] = mapped_column(BigInteger)
     created_at: Mapped[int] = mapped_column(BigInteger)
     finished_at: Mapped[Optional[int]] = mapped_column(BigInteger)
@@ -80,11 +81,13 @@ class Send(Base):
     """One email node sent to one lead: at most one per (campaign, lead, node)."""
 
     __tablename__ = "sends"
-    __table_args__ = (UniqueConstraint("campaign_id", "lead_id", "node"),)
+    # Lead ids are unique across campaigns, so (lead, node) is "once per
+    # campaign", and the same index serves loading a lead's sends.
+    __table_args__ = (UniqueConstraint("lead_id", "node"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=False)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
-    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"))
     token_id: Mapped[int] = mapped_column(BigInteger)
     node: Mapped[str] = mapped_column(String(100))
     at: Mapped[int] = mapped_column(BigInteger)
@@ -97,7 +100,8 @@ class Send(Base):
     error: Mapped[Optional[str]] = mapped_column(Text)
     opened_at: Mapped[Optional[int]] = mapped_column(BigInteger)
     clicked_at: Mapped[Optional[int]] = mapped_column(BigInteger)
-    clicked_urls: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: JSON list of the distinct URLs clicked, or NULL for none (most sends).
+    clicked_urls: Mapped[Optional[str]] = mapped_column(Text)
 
 
 class Skip(Base):
@@ -122,8 +126,8 @@ class Wait(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=False)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
-    token_id: Mapped[int] = mapped_column(BigInteger, index=True)
-    lead_id: Mapped[int] = mapped_column(BigInteger)
+    token_id: Mapped[int] = mapped_column(BigInteger)
+    lead_id: Mapped[int] = mapped_column(BigInteger, index=True)
     node: Mapped[str] = mapped_column(String(100))
     due_at: Mapped[int] = mapped_column(BigInteger)
     #: pending | fired | revoked
@@ -142,7 +146,7 @@ class Listener(Base):
     lead_id: Mapped[int] = mapped_column(BigInteger)
     token_id: Mapped[int] = mapped_column(BigInteger)
     condition: Mapped[str] = mapped_column(String(100))
-    send_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    send_id: Mapped[int] = mapped_column(BigInteger)
     event: Mapped[str] = mapped_column(String(8))
     url: Mapped[Optional[str]] = mapped_column(Text)
     mode: Mapped[str] = mapped_column(String(16))
@@ -162,7 +166,7 @@ class Event(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
     #: None when the event names a lead the campaign does not have.
-    lead_id: Mapped[Optional[int]] = mapped_column(BigInteger, index=True)
+    lead_id: Mapped[Optional[int]] = mapped_column(BigInteger)
     lead_key: Mapped[Optional[str]] = mapped_column(String(320))
     type: Mapped[str] = mapped_column(String(8))
     node: Mapped[Optional[str]] = mapped_column(String(100))
@@ -173,7 +177,8 @@ class Event(Base):
     source: Mapped[str] = mapped_column(String(16), default="simulated")
     #: pending | handled | orphan (no such send: recorded, changes nothing)
     state: Mapped[str] = mapped_column(String(16), default="pending")
-    triggered: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: JSON list of the conditions this event triggered ("[]": none, a late event).
+    triggered: Mapped[str] = mapped_column(Text, default="[]")
     handled_at: Mapped[Optional[int]] = mapped_column(BigInteger)
 
 

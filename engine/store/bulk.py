@@ -1,0 +1,53 @@
+"""Many rows, one statement, straight to the DB-API driver.
+
+The engine reads and writes tens of thousands of rows per batch. SQLAlchemy
+builds a parameter dict and a ``Row`` per row and runs type processors on
+each; for the engine's plain columns (integers, text, booleans) that is pure
+overhead, so the hot batch statements are plain SQL with ``?`` placeholders,
+run on the session's own connection (same transaction) with tuples. The
+tables themselves are the typed models in ``models.py``; the SQL here names
+their columns, and the engine tests exercise every statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+
+def _sql_for(session: Session, sql: str) -> tuple[Any, str]:
+    connection = session.connection()
+    if connection.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    return connection, sql
+
+
+def execute_many(session: Session, sql: str, rows: Sequence[tuple]) -> int:
+    """Run ``sql`` once per tuple in ``rows``; returns the total rowcount."""
+    if not rows:
+        return 0
+    connection, sql = _sql_for(session, sql)
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        cursor.executemany(sql, rows)
+        return cursor.rowcount
+    finally:
+        cursor.close()
+
+
+def fetch_all(session: Session, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+    """Plain tuples from a query on the session's connection."""
+    connection, sql = _sql_for(session, sql)
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(sql, tuple(params))
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def insert_sql(table: str, columns: str) -> str:
+    names = [c.strip() for c in columns.split(",")]
+    return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
