@@ -10,7 +10,7 @@ from PySide6.QtCore import QMimeData
 from PySide6.QtGui import QUndoCommand
 
 from editor import style
-from editor.commands import AddNode, Connect
+from editor.commands import AddNode, Connect, Macro
 from editor.document import FlowDocument
 from engine.flow.fileformat import FlowFileError, flow_from_data
 from engine.flow.model import FORMAT, Edge, Flow, Node
@@ -81,18 +81,18 @@ def paste_command(doc: FlowDocument, data: dict[str, Any], offset: float = OFFSE
         nodes.append(Node(new_id, node.type, node.settings, node.extra))
     if not nodes:
         return None, []
-    macro = QUndoCommand(f"{text} {len(nodes)} step{'s' if len(nodes) != 1 else ''}")
+    macro = Macro(f"{text} {len(nodes)} step{'s' if len(nodes) != 1 else ''}")
     for node in nodes:
         watched = node.settings.get("email")
         if node.type == "condition" and watched in renamed:
             node.settings["email"] = renamed[watched]
-        AddNode(doc, node, macro)
+        macro.add(AddNode(doc, node, macro))
     for raw in data.get("edges", []):
         if not isinstance(raw, dict):
             continue
         source, target = renamed.get(raw.get("from")), renamed.get(raw.get("to"))
         if source and target:
-            Connect(doc, source, str(raw.get("port") or "next"), target, macro, check=False)
+            macro.add(Connect(doc, source, str(raw.get("port") or "next"), target, macro, check=False))
     return macro, [n.id for n in nodes]
 
 

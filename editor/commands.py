@@ -16,6 +16,23 @@ from PySide6.QtGui import QUndoCommand
 from editor.document import FlowDocument
 from engine.flow.model import Edge, Node
 
+
+class Macro(QUndoCommand):
+    """A command made of child commands (delete, paste, duplicate).
+
+    Children are kept referenced from Python too: the C++ parent owns them,
+    but their Python ``redo``/``undo`` must outlive the constructor's scope.
+    """
+
+    def __init__(self, text: str, parent: Optional[QUndoCommand] = None) -> None:
+        super().__init__(text, parent)
+        self.parts: list[QUndoCommand] = []
+
+    def add(self, command: QUndoCommand) -> QUndoCommand:
+        self.parts.append(command)
+        return command
+
+
 MOVE_ID = 1001
 SETTING_ID = 1002
 EXTRA_ID = 1003
@@ -89,11 +106,12 @@ class RemoveNode(QUndoCommand):
         self.doc = doc
         self.node = doc.node(node_id)
         self.index = -1
+        self.parts: list[Disconnect] = []
         claimed = claimed if claimed is not None else set()
         for edge in doc.flow.edges:
             if node_id in (edge.source, edge.target) and id(edge) not in claimed:
                 claimed.add(id(edge))
-                Disconnect(doc, edge, self)
+                self.parts.append(Disconnect(doc, edge, self))
 
     def redo(self) -> None:
         super().redo()
@@ -237,18 +255,18 @@ class SetName(QUndoCommand):
         return True
 
 
-def delete_command(doc: FlowDocument, node_ids: list[str], edges: list[Edge]) -> Optional[QUndoCommand]:
+def delete_command(doc: FlowDocument, node_ids: list[str], edges: list[Edge]) -> Optional[Macro]:
     """One undo step that removes the given edges and nodes (with their edges)."""
     if not node_ids and not edges:
         return None
     count = len(node_ids) + len(edges)
-    macro = QUndoCommand(f"Delete {count} items" if count > 1 else "Delete")
+    macro = Macro(f"Delete {count} items" if count > 1 else "Delete")
     removing = set(node_ids)
     claimed: set[int] = set()
     for edge in edges:
         if edge.source not in removing and edge.target not in removing and id(edge) not in claimed:
             claimed.add(id(edge))
-            Disconnect(doc, edge, macro)
+            macro.add(Disconnect(doc, edge, macro))
     for node_id in node_ids:
-        RemoveNode(doc, node_id, macro, claimed)
+        macro.add(RemoveNode(doc, node_id, macro, claimed))
     return macro

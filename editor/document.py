@@ -41,7 +41,7 @@ class FlowDocument(QObject):
     def __init__(self, flow: Optional[Flow] = None, parent: Optional[QObject] = None) -> None:
         super().__init__(parent)
         self.undo_stack = QUndoStack(self)
-        self.undo_stack.cleanChanged.connect(lambda clean: self.modifiedChanged.emit(not clean))
+        self.undo_stack.cleanChanged.connect(self._on_clean_changed)
         self._flow = Flow()
         self._path: Optional[Path] = None
         self._findings: list[Finding] = []
@@ -113,6 +113,9 @@ class FlowDocument(QObject):
     def _on_changed(self) -> None:
         self._timer.start()
         self.changed.emit()
+
+    def _on_clean_changed(self, clean: bool) -> None:
+        self.modifiedChanged.emit(not clean)
 
     # -- file state ------------------------------------------------------
     @property

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QMimeData, QSize, Qt, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem
 
 from editor import style
@@ -33,7 +34,7 @@ class Palette(QListWidget):
             item.setToolTip(style.TYPE_HINTS[node_type] + "\nDrag onto the canvas, or double-click to add.")
             item.setSizeHint(QSize(150, 40))
             self.addItem(item)
-        self.itemActivated.connect(self._activated)
+        self.itemDoubleClicked.connect(self._activated)
 
     def item_for(self, node_type: str) -> QListWidgetItem:
         for row in range(self.count()):
@@ -44,6 +45,13 @@ class Palette(QListWidget):
 
     def _activated(self, item: QListWidgetItem) -> None:
         self.addRequested.emit(item.data(Qt.ItemDataRole.UserRole))
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentItem() is not None:
+            self._activated(self.currentItem())
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
     def mimeData(self, items: list[QListWidgetItem]) -> QMimeData:
         mime = QMimeData()

@@ -172,11 +172,15 @@ class FlowScene(QGraphicsScene):
         return QPointF(round(point.x() / grid) * grid, round(point.y() / grid) * grid)
 
     def free_spot(self, top_left: QPointF) -> QPointF:
-        """Step down-right from ``top_left`` until no node sits there."""
+        """Step down from ``top_left`` until the new step would overlap no other."""
         point = self.snapped(top_left)
-        taken = {(round(i.pos().x()), round(i.pos().y())) for i in self.nodes.values()}
-        while (round(point.x()), round(point.y())) in taken:
-            point += QPointF(style.GRID * 2, style.GRID * 2)
+        rects = [i.mapRectToScene(i.node_rect()) for i in self.nodes.values()]
+        size = QRectF(0, 0, style.NODE_WIDTH, style.NODE_HEIGHT)
+        for _ in range(200):
+            wanted = size.translated(point).adjusted(-8, -8, 8, 8)
+            if not any(wanted.intersects(r) for r in rects):
+                break
+            point += QPointF(0, style.NODE_HEIGHT + 2 * style.GRID)
         return point
 
     def add_node(self, node_type: str, top_left: QPointF) -> str:
