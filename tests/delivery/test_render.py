@@ -115,3 +115,9 @@ def test_message_id_is_deterministic_and_distinct():
                                                (1, 1, "e.1"), (1, 1, "e=2E1"), (1, 1, "ü x")]}
     assert len(ids) == 7
     assert all(re.fullmatch(r"<[A-Za-z0-9_=.-]+@mailbranch\.local>", m) for m in ids)
+
+
+def test_template_cannot_reach_python_internals():
+    rendered = render_content(EmailContent("{{ ''.__class__.__mro__ }}x", "<p>{{ email.__class__ }}</p>"), {}, "a@b.c")
+    assert rendered.subject == "x"
+    assert rendered.html == "<p></p>"
