@@ -76,6 +76,11 @@ def flows(draw) -> dict[str, Any]:
         nodes.append(item)
     edges: list[dict[str, str]] = []
     last = len(types) - 1
+
+    def later(first: int):
+        """Any later node, most often the next one, so long chains and joins both occur."""
+        return st.one_of(st.just(first), st.integers(first, last))
+
     for index, kind in enumerate(types):
         if kind == "end":
             continue
@@ -84,10 +89,10 @@ def flows(draw) -> dict[str, Any]:
             continue
         if kind == "condition":
             edges.append({"from": ids[index], "port": "no", "to": ids[index + 1]})  # its own wait
-            yes = draw(st.integers(index + 1, last))
+            yes = draw(later(index + 1))
             edges.append({"from": ids[index], "port": "yes", "to": ids[yes]})
             continue
-        target = draw(st.integers(index + 1, last))
+        target = draw(later(index + 1)) if index > 1 else index + 1  # e1 leads on, never straight to an end
         edges.append({"from": ids[index], "to": ids[target]})
     # Settings of conditions, from the paths that reach them.
     succ: dict[str, list[str]] = {}
@@ -125,16 +130,18 @@ def flows(draw) -> dict[str, Any]:
 
 
 @st.composite
-def event_streams(draw, flow: dict[str, Any]) -> list[dict[str, Any]]:
+def event_streams(draw, flow: dict[str, Any], leads: tuple[str, ...]) -> list[dict[str, Any]]:
     email_ids = [n["id"] for n in flow["nodes"] if n["type"] == "email"]
     event = st.fixed_dictionaries({
-        "lead": st.sampled_from(LEADS),
+        "lead": st.sampled_from([*leads, *leads, "nobody"]),  # now and then a lead not enrolled
         "type": st.sampled_from(["open", "click"]),
-        "email": st.sampled_from(email_ids),
+        "email": st.sampled_from(["e1", *email_ids]),  # everyone gets e1: weight it
         "url": st.sampled_from([None, *URLS]),
-        "at": st.one_of(st.integers(0, 60).map(lambda k: k * STEP), st.integers(0, 60 * STEP)),
+        # Mostly early, on the half-hour grid that waits use (ties with wait ends), sometimes anywhere.
+        "at": st.one_of(st.integers(0, 8).map(lambda k: k * STEP), st.integers(0, 60).map(lambda k: k * STEP),
+                        st.integers(0, 60 * STEP)),
     })
-    events = draw(st.lists(event, max_size=12))
+    events = draw(st.lists(event, min_size=1, max_size=16))
     for e in events:
         if e["type"] == "open":
             e["url"] = None
@@ -147,8 +154,8 @@ def event_streams(draw, flow: dict[str, Any]) -> list[dict[str, Any]]:
 @st.composite
 def scenarios(draw) -> tuple[dict, list[LeadInput], list[dict]]:
     flow = draw(flows())
-    leads = [LeadInput(key) for key in LEADS[:draw(st.integers(1, len(LEADS)))]]
-    return flow, leads, draw(event_streams(flow))
+    keys = LEADS[:draw(st.integers(1, len(LEADS)))]
+    return flow, [LeadInput(key) for key in keys], draw(event_streams(flow, keys))
 
 
 def to_flow(data: dict) -> Flow:
