@@ -269,6 +269,8 @@ class EditorWindow(QMainWindow):
 
     def _fit_now(self) -> None:
         """Show the whole flow once the view has its real size."""
+        if not self._fit_pending:
+            return
         self._fit_pending = False
         self.editor.view.zoom_to_fit()
 
