@@ -86,13 +86,13 @@ def paste_command(doc: FlowDocument, data: dict[str, Any], offset: float = OFFSE
         watched = node.settings.get("email")
         if node.type == "condition" and watched in renamed:
             node.settings["email"] = renamed[watched]
-        macro.add(AddNode(doc, node, macro))
+        macro.add(AddNode(doc, node))
     for raw in data.get("edges", []):
         if not isinstance(raw, dict):
             continue
         source, target = renamed.get(raw.get("from")), renamed.get(raw.get("to"))
         if source and target:
-            macro.add(Connect(doc, source, str(raw.get("port") or "next"), target, macro, check=False))
+            macro.add(Connect(doc, source, str(raw.get("port") or "next"), target, check=False))
     return macro, [n.id for n in nodes]
 
 

@@ -18,19 +18,28 @@ from engine.flow.model import Edge, Node
 
 
 class Macro(QUndoCommand):
-    """A command made of child commands (delete, paste, duplicate).
+    """One undo step made of several commands (delete, paste, duplicate).
 
-    Children are kept referenced from Python too: the C++ parent owns them,
-    but their Python ``redo``/``undo`` must outlive the constructor's scope.
+    The parts are kept in Python and run in order (undone in reverse), not
+    as Qt child commands: PySide does not hand a child's ownership to its
+    parent command, so the parent and the Python wrapper would both free it.
     """
 
-    def __init__(self, text: str, parent: Optional[QUndoCommand] = None) -> None:
-        super().__init__(text, parent)
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
         self.parts: list[QUndoCommand] = []
 
     def add(self, command: QUndoCommand) -> QUndoCommand:
         self.parts.append(command)
         return command
+
+    def redo(self) -> None:
+        for part in self.parts:
+            part.redo()
+
+    def undo(self) -> None:
+        for part in reversed(self.parts):
+            part.undo()
 
 
 MOVE_ID = 1001
@@ -51,8 +60,8 @@ def _restore_order(mapping: dict[str, Any], order: list[str]) -> None:
 
 
 class AddNode(QUndoCommand):
-    def __init__(self, doc: FlowDocument, node: Node, parent: Optional[QUndoCommand] = None) -> None:
-        super().__init__(f"Add {node.type}", parent)
+    def __init__(self, doc: FlowDocument, node: Node) -> None:
+        super().__init__(f"Add {node.type}")
         self.doc = doc
         self.node = node
 
@@ -65,8 +74,8 @@ class AddNode(QUndoCommand):
 
 class Connect(QUndoCommand):
     def __init__(self, doc: FlowDocument, source: str, port: str, target: str,
-                 parent: Optional[QUndoCommand] = None, check: bool = True) -> None:
-        super().__init__("Connect", parent)
+                 check: bool = True) -> None:
+        super().__init__("Connect")
         self.doc = doc
         self.edge = Edge(source, target, port)
         self.check = check
@@ -80,8 +89,8 @@ class Connect(QUndoCommand):
 
 
 class Disconnect(QUndoCommand):
-    def __init__(self, doc: FlowDocument, edge: Edge, parent: Optional[QUndoCommand] = None) -> None:
-        super().__init__("Disconnect", parent)
+    def __init__(self, doc: FlowDocument, edge: Edge) -> None:
+        super().__init__("Disconnect")
         self.doc = doc
         self.edge = edge
         self.index = -1
@@ -95,14 +104,13 @@ class Disconnect(QUndoCommand):
 
 
 class RemoveNode(QUndoCommand):
-    """Remove a node; its edges are removed first by child ``Disconnect`` commands.
+    """Remove a node; its edges are removed first by its ``Disconnect`` parts.
 
     ``claimed`` lets one delete of several nodes share the edges between them.
     """
 
-    def __init__(self, doc: FlowDocument, node_id: str, parent: Optional[QUndoCommand] = None,
-                 claimed: Optional[set[int]] = None) -> None:
-        super().__init__("Delete step", parent)
+    def __init__(self, doc: FlowDocument, node_id: str, claimed: Optional[set[int]] = None) -> None:
+        super().__init__("Delete step")
         self.doc = doc
         self.node = doc.node(node_id)
         self.index = -1
@@ -111,24 +119,25 @@ class RemoveNode(QUndoCommand):
         for edge in doc.flow.edges:
             if node_id in (edge.source, edge.target) and id(edge) not in claimed:
                 claimed.add(id(edge))
-                self.parts.append(Disconnect(doc, edge, self))
+                self.parts.append(Disconnect(doc, edge))
 
     def redo(self) -> None:
-        super().redo()
+        for part in self.parts:
+            part.redo()
         self.index = self.doc.node_index(self.node.id)
         self.doc.flow.remove_node(self.node.id)
 
     def undo(self) -> None:
         self.doc.flow.add_node(self.node, index=self.index)
-        super().undo()
+        for part in reversed(self.parts):
+            part.undo()
 
 
 class SetSetting(QUndoCommand):
     """Set one logic setting (None removes it); ``typing`` edits of one field merge."""
 
-    def __init__(self, doc: FlowDocument, node_id: str, key: str, value: Any, typing: bool = False,
-                 parent: Optional[QUndoCommand] = None) -> None:
-        super().__init__(f"Edit {key}", parent)
+    def __init__(self, doc: FlowDocument, node_id: str, key: str, value: Any, typing: bool = False) -> None:
+        super().__init__(f"Edit {key}")
         self.doc = doc
         self.node_id = node_id
         self.key = key
@@ -162,8 +171,8 @@ class SetExtra(QUndoCommand):
     """Set a layout field such as the note (None removes it); typing merges."""
 
     def __init__(self, doc: FlowDocument, node_id: str, key: str, value: Any, typing: bool = False,
-                 parent: Optional[QUndoCommand] = None, text: str = "") -> None:
-        super().__init__(text or f"Edit {key}", parent)
+                 text: str = "") -> None:
+        super().__init__(text or f"Edit {key}")
         self.doc = doc
         self.node_id = node_id
         self.key = key
@@ -205,9 +214,9 @@ class MoveNodes(QUndoCommand):
     """
 
     def __init__(self, doc: FlowDocument, moves: dict[str, tuple[Position, Position]],
-                 nudge: bool = False, parent: Optional[QUndoCommand] = None, text: str = "") -> None:
+                 nudge: bool = False, text: str = "") -> None:
         count = len(moves)
-        super().__init__(text or (f"Move {count} steps" if count > 1 else "Move step"), parent)
+        super().__init__(text or (f"Move {count} steps" if count > 1 else "Move step"))
         self.doc = doc
         self.moves = {k: (copy.deepcopy(a), copy.deepcopy(b)) for k, (a, b) in moves.items()}
         self.nudge = nudge
@@ -232,8 +241,8 @@ class MoveNodes(QUndoCommand):
 
 
 class SetName(QUndoCommand):
-    def __init__(self, doc: FlowDocument, name: str, parent: Optional[QUndoCommand] = None) -> None:
-        super().__init__("Rename campaign", parent)
+    def __init__(self, doc: FlowDocument, name: str) -> None:
+        super().__init__("Rename campaign")
         self.doc = doc
         self.name = name
         self.old = doc.flow.name
@@ -266,7 +275,7 @@ def delete_command(doc: FlowDocument, node_ids: list[str], edges: list[Edge]) ->
     for edge in edges:
         if edge.source not in removing and edge.target not in removing and id(edge) not in claimed:
             claimed.add(id(edge))
-            macro.add(Disconnect(doc, edge, macro))
+            macro.add(Disconnect(doc, edge))
     for node_id in node_ids:
-        macro.add(RemoveNode(doc, node_id, macro, claimed))
+        macro.add(RemoveNode(doc, node_id, claimed))
     return macro

@@ -38,7 +38,11 @@ def window(qtbot, monkeypatch, tmp_path):
     win.resize(1300, 800)
     win.show()
     qtbot.waitExposed(win)
-    return win
+    yield win
+    # A tooltip outliving its window would point at a deleted widget.
+    from PySide6.QtWidgets import QToolTip
+
+    QToolTip.hideText()
 
 
 @pytest.fixture
