@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC
 from pathlib import Path
 from typing import Optional
 
@@ -189,6 +190,291 @@ def print_summary(result, flow) -> None:
         out.print("[yellow]Not complete[/] at the end of the simulated time.")
     else:
         out.print(f"[green]Complete at {format_duration(result.complete_at)}[/] of campaign time.")
+
+
+# -- real runs ----------------------------------------------------------------
+
+def open_db(db_path: Path, must_exist: bool = True):
+    from engine.store.database import Database
+
+    if must_exist and "://" not in str(db_path) and not Path(db_path).exists():
+        fail(f"{db_path}: no such database; start a campaign with 'mailbranch run' first")
+    try:
+        db = Database(db_path)
+        db.create_all()
+    except Exception as exc:  # noqa: BLE001 - any driver error becomes one sentence
+        fail(f"{db_path}: cannot open the database ({exc.__class__.__name__}: {exc})")
+    return db
+
+
+def find_or_create_campaign(db, flow, clock, delivery: str):
+    """The campaign of this flow in this database, created on the first run."""
+    from sqlalchemy import select
+
+    from engine.flow.fileformat import dumps_flow
+    from engine.run.engine import CampaignEngine
+    from engine.store.models import Campaign
+
+    text = dumps_flow(flow)
+    with db.session() as s:
+        rows = s.execute(select(Campaign.id, Campaign.flow_json, Campaign.name)
+                         .where(Campaign.delivery == delivery)).all()
+    for campaign_id, flow_json, _name in rows:
+        if flow_json == text:
+            return CampaignEngine(db, campaign_id, clock), True
+    if rows:
+        fail(f"this database already holds the campaign “{rows[0][2]}” with a different flow; running it "
+             "again would email its leads a second time. Use a new --db for a new campaign.", 1)
+    return CampaignEngine.create(db, flow, clock, delivery=delivery), False
+
+
+@app.command("run")
+def run_command(
+    flow_path: Path = typer.Argument(..., metavar="FLOW"),
+    leads: Path = typer.Option(..., "--leads", help="Lead list (CSV with an email column)."),
+    db_path: Path = typer.Option(Path("mailbranch.db"), "--db", help="SQLite file or PostgreSQL URL."),
+    smtp: str = typer.Option("sandbox", "--smtp", help="smtp://user:pass@host:port, smtps://…, or sandbox."),
+    tracking_host: str = typer.Option("127.0.0.1", "--tracking-host"),
+    tracking_port: int = typer.Option(8025, "--tracking-port"),
+    public_url: Optional[str] = typer.Option(None, "--public-url",
+                                             help="Base URL of the tracking server as leads reach it."),
+    quiet: bool = typer.Option(False, "--quiet", help="No live display; one line per change of state."),
+) -> None:
+    """Run a campaign for real until it is complete; Ctrl-C stops, the same command resumes."""
+    import asyncio
+
+    from engine.delivery.errors import CannotListen
+    from engine.delivery.smtp import SmtpSettings, SmtpUrlError
+    from engine.run.clock import SystemClock
+    from engine.runtime.runner import CampaignRunner, RunnerSettings
+
+    flow = read_flow(flow_path)
+    findings = validate(flow)
+    if has_errors(findings):
+        for f in findings:
+            if f.is_error:
+                err.print(f"[red]error[/] {f.code}" + (f" [{f.node}]" if f.node else "") + f": {f.message}",
+                          highlight=False)
+        fail("the flow has errors; fix them before running", 1)
+    try:
+        smtp_settings = SmtpSettings.from_url(smtp)
+    except SmtpUrlError as exc:
+        fail(str(exc))
+    lead_list, imported = read_leads(str(leads))
+    for rejection in imported.rejected:
+        err.print(f"[yellow]{leads}, line {rejection.line}[/]: {rejection.reason}", highlight=False)
+    err.print(f"Leads: {imported.summary()}", highlight=False)
+    db = open_db(db_path, must_exist=False)
+    clock = SystemClock()
+    engine, resumed = find_or_create_campaign(db, flow, clock, "real")
+    enrolled = engine.enroll(lead_list)
+    err.print(("Resuming" if resumed else "Starting") + f" campaign {engine.campaign_id} “{engine.name}”: "
+              f"{enrolled.added} leads enrolled now, {enrolled.already_enrolled} already in.", highlight=False)
+    runner = CampaignRunner(db, [engine], RunnerSettings(smtp_settings, tracking_host, tracking_port, public_url),
+                            clock)
+
+    async def main() -> None:
+        try:
+            await runner.start()
+        except CannotListen as exc:
+            fail(str(exc))
+        err.print(f"Tracking server: {runner.tracking.public_url}"
+                  + (f"; sandbox SMTP on 127.0.0.1:{runner.sandbox.port}" if runner.sandbox else ""),
+                  highlight=False)
+        display = LiveStatus(db, engine.campaign_id, runner, quiet)
+        try:
+            with display:
+                await runner.run(on_pass=display.update)
+        finally:
+            await runner.stop()
+        display.final()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        err.print("Stopped. Run the same command again to resume; nothing will be sent twice.")
+        raise typer.Exit(130) from None
+
+
+class LiveStatus:
+    """The live progress display of ``mailbranch run``."""
+
+    def __init__(self, db, campaign_id: int, runner, quiet: bool) -> None:
+        from rich.live import Live
+
+        self.db, self.campaign_id, self.runner, self.quiet = db, campaign_id, runner, quiet
+        self.live = None if quiet or not err.is_terminal else Live(console=err, refresh_per_second=4)
+        self.last_line = ""
+
+    def __enter__(self):
+        if self.live is not None:
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.live is not None:
+            self.live.__exit__(*exc)
+
+    def figures(self):
+        from engine.run.report import campaign_figures
+
+        with self.db.session() as s:
+            return campaign_figures(s, self.campaign_id)
+
+    def update(self, runner) -> None:
+        f = self.figures()
+        sent = sum(n.sent for n in f.nodes.values())
+        queued = sum(n.queued for n in f.nodes.values())
+        failed = sum(n.send_failed for n in f.nodes.values())
+        state = f"complete at {_when(f.complete_at)}" if f.complete_at else "running"
+        line = (f"{state}: {f.leads} leads, {f.tokens_active} waiting, {sent} sent, {queued} queued, "
+                f"{failed} failed; outbox {runner.outbox.status.describe()}")
+        if self.live is not None:
+            from rich.progress_bar import ProgressBar
+
+            finished = f.leads - f.tracked_open if not f.complete_at else f.leads
+            table = Table.grid(padding=(0, 1))
+            table.add_row(ProgressBar(total=max(f.leads, 1), completed=max(0, finished), width=40),
+                          f"{finished}/{f.leads} leads done")
+            table.add_row("", line)
+            self.live.update(table)
+        elif line != self.last_line:
+            err.print(line, highlight=False)
+        self.last_line = line
+
+    def final(self) -> None:
+        f = self.figures()
+        out.print(f"Campaign {f.campaign_id} “{f.name}” is {f.state}"
+                  + (f", complete at {_when(f.complete_at)}." if f.complete_at else "."), highlight=False)
+
+
+def _when(ms: Optional[int]) -> str:
+    from datetime import datetime
+
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@app.command("status")
+def status_command(
+    db_path: Path = typer.Option(..., "--db"),
+    campaign: Optional[int] = typer.Option(None, "--campaign", help="Only this campaign id."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Per-node counts (waiting, passed, sent, opened, clicked, failed) and completion."""
+    from sqlalchemy import select
+
+    from engine.run.report import campaign_figures
+    from engine.store.models import Campaign
+
+    db = open_db(db_path)
+    with db.session() as s:
+        ids = [campaign] if campaign is not None else list(s.execute(select(Campaign.id)).scalars())
+        try:
+            all_figures = [campaign_figures(s, cid) for cid in ids]
+        except LookupError as exc:
+            fail(str(exc), 1)
+    if as_json:
+        print(json.dumps({"campaigns": [f.as_json() for f in all_figures]}, indent=1, ensure_ascii=False))
+        return
+    if not all_figures:
+        out.print("No campaigns in this database yet.")
+    for f in all_figures:
+        table = Table(title=f"Campaign {f.campaign_id} “{f.name}”: {f.state}"
+                      + (f", complete at {_when(f.complete_at)}" if f.complete_at else ""), title_justify="left")
+        for column in ("step", "waiting", "passed", "sent", "opened", "clicked", "failed", "yes", "no", "ended"):
+            table.add_column(column, justify="left" if column == "step" else "right", no_wrap=True)
+        for n in f.nodes.values():
+            email, cond = n.type == "email", n.type == "condition"
+            table.add_row(f"{n.node} ({n.type})", str(n.waiting), str(n.passed),
+                          f"{n.sent}" + (f" (+{n.queued} queued)" if n.queued else "") if email else "",
+                          f"{n.opened}" if email else "", f"{n.clicked}" if email else "",
+                          str(n.failed + n.send_failed) if (n.failed or n.send_failed) else "",
+                          str(n.yes) if cond else "", str(n.no) if cond else "",
+                          str(n.finished) if n.type == "end" else "")
+        out.print(table)
+        out.print(f"{f.leads} leads, {f.tokens_active} tokens waiting, {f.events} events "
+                  f"({f.late_events} late).", highlight=False)
+
+
+@app.command("mailbox")
+def mailbox_command(
+    db_path: Path = typer.Option(..., "--db"),
+    message: Optional[int] = typer.Argument(None, help="Show this message (its number in the list)."),
+    to: Optional[str] = typer.Option(None, "--to", help="Only messages to this address."),
+    limit: int = typer.Option(50, "--limit"),
+    html: bool = typer.Option(False, "--html", help="Show the HTML part instead of the text."),
+) -> None:
+    """List the sandbox's captured messages, or show one."""
+    from engine.delivery.mailbox import get_message, list_messages
+
+    db = open_db(db_path)
+    with db.session() as s:
+        if message is None:
+            rows = list_messages(s, to=to, limit=limit)
+            table = Table(title="Sandbox mailbox (newest first)", title_justify="left")
+            for column in ("#", "received", "to", "subject"):
+                table.add_column(column, no_wrap=column != "subject")
+            for m in rows:
+                table.add_row(str(m.id), _when(m.received_at), ", ".join(m.rcpt_tos), m.subject or "")
+            out.print(table)
+            if not rows:
+                out.print("The mailbox is empty.")
+            return
+        m = get_message(s, message)
+        if m is None:
+            fail(f"there is no message {message} in the mailbox", 1)
+        parsed = m.email()
+        for header in ("From", "To", "Subject", "Date", "Message-ID", "List-Unsubscribe"):
+            out.print(f"[bold]{header}:[/] {parsed.get(header, '')}", highlight=False)
+        out.print()
+        print(m.body("html" if html else "plain") or "")
+
+
+@app.command("event")
+def event_command(
+    kind: str = typer.Argument(..., metavar="open|click"),
+    db_path: Path = typer.Option(..., "--db"),
+    lead: str = typer.Option(..., "--lead", help="The lead's id (or email address)."),
+    email: str = typer.Option(..., "--email", help="The email node the event is about."),
+    url: Optional[str] = typer.Option(None, "--url", help="For a click: the link's URL."),
+    campaign: Optional[int] = typer.Option(None, "--campaign"),
+) -> None:
+    """Inject a simulated open or click into a running campaign, handled like a real one."""
+    from sqlalchemy import func, select
+
+    from engine.run.clock import SystemClock
+    from engine.store.models import Campaign, Lead, Send
+
+    if kind not in ("open", "click"):
+        fail("the event must be open or click")
+    db = open_db(db_path)
+    with db.session() as s:
+        cid = campaign or s.execute(select(func.max(Campaign.id)).where(Campaign.delivery == "real")).scalar()
+        if cid is None:
+            fail("there is no running campaign in this database", 1)
+        row = s.execute(select(Lead.id).where(Lead.campaign_id == cid, (Lead.key == lead) | (Lead.email == lead))
+                        ).first()
+        if row is None:
+            fail(f"campaign {cid} has no lead “{lead}”", 1)
+        send = s.execute(select(Send.id, Send.campaign_id).where(Send.lead_id == row[0], Send.node == email)).first()
+        if send is None:
+            fail(f"lead “{lead}” has not been sent “{email}” (yet); nothing recorded", 1)
+    import asyncio
+
+    from engine.runtime.sink import EngineSink
+
+    sink = EngineSink(db)
+    now = SystemClock().now()
+    if kind == "open":
+        ok = asyncio.run(sink.record_open(cid, send[0], now))
+    else:
+        ok = asyncio.run(sink.record_click(cid, send[0], url, now))
+    if not ok:
+        fail("the event was not recorded", 1)
+    out.print(f"Recorded a {kind} of {email} by {lead}; the running campaign handles it within seconds.",
+              highlight=False)
 
 
 def main() -> None:

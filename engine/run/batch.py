@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Optional
 
 from sqlalchemy.orm import Session
 
+from engine.delivery.render import message_id
 from engine.run.handlers import HANDLERS
 from engine.run.state import EventState, ListenerState, SendState, TokenState, WaitState
 from engine.store.bulk import execute_many, fetch_all, insert_sql
@@ -39,11 +40,6 @@ def chunks(values: Iterable, size: int = CHUNK) -> Iterable[list]:
     values = list(values)
     for index in range(0, len(values), size):
         yield values[index:index + size]
-
-
-def message_id(campaign_id: int, token_id: int, node: str, domain: str) -> str:
-    """Derived from (token, node): a resend after a crash carries the same id."""
-    return f"<t{token_id}.{node}.c{campaign_id}@{domain}>"
 
 
 class Batch:
@@ -142,6 +138,9 @@ class Batch:
         """SEMANTICS 5: record on its send, trigger every matching listener once."""
         self.events.append(event)
         event.handled_at = self.now
+        if event.type in ("send_failed", "unsubscribe"):
+            self.handle_delivery_event(event)
+            return
         send = None
         if event.lead_id is not None:
             if event.send_id is not None:
@@ -169,6 +168,36 @@ class Batch:
             if (listener.state == "listening" and event.at < listener.until
                     and listener.matches(event.type, event.url)):
                 self.trigger(listener, event)
+
+    def handle_delivery_event(self, event: EventState) -> None:
+        """A send that failed for good fails its token (SEMANTICS 8); an
+        unsubscribe finishes every token of the lead and stops its emails."""
+        event.state = "handled"
+        if event.type == "send_failed":
+            send = self.sends.get(event.send_id) if event.send_id is not None else None
+            token = self.tokens.get(send.token_id) if send is not None else None
+            if token is not None and token.state == "waiting":
+                self.fail(token, f"the email {send.node} could not be delivered")
+                event.triggered.append(token.node)
+            return
+        if event.lead_id is None:
+            event.state = "orphan"
+            return
+        self.unsubscribed.add(event.lead_id)
+        for token in self.tokens.values():
+            if token.lead_id == event.lead_id and token.state == "waiting":
+                self.revoke_pending(token)
+                token.dirty = True
+                self.finish(token)
+                event.triggered.append(token.node)
+
+    def revoke_pending(self, token: TokenState) -> None:
+        for wait in self.waits_by_token.get(token.id, ()):
+            if wait.state == "pending":
+                wait.state, wait.dirty = "revoked", True
+        for listener in self.listeners_by_token.get(token.id, ()):
+            if listener.state == "listening":
+                listener.state, listener.dirty = "revoked", True
 
     def trigger(self, listener: ListenerState, event: EventState) -> None:
         token = self.tokens.get(listener.token_id)
@@ -216,12 +245,7 @@ class Batch:
 
     def fail(self, token: TokenState, reason: str) -> None:
         token.state, token.finished_at, token.dirty = "failed", self.now, True
-        for wait in self.waits_by_token.get(token.id, ()):
-            if wait.state == "pending":
-                wait.state, wait.dirty = "revoked", True
-        for listener in self.listeners_by_token.get(token.id, ()):
-            if listener.state == "listening":
-                listener.state, listener.dirty = "revoked", True
+        self.revoke_pending(token)
         if token.tracked:
             self.open_tracked -= 1
         self.ctx.log.warning("token %s failed: %s", token.id, reason)

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from engine.flow.fileformat import dumps_flow, loads_flow
@@ -66,7 +66,7 @@ class CampaignEngine:
         self.settings = settings
         self.spec = CampaignSpec(self.flow, settings.get("mode"))
         self.ctx = RunContext(campaign_id, self.spec, clock, ids or IdAllocator(), delivery=self.delivery,
-                              checks_unsubscribes=self.delivery != "simulated")
+                              checks_unsubscribes=True)
         self.rows_written = 0
 
     # -- creating ----------------------------------------------------------
@@ -130,6 +130,10 @@ class CampaignEngine:
                               None))
             execute_many(s, INSERT_TOKEN, tokens)
             execute_many(s, INSERT_WAIT, waits)
+        # Addresses that unsubscribed from any campaign get nothing from this one.
+        s.execute(text("UPDATE leads SET unsubscribed_at = (SELECT u.at FROM unsubscribes u WHERE u.email ="
+                       " lower(leads.email)) WHERE campaign_id = :c AND unsubscribed_at IS NULL AND lower(email)"
+                       " IN (SELECT email FROM unsubscribes)"), {"c": self.campaign_id})
         campaign = s.get(Campaign, self.campaign_id)
         campaign.open_tracked += len(fresh)
         if campaign.complete_at is None and campaign.open_tracked == 0:

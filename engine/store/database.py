@@ -57,6 +57,8 @@ class Database:
 
     def create_all(self) -> None:
         # Import every module that defines tables so they are registered.
+        import engine.delivery.mailbox  # noqa: F401
+        import engine.run.ids  # noqa: F401
         import engine.store.models  # noqa: F401
 
         Base.metadata.create_all(self.engine)

@@ -77,13 +77,23 @@ class Token(Base):
     version: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class Unsubscribe(Base):
+    """An address that asked for no more email, from any campaign."""
+
+    __tablename__ = "unsubscribes"
+
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    at: Mapped[int] = mapped_column(BigInteger)
+    campaign_id: Mapped[Optional[int]] = mapped_column(BigInteger)
+
+
 class Send(Base):
     """One email node sent to one lead: at most one per (campaign, lead, node)."""
 
     __tablename__ = "sends"
     # Lead ids are unique across campaigns, so (lead, node) is "once per
     # campaign", and the same index serves loading a lead's sends.
-    __table_args__ = (UniqueConstraint("lead_id", "node"),)
+    __table_args__ = (UniqueConstraint("lead_id", "node"), Index("ix_sends_outbox", "status", "next_attempt_at"))
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=False)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
@@ -92,10 +102,14 @@ class Send(Base):
     node: Mapped[str] = mapped_column(String(100))
     at: Mapped[int] = mapped_column(BigInteger)
     message_id: Mapped[str] = mapped_column(String(200))
-    #: queued | sending | sent | failed (simulated sends are sent at once)
+    #: queued | sending | sent | failed | cancelled (lead unsubscribed);
+    #: simulated sends are sent the moment they are made.
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[Optional[int]] = mapped_column(BigInteger)
+    #: While ``sending``: the lease; a send still ``sending`` after it was
+    #: claimed by a worker that died, and is queued again by the sweep.
+    claimed_until: Mapped[Optional[int]] = mapped_column(BigInteger)
     sent_at: Mapped[Optional[int]] = mapped_column(BigInteger)
     error: Mapped[Optional[str]] = mapped_column(Text)
     opened_at: Mapped[Optional[int]] = mapped_column(BigInteger)

@@ -1,0 +1,1 @@
+"""Running campaigns for real: outbox, tracking sink, wall-clock runner."""

@@ -1,0 +1,220 @@
+"""The outbox: queued sends go out over SMTP, with retries, pauses and leases.
+
+The engine commits a send row (``queued``) in the same transaction as the
+token's move, so no send is lost. The outbox claims queued rows with a lease
+(``sending``, ``claimed_until``), renders and sends them, and records each
+outcome:
+
+- 250: ``sent``.
+- A transient failure of the message (4xx, a drop mid-DATA, a timeout): back
+  to ``queued`` with exponential backoff and jitter, until the attempts are
+  used up.
+- A permanent failure (5xx) or used-up retries: ``failed``, plus a
+  ``send_failed`` event, so the engine fails the token in its own transaction.
+- A failure of the server (cannot connect, login refused): the message is not
+  to blame, so it goes back unharmed and the whole outbox pauses, probing the
+  server with growing delays and saying so in ``status``.
+
+SMTP has no idempotency key: if the process dies after the server said 250
+and before ``sent`` is committed, the lease runs out and the message is sent
+again, with the same Message-ID. Outcomes are committed as soon as each
+group of sends finishes, to keep that window short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Optional
+
+from engine.delivery.render import EmailContent, render_email
+from engine.delivery.smtp import Sender, SendOutcome, backoff
+from engine.delivery.tracked_links import TrackingUrls
+from engine.delivery.tracking_tokens import TrackingTokens
+from engine.flow.fileformat import loads_flow
+from engine.store.bulk import execute_many, fetch_all
+from engine.store.database import Database
+
+log = logging.getLogger("mailbranch.outbox")
+
+DEFAULT_SENDER = "Mailbranch <campaigns@mailbranch.local>"
+
+
+@dataclass
+class OutboxStatus:
+    state: str = "idle"  # idle | sending | paused
+    reason: Optional[str] = None
+    resume_at: Optional[int] = None
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+
+    def describe(self) -> str:
+        if self.state == "paused":
+            return f"paused: {self.reason}"
+        return self.state
+
+
+@dataclass
+class _Claimed:
+    send_id: int
+    campaign_id: int
+    lead_id: int
+    token_id: int
+    node: str
+    message_id: str
+    attempts: int
+    email: Optional[str]
+    fields: dict = field(default_factory=dict)
+    unsubscribed: bool = False
+
+
+class Outbox:
+    def __init__(self, db: Database, sender: Sender, tokens: TrackingTokens,
+                 public_url: Callable[[], str], clock_ms: Callable[[], int], *,
+                 max_attempts: int = 6, lease_ms: int = 120_000, batch: int = 200,
+                 retry_base: float = 30.0, pause_base: float = 2.0, pause_cap: float = 300.0) -> None:
+        self.db = db
+        self.sender = sender
+        self.tokens = tokens
+        self.public_url = public_url
+        self.clock_ms = clock_ms
+        self.max_attempts = max_attempts
+        self.lease_ms = lease_ms
+        self.batch = batch
+        self.retry_base = retry_base
+        self.pause_base = pause_base
+        self.pause_cap = pause_cap
+        self.status = OutboxStatus()
+        self._pauses = 0
+        self._contents: dict[tuple[int, str], tuple[EmailContent, str]] = {}
+
+    # -- claiming ------------------------------------------------------------
+    def _claim(self, now: int) -> list[_Claimed]:
+        import json
+
+        with self.db.session() as s:
+            # Sends whose worker died mid-send: their lease ran out.
+            execute_many(s, "UPDATE sends SET status = 'queued', claimed_until = NULL WHERE status = 'sending'"
+                            " AND claimed_until < ?", [(now,)])
+            rows = fetch_all(s, "SELECT s.id, s.campaign_id, s.lead_id, s.token_id, s.node, s.message_id,"
+                                " s.attempts, l.email, l.fields, l.unsubscribed_at FROM sends s JOIN leads l"
+                                " ON l.id = s.lead_id WHERE s.status = 'queued' AND (s.next_attempt_at IS NULL"
+                                " OR s.next_attempt_at <= ?) ORDER BY s.at, s.id LIMIT ?", (now, self.batch))
+            claimed = []
+            for r in rows:
+                hit = execute_many(s, "UPDATE sends SET status = 'sending', claimed_until = ? WHERE id = ?"
+                                      " AND status = 'queued'", [(now + self.lease_ms, r[0])])
+                if hit:
+                    fields = r[8] if isinstance(r[8], dict) else json.loads(r[8] or "{}")
+                    claimed.append(_Claimed(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], fields,
+                                            r[9] is not None))
+            return claimed
+
+    def next_attempt_at(self) -> Optional[int]:
+        """When the outbox next has something to do (None: nothing queued)."""
+        if self.status.state == "paused":
+            return self.status.resume_at
+        with self.db.session() as s:
+            row = fetch_all(s, "SELECT MIN(COALESCE(next_attempt_at, 0)), COUNT(*) FROM sends WHERE status IN"
+                               " ('queued', 'sending')")
+        if not row or not row[0][1]:
+            return None
+        return row[0][0]
+
+    def pending(self) -> int:
+        with self.db.session() as s:
+            return fetch_all(s, "SELECT COUNT(*) FROM sends WHERE status IN ('queued', 'sending')")[0][0]
+
+    # -- sending ---------------------------------------------------------------
+    def _content(self, campaign_id: int, node: str) -> tuple[EmailContent, str]:
+        key = (campaign_id, node)
+        if key not in self._contents:
+            with self.db.session() as s:
+                flow_json = fetch_all(s, "SELECT flow_json FROM campaigns WHERE id = ?", (campaign_id,))[0][0]
+            flow = loads_flow(flow_json)
+            for n in flow.nodes:
+                if n.type == "email":
+                    self._contents[(campaign_id, n.id)] = (
+                        EmailContent(n.get("subject") or "", n.get("html") or "", n.get("text")),
+                        n.get("sender") or DEFAULT_SENDER)
+        return self._contents[key]
+
+    async def run_once(self) -> int:
+        """Send what is due; returns how many sends were settled (sent or failed)."""
+        now = self.clock_ms()
+        if self.status.state == "paused" and self.status.resume_at and now < self.status.resume_at:
+            return 0
+        claimed = await asyncio.to_thread(self._claim, now)
+        if not claimed:
+            if self.status.state != "paused":
+                self.status.state = "idle"
+            return 0
+        self.status.state = "sending"
+        outcomes = await asyncio.gather(*(self._send_one(item) for item in claimed))
+        return await asyncio.to_thread(self._settle, list(zip(claimed, outcomes, strict=True)))
+
+    async def _send_one(self, item: _Claimed) -> Optional[SendOutcome]:
+        if item.unsubscribed or not item.email:
+            return None
+        content, sender = self._content(item.campaign_id, item.node)
+        urls = TrackingUrls(self.public_url(), self.tokens, item.campaign_id, item.send_id, item.lead_id)
+        rendered = render_email(content, item.fields, email=item.email, sender=sender, urls=urls,
+                                token_id=item.token_id, node_id=item.node)
+        for error in rendered.errors:
+            log.warning("send %s: template problem: %s", item.send_id, error)
+        message = rendered.message
+        del message["Message-ID"]
+        message["Message-ID"] = item.message_id  # the id the engine derived and stored
+        return await self.sender.send(message)
+
+    def _settle(self, results: list[tuple[_Claimed, Optional[SendOutcome]]]) -> int:
+        from engine.runtime.sink import INSERT_EVENT
+
+        now = self.clock_ms()
+        sent, requeue, failed, events, cancelled = [], [], [], [], []
+        server_trouble: Optional[SendOutcome] = None
+        for item, outcome in results:
+            if outcome is None:
+                cancelled.append((now, item.send_id))
+            elif outcome.ok:
+                sent.append((now, item.send_id))
+            elif outcome.scope == "server" and not outcome.permanent:
+                server_trouble = outcome
+                requeue.append((item.attempts, None, outcome.error, item.send_id))
+            elif outcome.permanent or item.attempts + 1 >= self.max_attempts:
+                failed.append((item.attempts + 1, now, outcome.error, item.send_id))
+                events.append((item.campaign_id, item.lead_id, None, "send_failed", item.node, item.send_id,
+                               None, now, "outbox", "pending", "[]"))
+            else:
+                delay = int(backoff(item.attempts + 1, base=self.retry_base) * 1000)
+                requeue.append((item.attempts + 1, now + delay, outcome.error, item.send_id))
+        with self.db.session() as s:
+            execute_many(s, "UPDATE sends SET status = 'sent', sent_at = ?, claimed_until = NULL, error = NULL"
+                            " WHERE id = ? AND status = 'sending'", sent)
+            execute_many(s, "UPDATE sends SET status = 'cancelled', sent_at = ?, claimed_until = NULL"
+                            " WHERE id = ? AND status = 'sending'", cancelled)
+            execute_many(s, "UPDATE sends SET status = 'queued', attempts = ?, next_attempt_at = ?, error = ?,"
+                            " claimed_until = NULL WHERE id = ? AND status = 'sending'", requeue)
+            execute_many(s, "UPDATE sends SET status = 'failed', attempts = ?, sent_at = ?, error = ?,"
+                            " claimed_until = NULL WHERE id = ? AND status = 'sending'", failed)
+            execute_many(s, INSERT_EVENT, events)
+        self.status.sent += len(sent)
+        self.status.failed += len(failed)
+        self.status.retried += sum(1 for r in requeue if r[1] is not None)
+        if server_trouble is not None and not sent:
+            self._pauses += 1
+            delay = min(self.pause_cap, self.pause_base * 2 ** (self._pauses - 1))
+            self.status.state = "paused"
+            self.status.reason = (f"the outgoing mail server cannot be reached ({server_trouble.error}); "
+                                  f"retrying in {delay:.0f}s")
+            self.status.resume_at = now + int(delay * 1000)
+            log.warning("sending paused: %s", self.status.reason)
+        else:
+            if self.status.state == "paused":
+                log.info("sending resumed")
+            self._pauses = 0
+            self.status.state, self.status.reason, self.status.resume_at = "sending", None, None
+        return len(sent) + len(failed) + len(cancelled)
