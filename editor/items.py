@@ -140,9 +140,11 @@ class NodeItem(QGraphicsItem):
     def refresh(self, preds: Optional[dict[str, list[str]]] = None) -> None:
         """Re-read the node's key setting from the model and repaint."""
         node = self.node()
-        self._text = summary(self.flow_scene.doc.flow, node, preds)
-        self._update_tooltip()
-        self.update()
+        text = summary(self.flow_scene.doc.flow, node, preds)
+        if text != self._text or preds is None:
+            self._text = text
+            self._update_tooltip()
+            self.update()
 
     def sync_position(self) -> None:
         position = self.node().extra.get("position") or [0, 0]

@@ -40,6 +40,7 @@ class FlowScene(QGraphicsScene):
         self.interaction: Optional[Interaction] = None
         self.last_refusal: Optional[str] = None
         self._press_positions: dict[str, list] = {}
+        self._has_rect = False
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         doc.reset.connect(self.rebuild)
         doc.nodeAdded.connect(self._on_node_added)
@@ -63,12 +64,15 @@ class FlowScene(QGraphicsScene):
             self._on_node_added(node.id)
         for edge in self.doc.flow.edges:
             self._on_edge_added(edge)
+        self._has_rect = False
+        self.make_room(self.content_rect())
         self.apply_findings()
 
     def _on_node_added(self, node_id: str) -> None:
         item = NodeItem(self, node_id)
         self.nodes[node_id] = item
         self.addItem(item)
+        self.make_room(item.sceneBoundingRect())
 
     def _on_node_removed(self, node_id: str) -> None:
         item = self.nodes.pop(node_id, None)
@@ -109,7 +113,17 @@ class FlowScene(QGraphicsScene):
         else:
             item.refresh()
 
+    def make_room(self, rect: QRectF) -> None:
+        """Keep a wide margin around the drawing so the view can pan past it."""
+        margin = 1500
+        rect = QRectF(0, 0, 800, 500) if rect.isNull() else rect
+        current = self.sceneRect() if self._has_rect else QRectF()
+        if not current.contains(rect.adjusted(-margin / 2, -margin / 2, margin / 2, margin / 2)):
+            self._has_rect = True
+            self.setSceneRect(current.united(rect.adjusted(-margin, -margin, margin, margin)))
+
     def node_item_moved(self, item: NodeItem) -> None:
+        self.make_room(item.sceneBoundingRect())
         for edge in self._edges_of.get(item.node_id, ()):
             edge_item = self.edges.get(edge)
             if edge_item is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from PySide6.QtCore import QPoint, QRectF, Qt, Signal
+from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import (
     QDragEnterEvent,
     QDragLeaveEvent,
@@ -47,18 +47,9 @@ class FlowView(QGraphicsView):
         self._pan_from: Optional[QPoint] = None
         self._space = False
         self._drop: Optional[PaletteDropInteraction] = None
-        scene.changed.connect(self._grow_scene_rect)
-        self._grow_scene_rect()
 
-    # -- scene rect: room to pan around the drawing ---------------------
-    def _grow_scene_rect(self, *_args: Any) -> None:
-        content = self.flow_scene.content_rect()
-        if content.isNull():
-            content = QRectF(0, 0, 800, 500)
-        margin = 2000
-        wanted = content.adjusted(-margin, -margin, margin, margin)
-        if not self.sceneRect().contains(wanted):
-            self.setSceneRect(self.sceneRect().united(wanted))
+    def _grow_scene_rect(self) -> None:
+        self.flow_scene.make_room(self.flow_scene.content_rect())
 
     # -- zoom ------------------------------------------------------------
     def zoom(self) -> float:
