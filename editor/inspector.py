@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QStackedWidget,
     QTextBrowser,
@@ -117,6 +118,7 @@ class Inspector(QWidget):
         layout.addWidget(self.problems)
 
         self.pages = QStackedWidget()
+        self.pages.currentChanged.connect(self._fit_page)
         layout.addWidget(self.pages)
         self._build_flow_page()
         self._build_start_page()
@@ -144,6 +146,14 @@ class Inspector(QWidget):
         self.set_node(None)
 
     # -- pages -----------------------------------------------------------
+    def _fit_page(self, index: int) -> None:
+        """Size the stack to the page shown, not to the tallest page."""
+        for i in range(self.pages.count()):
+            policy = QSizePolicy.Policy.Preferred if i == index else QSizePolicy.Policy.Ignored
+            self.pages.widget(i).setSizePolicy(QSizePolicy.Policy.Preferred, policy)
+            self.pages.widget(i).adjustSize()
+        self.pages.adjustSize()
+
     def _form_page(self) -> tuple[QWidget, QFormLayout]:
         page = QWidget()
         form = QFormLayout(page)
