@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from conftest import FLOWS
 from PySide6.QtCore import QPointF
 
 from editor import window as window_module
 from engine.flow.fileformat import dumps_flow, load_flow
+
+FLOWS = Path(__file__).resolve().parents[2] / "resources" / "flows"
 
 
 def test_save_reopen_and_compare(sample_canvas, tmp_path, qtbot):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from conftest import ARTIFACTS
+from pathlib import Path
+
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
 
 def test_render_sample_flow_to_png(sample_canvas):
