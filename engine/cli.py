@@ -477,6 +477,32 @@ def event_command(
               highlight=False)
 
 
+@app.command("serve")
+def serve_command(
+    db_path: Path = typer.Option(Path("mailbranch.db"), "--db", help="SQLite file or PostgreSQL URL."),
+    smtp: str = typer.Option("sandbox", "--smtp"),
+    tracking_host: str = typer.Option("127.0.0.1", "--tracking-host"),
+    tracking_port: int = typer.Option(8025, "--tracking-port"),
+    public_url: Optional[str] = typer.Option(None, "--public-url"),
+    control_port: int = typer.Option(0, "--control-port", help="Loopback port of the control API (0: any)."),
+) -> None:
+    """Run the engine as its own process for the desktop app (control API on loopback)."""
+    import asyncio
+    import logging
+
+    from engine.control.process import serve
+    from engine.delivery.errors import CannotListen
+    from engine.delivery.smtp import SmtpUrlError
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+    try:
+        asyncio.run(serve(str(db_path), smtp, tracking_host, tracking_port, public_url, control_port))
+    except (CannotListen, SmtpUrlError) as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        pass
+
+
 def main() -> None:
     try:
         app()

@@ -75,7 +75,8 @@ class Outbox:
     def __init__(self, db: Database, sender: Sender, tokens: TrackingTokens,
                  public_url: Callable[[], str], clock_ms: Callable[[], int], *,
                  max_attempts: int = 6, lease_ms: int = 120_000, batch: int = 200,
-                 retry_base: float = 30.0, pause_base: float = 2.0, pause_cap: float = 300.0) -> None:
+                 retry_base: float = 30.0, pause_base: float = 2.0, pause_cap: float = 300.0,
+                 campaigns: Optional[Callable[[], Optional[list[int]]]] = None) -> None:
         self.db = db
         self.sender = sender
         self.tokens = tokens
@@ -87,14 +88,25 @@ class Outbox:
         self.retry_base = retry_base
         self.pause_base = pause_base
         self.pause_cap = pause_cap
+        #: Which campaigns this outbox serves (None: all), e.g. simulations go to the sandbox only.
+        self.campaigns = campaigns
         self.status = OutboxStatus()
         self._pauses = 0
         self._contents: dict[tuple[int, str], tuple[EmailContent, str]] = {}
 
     # -- claiming ------------------------------------------------------------
+    def _scope(self) -> tuple[str, tuple]:
+        ids = self.campaigns() if self.campaigns is not None else None
+        if ids is None:
+            return "", ()
+        if not ids:
+            return " AND 1 = 0", ()
+        return f" AND campaign_id IN ({', '.join('?' for _ in ids)})", tuple(ids)
+
     def _claim(self, now: int) -> list[_Claimed]:
         import json
 
+        scope, scope_args = self._scope()
         with self.db.session() as s:
             # Sends whose worker died mid-send: their lease ran out.
             execute_many(s, "UPDATE sends SET status = 'queued', claimed_until = NULL WHERE status = 'sending'"
@@ -102,7 +114,8 @@ class Outbox:
             rows = fetch_all(s, "SELECT s.id, s.campaign_id, s.lead_id, s.token_id, s.node, s.message_id,"
                                 " s.attempts, l.email, l.fields, l.unsubscribed_at FROM sends s JOIN leads l"
                                 " ON l.id = s.lead_id WHERE s.status = 'queued' AND (s.next_attempt_at IS NULL"
-                                " OR s.next_attempt_at <= ?) ORDER BY s.at, s.id LIMIT ?", (now, self.batch))
+                                " OR s.next_attempt_at <= ?)" + scope.replace("campaign_id", "s.campaign_id")
+                                + " ORDER BY s.at, s.id LIMIT ?", (now, *scope_args, self.batch))
             claimed = []
             for r in rows:
                 hit = execute_many(s, "UPDATE sends SET status = 'sending', claimed_until = ? WHERE id = ?"
@@ -117,9 +130,10 @@ class Outbox:
         """When the outbox next has something to do (None: nothing queued)."""
         if self.status.state == "paused":
             return self.status.resume_at
+        scope, scope_args = self._scope()
         with self.db.session() as s:
             row = fetch_all(s, "SELECT MIN(COALESCE(next_attempt_at, 0)), COUNT(*) FROM sends WHERE status IN"
-                               " ('queued', 'sending')")
+                               " ('queued', 'sending')" + scope, scope_args)
         if not row or not row[0][1]:
             return None
         return row[0][0]

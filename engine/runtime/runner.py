@@ -45,6 +45,8 @@ class RunnerSettings:
     public_url: Optional[str] = None
     grace_ms: int = 2000
     poll_seconds: float = 1.0
+    #: Start a sandbox even with a real outgoing server (the app's simulations send there).
+    sandbox_for_simulations: bool = False
 
 
 class CampaignRunner:
@@ -59,7 +61,10 @@ class CampaignRunner:
         self.sender: Optional[Sender] = None
         self.tracking: Optional[TrackingServer] = None
         self.outbox: Optional[Outbox] = None
-        self.sink = EngineSink(db, on_recorded=self.wake, clock_ms=self.clock.now)
+        #: When the outgoing server is a real one, simulations still go to a sandbox of their own.
+        self.sandbox_outbox: Optional[Outbox] = None
+        self.sink = EngineSink(db, on_recorded=self.wake, clock_ms=self.clock.now,
+                               campaign_time=self.campaign_time)
         self.scheduler: Optional[AsyncIOScheduler] = None
         self._wake: Optional[asyncio.Event] = None
         self._stopping = False
@@ -68,16 +73,25 @@ class CampaignRunner:
     async def start(self) -> None:
         self._wake = asyncio.Event()
         smtp = self.settings.smtp
-        if smtp.sandbox:
-            self.sandbox = SandboxServer(self.db, port=smtp.port or 0)
+        if smtp.sandbox or self.settings.sandbox_for_simulations:
+            self.sandbox = SandboxServer(self.db, port=smtp.port if smtp.sandbox else 0)
             await self.sandbox.start()
+        if smtp.sandbox:
             smtp = smtp.with_port(self.sandbox.port)
         self.sender = Sender(smtp)
         self.tracking = TrackingServer(self.tokens, self.sink, host=self.settings.tracking_host,
                                        port=self.settings.tracking_port, public_url=self.settings.public_url,
                                        clock=self.clock.now)
         await self.tracking.start()
-        self.outbox = Outbox(self.db, self.sender, self.tokens, lambda: self.tracking.public_url, self.clock.now)
+        public = lambda: self.tracking.public_url  # noqa: E731
+        if self.settings.smtp.sandbox or self.sandbox is None:
+            self.outbox = Outbox(self.db, self.sender, self.tokens, public, self.clock.now)
+        else:
+            self.outbox = Outbox(self.db, self.sender, self.tokens, public, self.clock.now,
+                                 campaigns=lambda: self._campaigns(simulated=False))
+            self.sandbox_sender = Sender(SmtpSettings.from_url("sandbox").with_port(self.sandbox.port))
+            self.sandbox_outbox = Outbox(self.db, self.sandbox_sender, self.tokens, public, self.clock.now,
+                                         campaigns=lambda: self._campaigns(simulated=True))
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.scheduler.start()
 
@@ -91,6 +105,8 @@ class CampaignRunner:
             await self.tracking.stop()
         if self.sender is not None:
             await self.sender.close()
+        if getattr(self, "sandbox_sender", None) is not None:
+            await self.sandbox_sender.close()
         if self.sandbox is not None:
             await self.sandbox.stop()
 
@@ -98,14 +114,31 @@ class CampaignRunner:
         if self._wake is not None:
             self._wake.set()
 
+    def _campaigns(self, simulated: bool) -> list[int]:
+        return [e.campaign_id for e in self.engines if e.clock.simulated == simulated]
+
+    def campaign_time(self, campaign_id: int) -> Optional[int]:
+        """The time of a campaign that runs on a simulated clock (None: wall clock)."""
+        for engine in self.engines:
+            if engine.campaign_id == campaign_id and engine.clock.simulated:
+                return engine.clock.now()
+        return None
+
     # -- the loop ------------------------------------------------------------
     async def step(self) -> int:
-        """One pass: play due work of every campaign, then send what is due."""
+        """One pass: play due work of every campaign, then send what is due.
+
+        A campaign on a simulated clock plays up to its clock's time (someone
+        else moves that clock); one on the wall clock up to now minus the grace.
+        """
         played = 0
-        limit = self.clock.now() - self.settings.grace_ms
-        for engine in self.engines:
+        wall = self.clock.now() - self.settings.grace_ms
+        for engine in list(self.engines):
+            limit = engine.clock.now() if engine.clock.simulated else wall
             played += await asyncio.to_thread(engine.process_until, limit)
         sent = await self.outbox.run_once() if self.outbox else 0
+        if self.sandbox_outbox is not None:
+            sent += await self.sandbox_outbox.run_once()
         return played + sent
 
     def finished(self) -> bool:
@@ -124,7 +157,7 @@ class CampaignRunner:
         return not (open_campaigns or waits or events or sends)
 
     def next_wake(self) -> Optional[int]:
-        times = [e.next_due() for e in self.engines]
+        times = [e.next_due() for e in self.engines if not e.clock.simulated]
         times.append(self.outbox.next_attempt_at() if self.outbox else None)
         due = [t for t in times if t is not None]
         if not due:

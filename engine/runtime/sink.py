@@ -49,10 +49,13 @@ class EngineSink:
     """Implements ``engine.delivery.tracking_server.TrackingSink``."""
 
     def __init__(self, db: Database, on_recorded: Optional[Callable[[], None]] = None,
-                 clock_ms: Optional[Callable[[], int]] = None) -> None:
+                 clock_ms: Optional[Callable[[], int]] = None,
+                 campaign_time: Optional[Callable[[int], Optional[int]]] = None) -> None:
         self.db = db
         self.on_recorded = on_recorded
         self.clock_ms = clock_ms
+        #: A campaign on a simulated clock records its events at its own time.
+        self.campaign_time = campaign_time
         self._queue: list[_Item] = []
         self._flusher: Optional[asyncio.Task] = None
         self.commits = 0
@@ -72,6 +75,10 @@ class EngineSink:
         cid, rid = _as_int(campaign_id), _as_int(ref)
         if cid is None or rid is None:
             return False
+        if self.campaign_time is not None:
+            own = self.campaign_time(cid)
+            if own is not None:
+                at = own
         if at is None:
             import time
 

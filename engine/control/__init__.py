@@ -1,0 +1,1 @@
+"""The engine process's local control API, which the desktop app talks to."""

@@ -1,0 +1,51 @@
+"""``mailbranch serve``: the engine as its own process, for the app.
+
+Prints one line ``MAILBRANCH-CONTROL <port>`` on stdout once it listens, so
+the app (which chose the secret and passed it in the environment) knows
+where to connect; then runs until told to shut down or terminated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from typing import Optional
+
+from engine.control.server import ControlServer
+from engine.control.service import EngineService
+from engine.delivery.smtp import SmtpSettings
+from engine.runtime.runner import RunnerSettings
+from engine.store.database import Database
+
+SECRET_ENV = "MAILBRANCH_CONTROL_SECRET"
+
+
+async def serve(db_target: str, smtp: str, tracking_host: str, tracking_port: int, public_url: Optional[str],
+                control_port: int = 0, grace_ms: int = 2000) -> None:
+    secret = os.environ.get(SECRET_ENV)
+    if not secret or len(secret) < 16:
+        raise SystemExit(f"{SECRET_ENV} must hold the control secret (at least 16 characters)")
+    db = Database(db_target)
+    settings = RunnerSettings(SmtpSettings.from_url(smtp), tracking_host, tracking_port, public_url,
+                              grace_ms=grace_ms, poll_seconds=0.25)
+    service = EngineService(db, settings)
+    done = asyncio.Event()
+    server = ControlServer(service, secret, control_port, on_shutdown=done.set)
+    await service.start()
+    await server.start()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, done.set)
+        except NotImplementedError:  # pragma: no cover - Windows
+            pass
+    print(f"MAILBRANCH-CONTROL {server.port} TRACKING {service.runner.tracking.port}", flush=True)
+    try:
+        await done.wait()
+    finally:
+        await server.stop()
+        await service.stop()
+        db.dispose()
+
+

@@ -1,0 +1,175 @@
+"""The control API of the engine process: loopback only, one secret per launch.
+
+The app starts the engine process with a fresh random secret and talks to
+it over this small JSON API; nothing answers without ``Authorization:
+Bearer <secret>``, it never listens beyond 127.0.0.1, and it is never on the
+tracking port. Handlers are small and hand the work to ``EngineService``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Optional
+
+from aiohttp import web
+
+from engine.control.service import EngineService, ServiceError
+from engine.flow.fileformat import FlowFileError
+
+log = logging.getLogger("mailbranch.control")
+
+SERVICE = web.AppKey("service", EngineService)
+SECRET = web.AppKey("secret", str)
+ON_SHUTDOWN = web.AppKey("on_shutdown", Callable)
+
+
+def _json(data: object, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False))
+
+
+@web.middleware
+async def guard(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+    """Secret first, then turn refusals into a JSON message the app can show."""
+    given = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(given.encode(), f"Bearer {request.app[SECRET]}".encode()):
+        return _json({"error": "not allowed"}, 403)
+    try:
+        return await handler(request)
+    except (ServiceError, FlowFileError) as exc:
+        return _json({"error": str(exc)}, 400)
+    except (KeyError, ValueError, TypeError, json.JSONDecodeError) as exc:
+        return _json({"error": f"bad request: {exc}"}, 400)
+
+
+def _service(request: web.Request) -> EngineService:
+    return request.app[SERVICE]
+
+
+def _id(request: web.Request) -> int:
+    return int(request.match_info["id"])
+
+
+async def health(request: web.Request) -> web.Response:
+    return _json(_service(request).health())
+
+
+async def list_campaigns(request: web.Request) -> web.Response:
+    return _json(_service(request).campaigns())
+
+
+async def start_campaign(request: web.Request) -> web.Response:
+    body = await request.json()
+    campaign_id = _service(request).start_campaign(
+        body["flow"], body.get("leads", []), simulated=bool(body.get("simulated", False)),
+        speed=float(body.get("speed", 3600)), name=body.get("name"))
+    return _json({"id": campaign_id}, 201)
+
+
+async def figures(request: web.Request) -> web.Response:
+    return _json(_service(request).figures(_id(request)))
+
+
+async def control(request: web.Request) -> web.Response:
+    service, campaign_id, action = _service(request), _id(request), request.match_info["action"]
+    body = await request.json() if request.can_read_body else {}
+    if action == "pause":
+        service.set_paused(campaign_id, True)
+    elif action == "resume":
+        service.set_paused(campaign_id, False)
+    elif action == "speed":
+        service.set_speed(campaign_id, float(body["speed"]))
+    elif action == "skip":
+        return _json({"now": service.skip_to_next_timer(campaign_id)})
+    elif action == "stop":
+        service.stop_campaign(campaign_id)
+    else:
+        raise web.HTTPNotFound()
+    return _json({"ok": True})
+
+
+async def leads(request: web.Request) -> web.Response:
+    q = request.query
+    return _json(_service(request).leads(_id(request), int(q.get("offset", 0)), int(q.get("limit", 200)),
+                                         q.get("q", "")))
+
+
+async def timeline(request: web.Request) -> web.Response:
+    return _json(_service(request).timeline(_id(request), request.match_info["lead"]))
+
+
+async def fire_event(request: web.Request) -> web.Response:
+    body = await request.json()
+    ok = await _service(request).fire_event(_id(request), body["lead"], body["email"], body["type"],
+                                            body.get("url"))
+    return _json({"recorded": ok})
+
+
+async def series(request: web.Request) -> web.Response:
+    return _json(_service(request).series(_id(request)))
+
+
+async def export(request: web.Request) -> web.Response:
+    per = request.query.get("per", "lead")
+    text = _service(request).export_csv(_id(request), "node" if per == "node" else "lead")
+    return web.Response(text=text, content_type="text/csv")
+
+
+async def mailbox(request: web.Request) -> web.Response:
+    q = request.query
+    return _json(_service(request).mailbox(int(q.get("limit", 100)), int(q.get("offset", 0)), q.get("to")))
+
+
+async def message(request: web.Request) -> web.Response:
+    return _json(_service(request).message(int(request.match_info["mid"])))
+
+
+async def shutdown(request: web.Request) -> web.Response:
+    request.app[ON_SHUTDOWN]()
+    return _json({"ok": True})
+
+
+def build_app(service: EngineService, secret: str, on_shutdown: Callable[[], None]) -> web.Application:
+    app = web.Application(middlewares=[guard], client_max_size=64 * 1024 * 1024)
+    app[SERVICE], app[SECRET], app[ON_SHUTDOWN] = service, secret, on_shutdown
+    r = app.router
+    r.add_get("/health", health)
+    r.add_get("/campaigns", list_campaigns)
+    r.add_post("/campaigns", start_campaign)
+    r.add_get("/campaigns/{id:\\d+}", figures)
+    r.add_post("/campaigns/{id:\\d+}/{action:(pause|resume|speed|skip|stop)}", control)
+    r.add_get("/campaigns/{id:\\d+}/leads", leads)
+    r.add_get("/campaigns/{id:\\d+}/leads/{lead}", timeline)
+    r.add_post("/campaigns/{id:\\d+}/events", fire_event)
+    r.add_get("/campaigns/{id:\\d+}/series", series)
+    r.add_get("/campaigns/{id:\\d+}/export", export)
+    r.add_get("/mailbox", mailbox)
+    r.add_get("/mailbox/{mid:\\d+}", message)
+    r.add_post("/shutdown", shutdown)
+    return app
+
+
+class ControlServer:
+    """Serves the API on 127.0.0.1 (port 0: pick a free one, then read ``port``)."""
+
+    def __init__(self, service: EngineService, secret: str, port: int = 0,
+                 on_shutdown: Optional[Callable[[], None]] = None) -> None:
+        self.service = service
+        self.secret = secret
+        self.port = port
+        self.app = build_app(service, secret, on_shutdown or (lambda: None))
+        self._runner: Optional[web.AppRunner] = None
+
+    async def start(self) -> None:
+        runner = web.AppRunner(self.app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", self.port).start()
+        self._runner = runner
+        self.port = runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

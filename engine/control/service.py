@@ -1,0 +1,367 @@
+"""The engine process: every campaign of one database, real or simulated.
+
+The app starts one engine process and drives it through the control API
+(``server.py``). Real campaigns run on the wall clock; simulations run on a
+simulated clock that this service moves at the chosen speed (campaign
+seconds per real second), can pause, and can jump to the next timer, and
+their emails always go to the sandbox. A simulation's clock is saved in the
+campaign row, so a restarted engine process picks every campaign up where
+the database says it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any, Optional
+
+from sqlalchemy import func, select, update
+
+from engine.delivery.mailbox import get_message, list_messages
+from engine.flow.fileformat import loads_flow
+from engine.flow.validate import has_errors, validate
+from engine.run.clock import SimulatedClock, SystemClock
+from engine.run.engine import CampaignEngine, LeadInput
+from engine.run.report import campaign_figures
+from engine.runtime.runner import CampaignRunner, RunnerSettings
+from engine.store.database import Database
+from engine.store.models import Campaign, Event, Lead, Send, Token, Wait
+
+log = logging.getLogger("mailbranch.service")
+
+
+class ServiceError(ValueError):
+    """A request the service refuses; the message is for the user."""
+
+
+@dataclass
+class Handle:
+    engine: CampaignEngine
+    simulated: bool
+    speed: float = 3600.0
+    paused: bool = False
+
+    @property
+    def clock(self):
+        return self.engine.clock
+
+
+class EngineService:
+    def __init__(self, db: Database, settings: RunnerSettings, tokens=None) -> None:
+        self.db = db
+        self.wall = SystemClock()
+        settings.sandbox_for_simulations = True
+        self.runner = CampaignRunner(db, [], settings, self.wall, tokens)
+        self.handles: dict[int, Handle] = {}
+        self._tasks: list[asyncio.Task] = []
+        self.started_at = time.time()
+
+    # -- life cycle --------------------------------------------------------
+    async def start(self) -> None:
+        self.db.create_all()
+        await self.runner.start()
+        with self.db.session() as s:
+            rows = s.execute(select(Campaign.id, Campaign.settings).where(Campaign.state != "stopped",
+                                                                           Campaign.delivery == "real")).all()
+        for campaign_id, settings in rows:
+            settings = settings or {}
+            if settings.get("simulated"):
+                clock = SimulatedClock(int(settings.get("sim_now") or 0))
+                handle = Handle(CampaignEngine(self.db, campaign_id, clock), True,
+                                float(settings.get("speed", 3600)), bool(settings.get("paused", False)))
+            else:
+                handle = Handle(CampaignEngine(self.db, campaign_id, self.wall), False)
+            self._attach(handle)
+        self._tasks = [asyncio.create_task(self.runner.run(until_finished=False)),
+                       asyncio.create_task(self._tick())]
+
+    async def stop(self) -> None:
+        self._save_clocks()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
+                pass
+        await self.runner.stop()
+
+    def _attach(self, handle: Handle) -> None:
+        self.handles[handle.engine.campaign_id] = handle
+        self.runner.engines.append(handle.engine)
+        self.runner.wake()
+
+    async def _tick(self, period: float = 0.1) -> None:
+        """Move every running simulation's clock; save the clocks now and then."""
+        last, saved = time.monotonic(), time.monotonic()
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            elapsed, last = now - last, now
+            moved = False
+            for handle in self.handles.values():
+                if handle.simulated and not handle.paused and not self._done(handle):
+                    handle.clock.advance(int(elapsed * handle.speed * 1000))
+                    moved = True
+            if moved:
+                self.runner.wake()
+            if now - saved > 1.0:
+                saved = now
+                await asyncio.to_thread(self._save_clocks)
+
+    def _done(self, handle: Handle) -> bool:
+        """A simulation stops its clock once nothing is left to happen in it."""
+        return handle.engine.next_due() is None and handle.engine.complete_at is not None
+
+    def _save_clocks(self) -> None:
+        for handle in self.handles.values():
+            if handle.simulated:
+                self._save_settings(handle)
+
+    def _save_settings(self, handle: Handle) -> None:
+        with self.db.session() as s:
+            campaign = s.get(Campaign, handle.engine.campaign_id)
+            settings = dict(campaign.settings or {})
+            settings.update(simulated=True, sim_now=handle.clock.now(), speed=handle.speed, paused=handle.paused)
+            s.execute(update(Campaign).where(Campaign.id == campaign.id).values(settings=settings))
+
+    # -- campaigns -----------------------------------------------------------
+    def handle(self, campaign_id: int) -> Handle:
+        handle = self.handles.get(campaign_id)
+        if handle is None:
+            raise ServiceError(f"there is no running campaign {campaign_id}")
+        return handle
+
+    def start_campaign(self, flow_data: dict, leads: list[dict], *, simulated: bool, speed: float = 3600.0,
+                       name: Optional[str] = None) -> int:
+        """Validate, create and enrol; the loop picks it up at once."""
+        flow = loads_flow(json.dumps(flow_data))
+        findings = validate(flow)
+        if has_errors(findings):
+            raise ServiceError("the flow has errors: " + "; ".join(f.message for f in findings if f.is_error))
+        clock = SimulatedClock(self.wall.now()) if simulated else self.wall
+        settings: dict[str, Any] = {"simulated": simulated}
+        if simulated:
+            settings.update(speed=speed, sim_now=clock.now(), paused=False)
+        engine = CampaignEngine.create(self.db, flow, clock, name=name, delivery="real", settings=settings)
+        engine.enroll(LeadInput(str(x["key"]), x.get("email"), dict(x.get("fields") or {})) for x in leads)
+        self._attach(Handle(engine, simulated, speed))
+        return engine.campaign_id
+
+    def set_paused(self, campaign_id: int, paused: bool) -> None:
+        handle = self.handle(campaign_id)
+        if not handle.simulated:
+            raise ServiceError("only a simulation can be paused; stop a real campaign instead")
+        handle.paused = paused
+        self._save_settings(handle)
+
+    def set_speed(self, campaign_id: int, speed: float) -> None:
+        handle = self.handle(campaign_id)
+        if not handle.simulated or speed <= 0:
+            raise ServiceError("the speed of a simulation must be a positive number")
+        handle.speed = speed
+        self._save_settings(handle)
+
+    def skip_to_next_timer(self, campaign_id: int) -> Optional[int]:
+        """Jump a simulation's clock to its next due wait; returns the new time."""
+        handle = self.handle(campaign_id)
+        if not handle.simulated:
+            raise ServiceError("only a simulation's clock can be moved")
+        due = handle.engine.next_due()
+        if due is not None:
+            handle.clock.reach(due)
+            self._save_settings(handle)
+            self.runner.wake()
+        return due
+
+    def stop_campaign(self, campaign_id: int) -> None:
+        handle = self.handles.pop(campaign_id, None)
+        if handle is None:
+            raise ServiceError(f"there is no running campaign {campaign_id}")
+        self.runner.engines.remove(handle.engine)
+        with self.db.session() as s:
+            s.execute(update(Campaign).where(Campaign.id == campaign_id).values(state="stopped"))
+
+    async def fire_event(self, campaign_id: int, lead_key: str, email: str, kind: str,
+                         url: Optional[str] = None) -> bool:
+        """A simulated open or click, through the tracking sink like a real one."""
+        self.handle(campaign_id)
+        if kind not in ("open", "click"):
+            raise ServiceError("an event is an open or a click")
+        with self.db.session() as s:
+            send = s.execute(select(Send.id).join(Lead, Lead.id == Send.lead_id).where(
+                Send.campaign_id == campaign_id, Lead.key == lead_key, Send.node == email)).scalar()
+        if send is None:
+            raise ServiceError(f"{lead_key} has not been sent {email} (yet)")
+        at = self.runner.campaign_time(campaign_id) or self.wall.now()
+        if kind == "open":
+            return await self.runner.sink.record_open(campaign_id, send, at)
+        return await self.runner.sink.record_click(campaign_id, send, url or "", at)
+
+    # -- reading -------------------------------------------------------------
+    def campaigns(self) -> list[dict[str, Any]]:
+        with self.db.session() as s:
+            rows = s.execute(select(Campaign).order_by(Campaign.id)).scalars().all()
+            return [self._summary(s, c) for c in rows]
+
+    def _summary(self, s, c: Campaign) -> dict[str, Any]:
+        handle = self.handles.get(c.id)
+        settings = c.settings or {}
+        simulated = bool(settings.get("simulated"))
+        now = handle.clock.now() if handle else (settings.get("sim_now") if simulated else self.wall.now())
+        return {"id": c.id, "name": c.name, "state": c.state, "simulated": simulated,
+                "started_at": c.started_at, "complete_at": c.complete_at, "now": now,
+                "speed": handle.speed if handle else settings.get("speed"),
+                "paused": handle.paused if handle else settings.get("paused", False),
+                "attached": handle is not None, "flow": json.loads(c.flow_json)}
+
+    def figures(self, campaign_id: int) -> dict[str, Any]:
+        with self.db.session() as s:
+            c = s.get(Campaign, campaign_id)
+            if c is None:
+                raise ServiceError(f"there is no campaign {campaign_id}")
+            data = campaign_figures(s, campaign_id).as_json()
+            data.update(self._summary(s, c))
+            data.pop("flow", None)
+            outbox = self.runner.sandbox_outbox if data["simulated"] and self.runner.sandbox_outbox else \
+                self.runner.outbox
+            data["outbox"] = outbox.status.describe() if outbox else "idle"
+            data["finished_leads"] = self._finished_leads(s, campaign_id)
+            return data
+
+    def _finished_leads(self, s, campaign_id: int) -> int:
+        """Leads with no tracked token still going: the progress bar's figure."""
+        busy = select(func.count(func.distinct(Token.lead_id))).where(
+            Token.campaign_id == campaign_id, Token.tracked.is_(True), Token.state == "waiting")
+        total = s.execute(select(func.count()).select_from(Lead).where(Lead.campaign_id == campaign_id)).scalar()
+        return (total or 0) - (s.execute(busy).scalar() or 0)
+
+    def leads(self, campaign_id: int, offset: int = 0, limit: int = 200, query: str = "") -> dict[str, Any]:
+        with self.db.session() as s:
+            stmt = select(Lead).where(Lead.campaign_id == campaign_id)
+            if query:
+                like = f"%{query}%"
+                stmt = stmt.where(Lead.key.ilike(like) | Lead.email.ilike(like))
+            total = s.execute(select(func.count()).select_from(stmt.subquery())).scalar()
+            leads = s.execute(stmt.order_by(Lead.id).offset(offset).limit(limit)).scalars().all()
+            ids = [x.id for x in leads]
+            tokens: dict[int, list[dict]] = {i: [] for i in ids}
+            if ids:
+                for t in s.execute(select(Token).where(Token.lead_id.in_(ids)).order_by(Token.id)).scalars():
+                    tokens[t.lead_id].append({"id": t.id, "parent": t.parent_id, "node": t.node,
+                                              "state": t.state, "tracked": t.tracked})
+            return {"total": total, "leads": [
+                {"key": x.key, "email": x.email, "unsubscribed": x.unsubscribed_at is not None,
+                 "tokens": tokens[x.id]} for x in leads]}
+
+    def timeline(self, campaign_id: int, lead_key: str) -> dict[str, Any]:
+        with self.db.session() as s:
+            lead = s.execute(select(Lead).where(Lead.campaign_id == campaign_id, Lead.key == lead_key)).scalar()
+            if lead is None:
+                raise ServiceError(f"campaign {campaign_id} has no lead {lead_key}")
+            sends = [{"id": x.id, "node": x.node, "at": x.at, "status": x.status, "opened_at": x.opened_at,
+                      "clicked_at": x.clicked_at, "token": x.token_id, "error": x.error}
+                     for x in s.execute(select(Send).where(Send.lead_id == lead.id).order_by(Send.at)).scalars()]
+            events = [{"type": e.type, "node": e.node, "send": e.send_id, "at": e.at, "url": e.url,
+                       "state": e.state, "triggered": json.loads(e.triggered or "[]")}
+                      for e in s.execute(select(Event).where(Event.lead_id == lead.id).order_by(Event.at))
+                      .scalars()]
+            waits = [{"node": w.node, "due_at": w.due_at, "state": w.state, "token": w.token_id}
+                     for w in s.execute(select(Wait).where(Wait.lead_id == lead.id).order_by(Wait.due_at))
+                     .scalars() if w.node != self.handles_start(campaign_id)]
+            tokens = [{"id": t.id, "parent": t.parent_id, "node": t.node, "state": t.state, "tracked": t.tracked,
+                       "path": json.loads(t.path) if t.path else {}, "created_at": t.created_at,
+                       "finished_at": t.finished_at}
+                      for t in s.execute(select(Token).where(Token.lead_id == lead.id).order_by(Token.id))
+                      .scalars()]
+            return {"lead": lead.key, "email": lead.email, "fields": lead.fields, "sends": sends,
+                    "events": events, "waits": waits, "tokens": tokens}
+
+    def handles_start(self, campaign_id: int) -> Optional[str]:
+        handle = self.handles.get(campaign_id)
+        return handle.engine.spec.start if handle else None
+
+    def series(self, campaign_id: int, buckets: int = 48) -> dict[str, Any]:
+        """Sends, opens and clicks over campaign time, in equal buckets."""
+        with self.db.session() as s:
+            c = s.get(Campaign, campaign_id)
+            sends = [r[0] for r in s.execute(select(Send.at).where(Send.campaign_id == campaign_id))]
+            opens = [r[0] for r in s.execute(select(Send.opened_at).where(
+                Send.campaign_id == campaign_id, Send.opened_at.is_not(None)))]
+            clicks = [r[0] for r in s.execute(select(Send.clicked_at).where(
+                Send.campaign_id == campaign_id, Send.clicked_at.is_not(None)))]
+        start = c.started_at
+        end = max([start + 1, *sends, *opens, *clicks])
+        width = max(1, (end - start) // buckets + 1)
+
+        def count(values: list[int]) -> list[int]:
+            out = [0] * buckets
+            for v in values:
+                out[min(buckets - 1, max(0, (v - start) // width))] += 1
+            return out
+
+        return {"start": start, "bucket_ms": width, "sends": count(sends), "opens": count(opens),
+                "clicks": count(clicks)}
+
+    def export_csv(self, campaign_id: int, per: str = "lead") -> str:
+        """The run's results as CSV: one row per lead and email, or per node."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        with self.db.session() as s:
+            if per == "node":
+                figures = campaign_figures(s, campaign_id)
+                writer.writerow(["node", "type", "waiting", "passed", "sent", "opened", "clicked", "failed",
+                                 "yes", "no", "ended", "open_rate", "click_rate"])
+                for n in figures.nodes.values():
+                    writer.writerow([n.node, n.type, n.waiting, n.passed, n.sent, n.opened, n.clicked,
+                                     n.failed + n.send_failed, n.yes, n.no, n.finished,
+                                     "" if n.open_rate is None else f"{n.open_rate:.4f}",
+                                     "" if n.click_rate is None else f"{n.click_rate:.4f}"])
+            else:
+                writer.writerow(["lead", "email", "node", "sent_at", "status", "opened_at", "clicked_at",
+                                 "unsubscribed"])
+                rows = s.execute(select(Lead.key, Lead.email, Send.node, Send.at, Send.status, Send.opened_at,
+                                        Send.clicked_at, Lead.unsubscribed_at)
+                                 .join(Send, Send.lead_id == Lead.id, isouter=True)
+                                 .where(Lead.campaign_id == campaign_id).order_by(Lead.id, Send.at))
+                for key, email, node, at, status, opened, clicked, unsub in rows:
+                    writer.writerow([key, email, node or "", _iso(at), status or "", _iso(opened), _iso(clicked),
+                                     "yes" if unsub else ""])
+        return buffer.getvalue()
+
+    def mailbox(self, limit: int = 100, offset: int = 0, to: Optional[str] = None) -> list[dict[str, Any]]:
+        with self.db.session() as s:
+            return [{"id": m.id, "received_at": m.received_at, "to": m.rcpt_tos, "from": m.mail_from,
+                     "subject": m.subject, "message_id": m.message_id}
+                    for m in list_messages(s, to=to, limit=limit, offset=offset)]
+
+    def message(self, message_id: int) -> dict[str, Any]:
+        with self.db.session() as s:
+            m = get_message(s, message_id)
+            if m is None:
+                raise ServiceError(f"there is no message {message_id}")
+            parsed = m.email()
+            return {"id": m.id, "subject": m.subject, "to": m.rcpt_tos, "from": m.mail_from,
+                    "message_id": m.message_id, "received_at": m.received_at,
+                    "headers": {k: str(v) for k, v in parsed.items()},
+                    "html": m.body("html"), "text": m.body("plain")}
+
+    def health(self) -> dict[str, Any]:
+        return {"ok": True, "campaigns": sorted(self.handles), "uptime": time.time() - self.started_at,
+                "tracking": self.runner.tracking.public_url if self.runner.tracking else None,
+                "rejected": self.runner.tracking.rejected if self.runner.tracking else 0,
+                "sandbox_port": self.runner.sandbox.port if self.runner.sandbox else None}
+
+
+def _iso(ms: Optional[int]) -> str:
+    if ms is None:
+        return ""
+    from datetime import datetime
+
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds")
