@@ -503,6 +503,37 @@ def serve_command(
         pass
 
 
+@app.command("sandbox")
+def sandbox_command(
+    db_path: Path = typer.Option(Path("mailbox.db"), "--db", help="Where the captured messages are kept."),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(2525, "--port"),
+) -> None:
+    """Run the sandbox SMTP server on its own; `mailbranch mailbox --db` shows what it caught."""
+    import asyncio
+
+    from engine.delivery.errors import CannotListen
+    from engine.delivery.sandbox import SandboxServer
+
+    db = open_db(db_path, must_exist=False)
+
+    async def main() -> None:
+        server = SandboxServer(db, host=host, port=port)
+        await server.start()
+        print(f"MAILBRANCH-SANDBOX {server.port}", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await server.stop()
+
+    try:
+        asyncio.run(main())
+    except CannotListen as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        pass
+
+
 def main() -> None:
     try:
         app()

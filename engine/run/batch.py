@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Optional
 from sqlalchemy.orm import Session
 
 from engine.delivery.render import message_id
+from engine.faults import crash_point
 from engine.run.handlers import HANDLERS
 from engine.run.state import EventState, ListenerState, SendState, TokenState, WaitState
 from engine.store.bulk import execute_many, fetch_all, insert_sql
@@ -65,6 +66,7 @@ class Batch:
         self.skips: list[tuple] = []
         self.edge_counts: Counter[tuple[str, str]] = Counter()
         self.unsubscribed: set[int] = set()
+        self.ended_then_failed: list[tuple[int]] = []
         self.heap: list[tuple[int, int, int, object]] = []
         self.processed = 0
 
@@ -101,7 +103,10 @@ class Batch:
 
     def play(self) -> None:
         clock = self.ctx.clock
+        half = len(self.heap) // 2
         while self.heap:
+            if self.processed == half:
+                crash_point("mid_batch")
             key, rank, _seq, item = heapq.heappop(self.heap)
             clock.reach(key)
             self.now = max(key, clock.now())
@@ -179,6 +184,13 @@ class Batch:
             if token is not None and token.state == "waiting":
                 self.fail(token, f"the email {send.node} could not be delivered")
                 event.triggered.append(token.node)
+            elif token is not None and token.state == "finished":
+                token.state, token.dirty = "failed", True  # it reached an end in this batch
+                event.triggered.append(token.node)
+            elif send is not None and token is None:
+                # The token reached an end while its email was still in the outbox
+                # (an email just before an end): it did not get there whole.
+                self.ended_then_failed.append((send.token_id,))
             return
         if event.lead_id is None:
             event.state = "orphan"
@@ -300,6 +312,7 @@ class Batch:
         changed = [(t.node, t.state, t.tracked, t.path_text(), t.last_send, t.finished_at, t.version + 1,
                     t.id, t.version) for t in self.tokens.values() if t.dirty and t.id not in new_ids]
         self._cas(UPDATE_TOKEN, changed, "tokens")
+        execute_many(s, FAIL_ENDED_TOKEN, self.ended_then_failed)
         written = len(token_rows) + len(changed)
 
         sends = self.sends.values()
@@ -374,6 +387,7 @@ INSERT_LISTENER = insert_sql("listeners", "id, campaign_id, lead_id, token_id, c
                                           " mode, since, until, state, triggered_token")
 UPDATE_TOKEN = ("UPDATE tokens SET node = ?, state = ?, tracked = ?, path = ?, last_send = ?, finished_at = ?,"
                 " version = ? WHERE id = ? AND version = ?")
+FAIL_ENDED_TOKEN = "UPDATE tokens SET state = 'failed', version = version + 1 WHERE id = ? AND state = 'finished'"
 UPDATE_SEND_EVENTS = "UPDATE sends SET opened_at = ?, clicked_at = ?, clicked_urls = ? WHERE id = ?"
 UPDATE_WAIT = "UPDATE waits SET state = ?, fired_at = ? WHERE id = ? AND state = 'pending'"
 UPDATE_LISTENER = "UPDATE listeners SET state = ?, triggered_token = ? WHERE id = ? AND state = 'listening'"

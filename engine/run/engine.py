@@ -18,6 +18,7 @@ from typing import Any, Optional
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from engine.faults import crash_point
 from engine.flow.fileformat import dumps_flow, loads_flow
 from engine.flow.model import Flow
 from engine.run.batch import EVENT, INSERT_TOKEN, INSERT_WAIT, WAIT, Batch, ConcurrentTransition, chunks
@@ -204,7 +205,9 @@ class CampaignEngine:
         for _attempt in range(5):
             try:
                 with self.db.session() as s:
-                    return self._play_batch(s, limit)
+                    played = self._play_batch(s, limit)
+                crash_point("after_commit")
+                return played
             except ConcurrentTransition as exc:
                 log.info("batch retried: %s", exc)
                 self.ctx.ids.forget()
@@ -228,9 +231,11 @@ class CampaignEngine:
                     batch.schedule(key, WAIT, item_id, wait)
             else:
                 batch.schedule(key, EVENT, item_id, event)
+        crash_point("batch_loaded")
         batch.play()
         self.rows_written += batch.flush()
         self._flush_campaign(s, batch, row.complete_at)
+        crash_point("before_commit")
         return max(batch.processed, 1)
 
     def _fetch_items(self, s: Session, limit: int) -> tuple[list[tuple], int]:

@@ -33,6 +33,7 @@ from engine.delivery.render import EmailContent, render_email
 from engine.delivery.smtp import Sender, SendOutcome, backoff
 from engine.delivery.tracked_links import TrackingUrls
 from engine.delivery.tracking_tokens import TrackingTokens
+from engine.faults import crash_point
 from engine.flow.fileformat import loads_flow
 from engine.store.bulk import execute_many, fetch_all
 from engine.store.database import Database
@@ -166,8 +167,11 @@ class Outbox:
             if self.status.state != "paused":
                 self.status.state = "idle"
             return 0
+        crash_point("outbox_claimed")
         self.status.state = "sending"
         outcomes = await asyncio.gather(*(self._send_one(item) for item in claimed))
+        if any(o is not None and o.ok for o in outcomes):
+            crash_point("after_smtp_250")
         return await asyncio.to_thread(self._settle, list(zip(claimed, outcomes, strict=True)))
 
     async def _send_one(self, item: _Claimed) -> Optional[SendOutcome]:

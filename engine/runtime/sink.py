@@ -18,6 +18,7 @@ from typing import Optional
 
 from sqlalchemy import select, update
 
+from engine.faults import crash_point
 from engine.store.bulk import execute_many, fetch_all, insert_sql
 from engine.store.database import Database
 from engine.store.models import Lead, Unsubscribe
@@ -130,6 +131,7 @@ class EngineSink:
                              "tracking", "pending", "[]"))
                 results.append(True)
             execute_many(s, INSERT_EVENT, rows)
+            crash_point("sink_before_commit")
         self.commits += 1
         self.recorded += len(rows)
         return results
