@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from .conftest import flow_json, mailbox, make_runner, query, start_campaign, subjects_by_recipient, until
+from .support import flow_json, mailbox, make_runner, query, start_campaign, subjects_by_recipient, until
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
