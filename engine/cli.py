@@ -239,15 +239,20 @@ def run_command(
     public_url: Optional[str] = typer.Option(None, "--public-url",
                                              help="Base URL of the tracking server as leads reach it."),
     quiet: bool = typer.Option(False, "--quiet", help="No live display; one line per change of state."),
+    verbose: bool = typer.Option(False, "--verbose", help="Log one line per operation (send, event, timer…)."),
+    log_json: bool = typer.Option(False, "--log-json", help="Log lines as JSON objects."),
 ) -> None:
     """Run a campaign for real until it is complete; Ctrl-C stops, the same command resumes."""
     import asyncio
+    import logging
 
     from engine.delivery.errors import CannotListen
     from engine.delivery.smtp import SmtpSettings, SmtpUrlError
+    from engine.observe.logs import configure
     from engine.run.clock import SystemClock
     from engine.runtime.runner import CampaignRunner, RunnerSettings
 
+    configure(json_lines=log_json or None, level=logging.INFO if verbose else logging.WARNING)
     flow = read_flow(flow_path)
     findings = validate(flow)
     if has_errors(findings):
@@ -394,8 +399,12 @@ def status_command(
                           str(n.yes) if cond else "", str(n.no) if cond else "",
                           str(n.finished) if n.type == "end" else "")
         out.print(table)
-        out.print(f"{f.leads} leads, {f.tokens_active} tokens waiting, {f.events} events "
-                  f"({f.late_events} late).", highlight=False)
+        sent = sum(n.sent for n in f.nodes.values())
+        failed = sum(n.send_failed for n in f.nodes.values())
+        queued = sum(n.queued for n in f.nodes.values())
+        out.print(f"{f.leads} leads, {f.tokens_active} tokens waiting. Sends: {sent} delivered, {queued} in the "
+                  f"outbox, {failed} failed, {f.retries} retries. Events: {f.events} ({f.late_events} late, "
+                  f"{f.pending_events} not yet handled). Timers pending: {f.pending_waits}.", highlight=False)
 
 
 @app.command("mailbox")
@@ -488,13 +497,11 @@ def serve_command(
 ) -> None:
     """Run the engine as its own process for the desktop app (control API on loopback)."""
     import asyncio
-    import logging
 
     from engine.control.process import serve
     from engine.delivery.errors import CannotListen
     from engine.delivery.smtp import SmtpUrlError
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     try:
         asyncio.run(serve(str(db_path), smtp, tracking_host, tracking_port, public_url, control_port))
     except (CannotListen, SmtpUrlError) as exc:

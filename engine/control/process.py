@@ -26,6 +26,9 @@ async def serve(db_target: str, smtp: str, tracking_host: str, tracking_port: in
     secret = os.environ.get(SECRET_ENV)
     if not secret or len(secret) < 16:
         raise SystemExit(f"{SECRET_ENV} must hold the control secret (at least 16 characters)")
+    from engine.observe.logs import configure
+
+    configure()
     db = Database(db_target)
     settings = RunnerSettings(SmtpSettings.from_url(smtp), tracking_host, tracking_port, public_url,
                               grace_ms=grace_ms, poll_seconds=0.25)

@@ -8,6 +8,7 @@ tracking port. Handlers are small and hand the work to ``EngineService``.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -126,6 +127,13 @@ async def message(request: web.Request) -> web.Response:
     return _json(_service(request).message(int(request.match_info["mid"])))
 
 
+async def metrics(request: web.Request) -> web.Response:
+    from engine.observe.metrics import METRICS
+
+    body = await asyncio.to_thread(METRICS.exposition)
+    return web.Response(body=body, content_type="text/plain", charset="utf-8")
+
+
 async def shutdown(request: web.Request) -> web.Response:
     request.app[ON_SHUTDOWN]()
     return _json({"ok": True})
@@ -147,6 +155,7 @@ def build_app(service: EngineService, secret: str, on_shutdown: Callable[[], Non
     r.add_get("/campaigns/{id:\\d+}/export", export)
     r.add_get("/mailbox", mailbox)
     r.add_get("/mailbox/{mid:\\d+}", message)
+    r.add_get("/metrics", metrics)
     r.add_post("/shutdown", shutdown)
     return app
 

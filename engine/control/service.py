@@ -64,7 +64,12 @@ class EngineService:
 
     # -- life cycle --------------------------------------------------------
     async def start(self) -> None:
+        from engine.observe.metrics import METRICS, queue_depths
+
         self.db.create_all()
+        if not getattr(METRICS, "_queues_watched", False):
+            METRICS.watch_queues(lambda: queue_depths(self.db))
+            METRICS._queues_watched = True
         await self.runner.start()
         with self.db.session() as s:
             rows = s.execute(select(Campaign.id, Campaign.settings).where(Campaign.state != "stopped",

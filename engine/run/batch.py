@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Optional
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from engine.delivery.render import message_id
 from engine.faults import crash_point
+from engine.observe.logs import OPS
 from engine.run.handlers import HANDLERS
 from engine.run.state import EventState, ListenerState, SendState, TokenState, WaitState
 from engine.store.bulk import execute_many, fetch_all, insert_sql
@@ -69,6 +71,12 @@ class Batch:
         self.ended_then_failed: list[tuple[int]] = []
         self.heap: list[tuple[int, int, int, object]] = []
         self.processed = 0
+        #: What this batch did, for metrics and the one-line-per-operation log,
+        #: both emitted only once the batch has committed.
+        self.stats: Counter[str] = Counter()
+        self.lags: list[int] = []
+        self.log_ops = OPS.isEnabledFor(logging.INFO)
+        self.ops: list[tuple[str, dict]] = []
 
     # -- loading ---------------------------------------------------------
     def load(self, lead_ids: set[int]) -> None:
@@ -132,6 +140,11 @@ class Batch:
         token = self.tokens.get(wait.token_id)
         if token is None or token.state != "waiting" or token.node != wait.node:
             return  # the token moved on (failed, or revoked by exclusive mode)
+        self.stats["timers"] += 1
+        self.lags.append(self.now - wait.due_at)
+        if self.log_ops:
+            self.ops.append(("timer", {"lead": token.lead_id, "token": token.id, "node": wait.node,
+                                       "due": wait.due_at, "lag_ms": self.now - wait.due_at}))
         for listener in self.listeners_by_token.get(token.id, ()):
             if listener.state == "listening":
                 listener.state, listener.dirty = "expired", True
@@ -159,6 +172,10 @@ class Batch:
             return
         event.send_id = send.id
         event.state = "handled"
+        self.stats["event:" + event.type] += 1
+        if self.log_ops:
+            self.ops.append(("event", {"type": event.type, "lead": event.lead_id, "send": send.id,
+                                       "node": send.node}))
         if send.opened_at is None:
             send.opened_at = event.at
             send.dirty = True
@@ -215,6 +232,7 @@ class Batch:
         token = self.tokens.get(listener.token_id)
         listener.state, listener.dirty = "triggered", True
         event.triggered.append(listener.condition)
+        self.stats["triggers"] += 1
         if token is None:
             return
         if listener.mode == "exclusive":
@@ -222,6 +240,9 @@ class Batch:
                 if wait.state == "pending":
                     wait.state, wait.dirty = "revoked", True
             listener.triggered_token = token.id
+            if self.log_ops:
+                self.ops.append(("trigger", {"condition": listener.condition, "lead": token.lead_id,
+                                             "token": token.id, "new_token": token.id}))
             token.node = listener.condition
             self.move(token, "yes")
             self.walk(token)
@@ -232,6 +253,9 @@ class Batch:
         self.tokens[child.id] = child
         self.new_tokens.append(child)
         listener.triggered_token = child.id
+        if self.log_ops:
+            self.ops.append(("trigger", {"condition": listener.condition, "lead": token.lead_id,
+                                         "token": token.id, "new_token": child.id}))
         self.move(child, "yes")
         self.walk(child)
 
@@ -260,7 +284,9 @@ class Batch:
         self.revoke_pending(token)
         if token.tracked:
             self.open_tracked -= 1
-        self.ctx.log.warning("token %s failed: %s", token.id, reason)
+        self.stats["failures"] += 1
+        self.ops.append(("failure", {"lead": token.lead_id, "token": token.id, "node": token.node,
+                                     "reason": reason}))
 
     def make_tracked(self, token: TokenState) -> None:
         if not token.tracked:
@@ -283,9 +309,14 @@ class Batch:
                          new=True)
         self.sends[send_id] = send
         self.send_index[(send.lead_id, send.node)] = send
+        self.stats["sends"] += 1
+        if self.log_ops:
+            self.ops.append(("send", {"lead": token.lead_id, "token": token.id, "node": token.node,
+                                      "send": send_id}))
         return send
 
     def record_skip(self, token: TokenState, send: SendState) -> None:
+        self.stats["skips"] += 1
         self.skips.append((self.ctx.campaign_id, token.lead_id, token.id, token.node, send.id, self.now))
 
     def listen(self, token: TokenState, spec: ConditionSpec, send: SendState, until: int) -> None:

@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 from engine.faults import crash_point
 from engine.flow.fileformat import dumps_flow, loads_flow
 from engine.flow.model import Flow
+from engine.observe.logs import op
+from engine.observe.metrics import METRICS, EngineMetrics
 from engine.run.batch import EVENT, INSERT_TOKEN, INSERT_WAIT, WAIT, Batch, ConcurrentTransition, chunks
 from engine.run.clock import Clock
 from engine.run.context import RunContext
@@ -50,8 +52,9 @@ class EnrollResult:
 
 class CampaignEngine:
     def __init__(self, db: Database, campaign_id: int, clock: Clock, batch_size: int = 10000,
-                 ids: Optional[IdAllocator] = None) -> None:
+                 ids: Optional[IdAllocator] = None, metrics: Optional[EngineMetrics] = None) -> None:
         self.db = db
+        self.metrics = metrics or METRICS
         self.campaign_id = campaign_id
         self.clock = clock
         self.batch_size = batch_size
@@ -205,21 +208,40 @@ class CampaignEngine:
         for _attempt in range(5):
             try:
                 with self.db.session() as s:
-                    played = self._play_batch(s, limit)
+                    played, batch = self._play_batch(s, limit)
                 crash_point("after_commit")
+                if batch is not None:
+                    self._observe(batch)
                 return played
             except ConcurrentTransition as exc:
                 log.info("batch retried: %s", exc)
+                self.metrics.batch_conflicts.inc()
                 self.ctx.ids.forget()
             except BaseException:
                 self.ctx.ids.forget()
                 raise
         raise RuntimeError("a batch kept conflicting with another worker; giving up for now")
 
-    def _play_batch(self, s: Session, limit: int) -> int:
+    def _observe(self, batch: Batch) -> None:
+        """Metrics and the per-operation log, for a batch that has committed."""
+        m, stats = self.metrics, batch.stats
+        m.sends.inc(stats["sends"])
+        m.skips.inc(stats["skips"])
+        m.triggers.inc(stats["triggers"])
+        m.timers.inc(stats["timers"])
+        m.failures.inc(stats["failures"])
+        for kind in ("open", "click"):
+            m.events.labels(kind).inc(stats["event:" + kind])
+        if not self.clock.simulated:
+            for lag in batch.lags:
+                m.timer_lag.observe(lag / 1000)
+        for name, fields in batch.ops:
+            op(name, campaign=self.campaign_id, **fields)
+
+    def _play_batch(self, s: Session, limit: int) -> tuple[int, Optional[Batch]]:
         items, boundary = self._fetch_items(s, limit)
         if not items:
-            return 0
+            return 0, None
         row = s.execute(select(Campaign.open_tracked, Campaign.complete_at)
                         .where(Campaign.id == self.campaign_id)).one()
         batch = Batch(self.ctx, s, row.open_tracked, row.complete_at, boundary)
@@ -236,7 +258,7 @@ class CampaignEngine:
         self.rows_written += batch.flush()
         self._flush_campaign(s, batch, row.complete_at)
         crash_point("before_commit")
-        return max(batch.processed, 1)
+        return max(batch.processed, 1), batch
 
     def _fetch_items(self, s: Session, limit: int) -> tuple[list[tuple], int]:
         n = self.batch_size

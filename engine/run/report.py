@@ -54,6 +54,9 @@ class CampaignFigures:
     tokens_active: int
     events: int
     late_events: int
+    retries: int
+    pending_waits: int
+    pending_events: int
     nodes: dict[str, NodeFigures]
     edges: dict[tuple[str, str], int]
 
@@ -62,7 +65,8 @@ class CampaignFigures:
             "campaign": self.campaign_id, "name": self.name, "state": self.state,
             "started_at": self.started_at, "complete_at": self.complete_at, "leads": self.leads,
             "tracked_open": self.tracked_open, "tokens_active": self.tokens_active,
-            "events": self.events, "late_events": self.late_events,
+            "events": self.events, "late_events": self.late_events, "retries": self.retries,
+            "pending_waits": self.pending_waits, "pending_events": self.pending_events,
             "nodes": {k: {**asdict(v), "open_rate": v.open_rate, "click_rate": v.click_rate}
                       for k, v in self.nodes.items()},
             "edges": [{"from": s, "port": p, "count": c} for (s, p), c in sorted(self.edges.items())],
@@ -126,5 +130,15 @@ def campaign_figures(session: Session, campaign_id: int) -> CampaignFigures:
     events = session.execute(select(func.count()).select_from(Event).where(Event.campaign_id == cid)).scalar()
     late = session.execute(select(func.count()).select_from(Event).where(
         Event.campaign_id == cid, Event.state == "handled", cast(Event.triggered, String) == "[]")).scalar()
+    attempts, failed_sends = session.execute(select(func.coalesce(func.sum(Send.attempts), 0),
+                                                    func.count(Send.id).filter(Send.status == "failed"))
+                                             .where(Send.campaign_id == cid)).one()
+    from engine.store.models import Wait
+
+    waits = session.execute(select(func.count()).select_from(Wait).where(
+        Wait.campaign_id == cid, Wait.state == "pending")).scalar()
+    pending = session.execute(select(func.count()).select_from(Event).where(
+        Event.campaign_id == cid, Event.state == "pending")).scalar()
     return CampaignFigures(cid, campaign.name, campaign.state, campaign.started_at, campaign.complete_at,
-                           leads or 0, campaign.open_tracked, active or 0, events or 0, late or 0, nodes, edges)
+                           leads or 0, campaign.open_tracked, active or 0, events or 0, late or 0,
+                           max(0, int(attempts) - int(failed_sends)), waits or 0, pending or 0, nodes, edges)

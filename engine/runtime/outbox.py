@@ -35,6 +35,8 @@ from engine.delivery.tracked_links import TrackingUrls
 from engine.delivery.tracking_tokens import TrackingTokens
 from engine.faults import crash_point
 from engine.flow.fileformat import loads_flow
+from engine.observe.logs import OPS, op
+from engine.observe.metrics import METRICS
 from engine.store.bulk import execute_many, fetch_all
 from engine.store.database import Database
 
@@ -221,7 +223,24 @@ class Outbox:
             execute_many(s, INSERT_EVENT, events)
         self.status.sent += len(sent)
         self.status.failed += len(failed)
-        self.status.retried += sum(1 for r in requeue if r[1] is not None)
+        retried = sum(1 for r in requeue if r[1] is not None)
+        self.status.retried += retried
+        METRICS.delivered.inc(len(sent))
+        METRICS.retries.inc(retried)
+        if OPS.isEnabledFor(logging.INFO):
+            by_id = {item.send_id: (item, outcome) for item, outcome in results}
+            for _at, send_id in sent:
+                item = by_id[send_id][0]
+                op("delivered", campaign=item.campaign_id, lead=item.lead_id, token=item.token_id, node=item.node,
+                   send=send_id)
+            for attempts, _when, error, send_id in requeue:
+                item = by_id[send_id][0]
+                op("retry", campaign=item.campaign_id, lead=item.lead_id, token=item.token_id, node=item.node,
+                   send=send_id, attempt=attempts, reason=error)
+        for attempts, _at, error, send_id in failed:
+            item = next(i for i, _o in results if i.send_id == send_id)
+            op("failure", campaign=item.campaign_id, lead=item.lead_id, token=item.token_id, node=item.node,
+               send=send_id, attempt=attempts, reason=error)
         if server_trouble is not None and not sent:
             self._pauses += 1
             delay = min(self.pause_cap, self.pause_base * 2 ** (self._pauses - 1))

@@ -26,6 +26,7 @@ from engine.delivery.sandbox import SandboxServer
 from engine.delivery.smtp import Sender, SmtpSettings
 from engine.delivery.tracking_server import TrackingServer
 from engine.delivery.tracking_tokens import TrackingTokens
+from engine.observe.metrics import METRICS
 from engine.run.clock import Clock, SystemClock
 from engine.run.engine import CampaignEngine
 from engine.runtime.home import installation_tokens
@@ -68,6 +69,7 @@ class CampaignRunner:
         self.scheduler: Optional[AsyncIOScheduler] = None
         self._wake: Optional[asyncio.Event] = None
         self._stopping = False
+        self._rejected_seen = 0
 
     # -- life cycle --------------------------------------------------------
     async def start(self) -> None:
@@ -136,10 +138,19 @@ class CampaignRunner:
         for engine in list(self.engines):
             limit = engine.clock.now() if engine.clock.simulated else wall
             played += await asyncio.to_thread(engine.process_until, limit)
+        self._count_rejections()
         sent = await self.outbox.run_once() if self.outbox else 0
         if self.sandbox_outbox is not None:
             sent += await self.sandbox_outbox.run_once()
         return played + sent
+
+    def _count_rejections(self) -> None:
+        if self.tracking is None:
+            return
+        seen = self.tracking.counters.rejected
+        if seen > self._rejected_seen:
+            METRICS.rejected.inc(seen - self._rejected_seen)
+            self._rejected_seen = seen
 
     def finished(self) -> bool:
         """Complete, nothing left to send, no token left waiting, no event left to handle."""

@@ -1,0 +1,1 @@
+"""Observability: one log line per operation, and Prometheus metrics."""
