@@ -23,8 +23,9 @@ from engine.flow.validate import has_errors, validate
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Mailbranch: run and simulate email campaign flows.")
-out = Console()
-err = Console(stderr=True)
+# Off a terminal (pipes, CI, tests) lines are not wrapped and tables get room.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 160)
 
 
 def fail(message: str, code: int = 2) -> None:

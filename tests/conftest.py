@@ -12,3 +12,34 @@ FLOWS = ROOT / "resources" / "flows"
 @pytest.fixture
 def flows_dir() -> Path:
     return FLOWS
+
+
+PG_URL = os.environ.get("MAILBRANCH_TEST_PG")
+
+
+def fresh_database(backend: str, tmp_path: Path):
+    """An empty engine database on SQLite (a file) or on the test PostgreSQL server."""
+    from engine.store.base import Base
+    from engine.store.database import Database
+
+    if backend == "sqlite":
+        db = Database(tmp_path / "engine.db")
+    else:
+        if not PG_URL:
+            pytest.skip("no PostgreSQL server: set MAILBRANCH_TEST_PG (scripts/start-postgres does)")
+        db = Database(PG_URL)
+        import engine.delivery.mailbox  # noqa: F401
+        import engine.run.ids  # noqa: F401
+        import engine.store.models  # noqa: F401
+
+        Base.metadata.drop_all(db.engine)
+    db.create_all()
+    return db
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine_db(request, tmp_path):
+    """The engine's SEMANTICS suite runs on both databases."""
+    db = fresh_database(request.param, tmp_path)
+    yield db
+    db.dispose()

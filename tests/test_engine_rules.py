@@ -25,10 +25,10 @@ def join_flow():
          edge("w2", "end2")])
 
 
-def test_joined_paths_send_an_email_once_and_record_the_skip():
+def test_joined_paths_send_an_email_once_and_record_the_skip(engine_db):
     events = [{"lead": "L", "at": H, "type": "open", "email": "e1"},
               {"lead": "L", "at": D + 2 * H, "type": "click", "email": "e2", "url": "https://shop.example/a"}]
-    result = simulate(join_flow(), [LeadInput("L")], events)
+    result = simulate(join_flow(), [LeadInput("L")], events, db=engine_db)
     assert result.sends_of("L") == [("e1", 0), ("e2", H)]
     assert result.skips == [{"lead": "L", "node": "e2", "at": D}]
     # The original token skipped e2 at 1d, so its c2 watches the e2 sent at 1h: the click at 1d2h
@@ -37,7 +37,7 @@ def test_joined_paths_send_an_email_once_and_record_the_skip():
     assert sum(1 for t in result.tokens if t["node"] == "end1") == 1
 
 
-def test_one_click_triggers_every_listening_condition():
+def test_one_click_triggers_every_listening_condition(engine_db):
     f = flow(
         [{"id": "s", "type": "start"}, email("e1"), {"id": "c0", "type": "condition", "event": "open"},
          {"id": "w0", "type": "wait", "duration": "1d"},
@@ -48,7 +48,7 @@ def test_one_click_triggers_every_listening_condition():
          edge("w0", "cA"), edge("cA", "yes", "yes"), edge("cA", "wA", "no"), edge("wA", "no")])
     events = [{"lead": "L", "at": H, "type": "open", "email": "e1"},
               {"lead": "L", "at": D + 2 * H, "type": "click", "email": "e1", "url": "https://shop.example/b"}]
-    result = simulate(f, [LeadInput("L")], events)
+    result = simulate(f, [LeadInput("L")], events, db=engine_db)
     assert result.events[1]["triggered"] == ["cA", "cA"]
     assert sum(1 for t in result.tokens if t["node"] == "yes") == 2
 
@@ -94,6 +94,13 @@ def test_replayed_event_creates_no_second_yes_token(flows_dir):
     assert [e["triggered"] for e in result.events] == [["c1"], [], []]
 
 
+def _only_campaign(db) -> int:
+    from engine.store.models import Campaign
+
+    with db.session() as s:
+        return s.execute(select(Campaign.id)).scalar_one()
+
+
 class StepClock:
     """A real-time clock the test moves by hand: overdue work happens 'now'."""
 
@@ -109,11 +116,10 @@ class StepClock:
         pass
 
 
-def test_restart_fires_every_overdue_wait_once(tmp_path, flows_dir):
+def test_restart_fires_every_overdue_wait_once(engine_db, flows_dir):
     from engine.flow import load_flow
 
-    db = Database(tmp_path / "run.db")
-    db.create_all()
+    db = engine_db
     clock = StepClock(1_000_000)
     engine = CampaignEngine.create(db, load_flow(flows_dir / "flow-a.json"), clock)
     engine.enroll([LeadInput(f"l{i}") for i in range(30)])
@@ -121,7 +127,7 @@ def test_restart_fires_every_overdue_wait_once(tmp_path, flows_dir):
     del engine  # the process dies; everything it knew is in the database
 
     clock.value += 5 * D * 1000  # it comes back two days after the waits were due
-    again = CampaignEngine(db, 1, clock)
+    again = CampaignEngine(db, _only_campaign(db), clock)
     again.process_until()
     again.process_until()
     with db.session() as s:

@@ -36,9 +36,9 @@ def events_for(lead, events):
 
 
 @pytest.mark.parametrize("case,flow,mode,events,sends,complete", CASES, ids=[c[0] for c in CASES])
-def test_timeline_api(case, flow, mode, events, sends, complete):
+def test_timeline_api(engine_db, case, flow, mode, events, sends, complete):
     result = simulate(load_flow(FLOWS / f"flow-{flow}.json"), [LeadInput("L")], events_for("L", events),
-                      mode=mode)
+                      mode=mode, db=engine_db)
     assert result.sends_of("L") == sends
     assert result.complete_at == complete
 
@@ -60,10 +60,10 @@ def test_timeline_cli(tmp_path, case, flow, mode, events, sends, complete):
     assert data["complete_at"] == complete
 
 
-def test_c1_tokens_in_detail():
+def test_c1_tokens_in_detail(engine_db):
     """C1: the YES token at c2 goes down w2 and becomes tracked; the click makes a third token."""
     result = simulate(load_flow(FLOWS / "flow-c.json"), [LeadInput("L")],
-                      events_for("L", CASES[7][3]))
+                      events_for("L", CASES[7][3]), db=engine_db)
     tokens = {t["id"]: t for t in result.tokens}
     original = next(t for t in tokens.values() if t["parent"] is None)
     second = next(t for t in tokens.values() if t["parent"] == original["id"])
@@ -98,11 +98,11 @@ def test_event_at_the_instant_of_a_send_belongs_to_it():
     assert any(t["node"] == "end3" for t in result.tokens)
 
 
-def test_many_leads_are_independent():
+def test_many_leads_are_independent(engine_db):
     flow = load_flow(FLOWS / "flow-a.json")
     leads = [LeadInput(f"l{i}") for i in range(50)]
     events = events_for("l7", [(H, "open", "e1", None)])
-    result = simulate(flow, leads, events, batch_size=7)
+    result = simulate(flow, leads, events, batch_size=7, db=engine_db)
     assert result.sends_of("l7") == [("e1", 0), ("e2", H), ("e3", 3 * D)]
     assert result.sends_of("l8") == [("e1", 0), ("e3", 3 * D)]
     assert len(result.sends) == 101
