@@ -1,0 +1,134 @@
+"""The report view: funnel rows, the chart's data and the CSV export, on canned figures."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+import qasync  # noqa: E402
+
+import app  # noqa: E402,F401  - the PySide6 refcount guard before any painting
+from app.client import EngineError  # noqa: E402
+from app.report_view import ReportView  # noqa: E402
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+HOUR = 3_600_000
+
+
+def node(node_id, kind, **counts):
+    base = {"node": node_id, "type": kind, "waiting": 0, "passed": 0, "finished": 0, "failed": 0, "sent": 0,
+            "queued": 0, "send_failed": 0, "skipped": 0, "opened": 0, "clicked": 0, "yes": 0, "no": 0}
+    base.update(counts)
+    sent = base["sent"]
+    base["open_rate"] = base["opened"] / sent if sent else None
+    base["click_rate"] = base["clicked"] / sent if sent else None
+    return base
+
+
+class FakeClient:
+    def __init__(self) -> None:
+        self.exported: list[str] = []
+        self.fail = False
+
+    async def figures(self, campaign_id):
+        if self.fail:
+            raise EngineError("the engine does not answer (ClientConnectorError)")
+        return {"campaign": campaign_id, "name": "Spring offer (sample)", "state": "running", "leads": 40,
+                "nodes": {
+                    "start": node("start", "start", passed=40),
+                    "e1": node("e1", "email", sent=40, opened=22, clicked=9, passed=40),
+                    "c1": node("c1", "condition", yes=22, no=18, passed=40),
+                    "e2": node("e2", "email", sent=9, opened=7, clicked=3),
+                    "end1": node("end1", "end", finished=9),
+                    "end2": node("end2", "end", finished=0)}}
+
+    async def series(self, campaign_id):
+        sends = [40] + [0] * 23 + [9] + [0] * 23
+        opens = [0, 10, 6, 3, 2, 1] + [0] * 20 + [3, 2, 2] + [0] * 19
+        clicks = [0, 3, 3, 2, 1] + [0] * 21 + [2, 1] + [0] * 20
+        return {"start": 1_700_000_000_000, "bucket_ms": 2 * HOUR, "sends": sends, "opens": opens,
+                "clicks": clicks}
+
+    async def export_csv(self, campaign_id, per="lead"):
+        self.exported.append(per)
+        if per == "node":
+            return "node,type,sent\r\ne1,email,40\r\ne2,email,9\r\n"
+        return "lead,email,node\r\nana,ana@example.com,e1\r\n"
+
+
+@pytest.fixture
+def loop(qapp):
+    loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+    yield loop
+    loop.close()
+    asyncio.set_event_loop(None)
+
+
+@pytest.fixture
+def view(qtbot, loop):
+    client = FakeClient()
+    widget = ReportView(client, 7)
+    qtbot.addWidget(widget)
+    widget.resize(900, 700)
+    widget.show()
+    qtbot.waitExposed(widget)
+    loop.run_until_complete(widget.refresh())
+    return widget
+
+
+def test_funnel_rows_show_counts_and_rates(view):
+    rows = {r[0]: r for r in view.row_texts()}
+    assert list(rows) == ["start", "e1", "c1", "e2", "end1", "end2"]
+    assert rows["e1"][1:5] == ["email", "40", "22  (55%)", "9  (22%)"]
+    assert rows["c1"][5:7] == ["22", "18"]
+    assert rows["end1"][7] == "9"
+    assert "Spring offer (sample)" in view.title.text() and "40 leads" in view.title.text()
+
+
+def test_chart_in_days_with_the_three_series(view):
+    xs, ys = view.curves["sends"].getData()
+    assert list(ys[:1]) == [40] and ys[24] == 9
+    # 48 buckets of 2 h = 4 days: the axis counts days; the 25th bucket starts at 2 days.
+    assert len(xs) == 49 and xs[24] == pytest.approx(2.0) and xs[-1] == pytest.approx(4.0)
+    assert "days" in view.plot.getAxis("bottom").labelText
+    assert sum(view.curves["opens"].getData()[1]) == 29
+    assert sum(view.curves["clicks"].getData()[1]) == 12
+    assert [item[1].text for item in view.legend.items] == ["Sent", "Opened", "Clicked"]
+
+
+def test_export_per_node_writes_the_chosen_file(view, loop, tmp_path, monkeypatch):
+    target = tmp_path / "per-node.csv"
+    monkeypatch.setattr(view, "choose_export_path", lambda per: str(target))
+    view.export_node_button.click()
+    loop.run_until_complete(asyncio.gather(*view._tasks))
+    assert target.read_bytes() == b"node,type,sent\r\ne1,email,40\r\ne2,email,9\r\n"
+    assert view.client.exported == ["node"]
+    assert "Exported 2 rows per node" in view.status.text()
+
+
+def test_export_per_lead_and_cancel(view, loop, tmp_path, monkeypatch):
+    monkeypatch.setattr(view, "choose_export_path", lambda per: None)
+    assert loop.run_until_complete(view.export("lead")) is None
+    assert view.client.exported == [], "a cancelled chooser asks the engine for nothing"
+    target = tmp_path / "leads.csv"
+    monkeypatch.setattr(view, "choose_export_path", lambda per: str(target))
+    assert loop.run_until_complete(view.export("lead")) == target
+    assert target.read_text().splitlines()[1] == "ana,ana@example.com,e1"
+
+
+def test_engine_error_is_a_sentence_not_a_traceback(view, loop):
+    view.client.fail = True
+    loop.run_until_complete(view.refresh())
+    assert view.status.text() == "Cannot read the report: the engine does not answer (ClientConnectorError)"
+    assert view.table.rowCount() == 6, "the last figures stay on screen"
+
+
+def test_screenshot(view, qtbot):
+    ARTIFACTS.mkdir(exist_ok=True)
+    qtbot.wait(50)
+    assert view.grab().save(str(ARTIFACTS / "app-report.png"))
