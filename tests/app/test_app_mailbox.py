@@ -1,0 +1,204 @@
+"""The mailbox view: the list, the preview as the lead sees it, the pixel and the tracked links.
+
+Canned messages point at a small local tracking stand-in; the last test runs
+against a real ``mailbranch serve`` and checks the click reaches the figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+import qasync  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+
+import app  # noqa: E402,F401  - the PySide6 refcount guard before any painting
+from app.mailbox_view import MailboxView  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts"
+GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+
+
+class TrackingStandIn(BaseHTTPRequestHandler):
+    """Answers like the tracking server: a GIF for the pixel, a redirect for a click."""
+
+    requests: list[str] = []
+
+    def do_GET(self):  # noqa: N802
+        type(self).requests.append(self.path)
+        if self.path.startswith("/o/"):
+            self.send_response(200)
+            self.send_header("Content-Type", "image/gif")
+            self.send_header("Content-Length", str(len(GIF)))
+            self.end_headers()
+            self.wfile.write(GIF)
+        elif self.path.startswith("/c/"):
+            self.send_response(302)
+            self.send_header("Location", "https://shop.example/offer")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def tracking():
+    TrackingStandIn.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), TrackingStandIn)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", TrackingStandIn.requests
+    server.shutdown()
+    server.server_close()
+
+
+def canned_message(mid, base, to, subject):
+    html = (f"<p>Hi {to.split('@')[0].title()},</p><p>Our spring offer is live: "
+            f"<a href=\"{base}/c/tok{mid}\">see it</a>.</p>"
+            f"<p style=\"color:#777\"><a href=\"{base}/u/tok{mid}\">Unsubscribe</a></p>"
+            f"<img src=\"{base}/o/tok{mid}.gif\" width=\"1\" height=\"1\" alt=\"\">")
+    headers = {"From": "Spring Shop <news@shop.example>", "To": to, "Subject": subject,
+               "Message-ID": f"<m{mid}@shop.example>",
+               "List-Unsubscribe": f"<{base}/u/tok{mid}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    return {"id": mid, "subject": subject, "to": [to], "from": "news@shop.example",
+            "message_id": f"<m{mid}@shop.example>", "received_at": 1_700_000_000_000 + mid * 60_000,
+            "headers": headers, "html": html,
+            "text": f"Hi {to.split('@')[0].title()},\n\nOur spring offer is live: see it ({base}/c/tok{mid})."}
+
+
+class FakeClient:
+    def __init__(self, base: str) -> None:
+        self.messages = [canned_message(1, base, "ana@example.com", "Hi Ana, our spring offer"),
+                         canned_message(2, base, "ben@example.com", "Hi Ben, our spring offer"),
+                         canned_message(3, base, "ana@example.com", "Thanks for your interest")]
+
+    async def mailbox(self, limit=100, offset=0):
+        return [{k: m[k] for k in ("id", "received_at", "to", "from", "subject", "message_id")}
+                for m in reversed(self.messages)]
+
+    async def message(self, message_id):
+        return next(m for m in self.messages if m["id"] == message_id)
+
+
+@pytest.fixture
+def loop(qapp):
+    loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+    yield loop
+    loop.close()
+    asyncio.set_event_loop(None)
+
+
+def settle(loop, view):
+    """Let the view's background work (message load, image fetches, link requests) finish."""
+    async def wait():
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if not view._tasks and not view.browser._pending:
+                return
+        raise AssertionError("the mailbox view kept working")
+    loop.run_until_complete(wait())
+
+
+@pytest.fixture
+def view(qtbot, loop, tracking):
+    base, _requests = tracking
+    widget = MailboxView(FakeClient(base))
+    qtbot.addWidget(widget)
+    widget.resize(900, 760)
+    widget.show()
+    qtbot.waitExposed(widget)
+    loop.run_until_complete(widget.refresh())
+    return widget
+
+
+def click_link(view, text):
+    """Click on the words ``text`` in the preview, with the mouse."""
+    doc = view.browser.document()
+    cursor = doc.find(text)
+    assert not cursor.isNull(), f"{text!r} is not in the preview"
+    cursor.setPosition(cursor.selectionStart() + 1)
+    point = view.browser.cursorRect(cursor).center()
+    QTest.mouseClick(view.browser.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, point)
+
+
+def test_list_shows_captured_messages_newest_first(view):
+    assert view.table.rowCount() == 3
+    subjects = [view.table.item(r, 3).text() for r in range(3)]
+    assert subjects == ["Thanks for your interest", "Hi Ben, our spring offer", "Hi Ana, our spring offer"]
+    assert view.table.item(1, 1).text() == "ben@example.com"
+    assert "3 messages" in view.count_label.text()
+
+
+def test_selecting_a_message_shows_it_and_loads_the_pixel(view, loop, tracking):
+    _base, requests = tracking
+    view.table.selectRow(1)  # Ben's message
+    settle(loop, view)
+    assert view.header_labels["To"].text() == "ben@example.com"
+    assert view.header_labels["Subject"].text() == "Hi Ben, our spring offer"
+    assert view.header_labels["Message-ID"].text() == "<m2@shop.example>"
+    assert "/u/tok2" in view.header_labels["List-Unsubscribe"].text()
+    assert "Our spring offer is live" in view.browser.toPlainText()
+    assert requests == ["/o/tok2.gif"], "showing the message fetched its tracking pixel, once"
+    assert not view.browser._images[view.browser.fetched[0]].isNull(), "the GIF was decoded"
+
+
+def test_clicking_a_link_requests_the_tracking_url_and_stays(view, loop, tracking):
+    _base, requests = tracking
+    view.select_message(1)
+    settle(loop, view)
+    html_before = view.browser.toHtml()
+    click_link(view, "see it")
+    settle(loop, view)
+    assert "/c/tok1" in requests
+    assert view.last_landing == "https://shop.example/offer"
+    assert "https://shop.example/offer" in view.status.text()
+    assert view.browser.toHtml() == html_before, "the preview did not navigate away"
+
+
+def test_text_toggle_shows_the_plain_part(view, loop):
+    view.select_message(3)
+    settle(loop, view)
+    view.text_button.click()
+    assert view.browser.toPlainText().startswith("Hi Ana,\n\nOur spring offer is live: see it (")
+    view.html_button.click()
+    assert "see it" in view.browser.toPlainText() and "/c/tok3" not in view.browser.toPlainText()
+    assert view.link_urls()[0].endswith("/c/tok3")
+
+
+def test_refresh_keeps_the_selection(view, loop):
+    view.select_message(2)
+    settle(loop, view)
+    view.client.messages.append(canned_message(4, "http://127.0.0.1:9", "chloe@example.com", "New"))
+    loop.run_until_complete(view.refresh())
+    assert view.table.rowCount() == 4
+    assert view.selected_id() == 2
+    assert view.header_labels["To"].text() == "ben@example.com"
+
+
+def test_unreachable_tracking_server_is_said_plainly(view, loop):
+    landing = loop.run_until_complete(view.follow_link("http://127.0.0.1:9/c/nothing"))
+    assert landing is None
+    assert "Could not reach http://127.0.0.1:9/c/nothing" in view.status.text()
+
+
+def test_screenshot(view, loop, qtbot):
+    view.select_message(1)
+    settle(loop, view)
+    qtbot.wait(50)
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert view.grab().save(str(ARTIFACTS / "app-mailbox.png"))
