@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
+import secrets
+import subprocess
+import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -202,3 +207,88 @@ def test_screenshot(view, loop, qtbot):
     qtbot.wait(50)
     ARTIFACTS.mkdir(exist_ok=True)
     assert view.grab().save(str(ARTIFACTS / "app-mailbox.png"))
+
+
+# -- against the real engine ---------------------------------------------------------
+@pytest.fixture
+def engine(tmp_path):
+    """``mailbranch serve`` as the app starts it: its own process, a fresh secret, any free ports."""
+    secret = secrets.token_urlsafe(24)
+    env = {**os.environ, "MAILBRANCH_CONTROL_SECRET": secret, "MAILBRANCH_HOME": str(tmp_path / "home")}
+    stderr = open(tmp_path / "engine.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", "--db", str(tmp_path / "x.db"),
+                             "--tracking-port", "0"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=stderr, text=True)
+    try:
+        line = ""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if line.startswith("MAILBRANCH-CONTROL") or not line and proc.poll() is not None:
+                break
+        words = line.split()
+        assert words[:1] == ["MAILBRANCH-CONTROL"], \
+            f"the engine did not start: {line!r}\n{(tmp_path / 'engine.log').read_text()}"
+        yield int(words[1]), secret
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        proc.stdout.close()
+        stderr.close()
+
+
+def test_click_in_the_preview_is_recorded_by_the_real_engine(qtbot, loop, engine):
+    from app.client import EngineClient
+
+    port, secret = engine
+    client = EngineClient(port, secret)
+    flow = json.loads((ROOT / "resources" / "flows" / "sample.json").read_text())
+    leads = [{"key": "ana", "email": "ana@example.com", "fields": {"first_name": "Ana"}},
+             {"key": "ben", "email": "ben@example.com", "fields": {"first_name": "Ben"}}]
+
+    async def until(check, what, seconds=20.0):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            value = await check()
+            if value:
+                return value
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    async def mailbox_has_two():
+        return len(await client.mailbox()) >= 2
+
+    # Speed 1: campaign time runs as real time, so the click lands while the condition listens.
+    campaign = loop.run_until_complete(client.start_campaign(flow, leads, simulated=True, speed=1.0))
+    loop.run_until_complete(until(mailbox_has_two, "the sandbox to capture both first emails"))
+
+    view = MailboxView(client)
+    qtbot.addWidget(view)
+    view.resize(900, 760)
+    view.show()
+    qtbot.waitExposed(view)
+    loop.run_until_complete(view.refresh())
+    assert view.table.rowCount() == 2
+    row = next(r for r in range(2) if view.table.item(r, 1).text() == "ana@example.com")
+    view.table.selectRow(row)
+    settle(loop, view)
+    assert view.header_labels["Subject"].text() == "Hi Ana, our spring offer"
+    assert view.header_labels["List-Unsubscribe"].text(), "the sandbox kept the List-Unsubscribe header"
+
+    async def e1(field):
+        return (await client.figures(campaign))["nodes"]["e1"][field]
+
+    loop.run_until_complete(until(lambda: e1("opened"), "the pixel to record Ana's open"))
+    assert view.link_urls()[0].startswith("http://127.0.0.1:"), "the link goes through the tracking server"
+    click_link(view, "see it")
+    settle(loop, view)
+    assert view.last_landing == "https://shop.example/offer"
+    assert loop.run_until_complete(until(lambda: e1("clicked"), "the click to show in the figures")) == 1
+    assert loop.run_until_complete(e1("opened")) == 1
+    loop.run_until_complete(client.shutdown())
+    loop.run_until_complete(client.close())
