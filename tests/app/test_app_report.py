@@ -60,12 +60,24 @@ class FakeClient:
         return "lead,email,node\r\nana,ana@example.com,e1\r\n"
 
 
+#: Closed loops stay referenced: a qasync timer still pending when its loop closes fires later
+#: on the loop's timer object, which must then still exist (else Qt calls into a freed object).
+_CLOSED_LOOPS: list[qasync.QEventLoop] = []
+
+
 @pytest.fixture
 def loop(qapp):
+    """A qasync loop the test drives with ``run_until_complete``."""
     loop = qasync.QEventLoop(qapp)
     asyncio.set_event_loop(loop)
     yield loop
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
     loop.close()
+    _CLOSED_LOOPS.append(loop)
     asyncio.set_event_loop(None)
 
 
