@@ -234,7 +234,8 @@ def run_command(
     flow_path: Path = typer.Argument(..., metavar="FLOW"),
     leads: Path = typer.Option(..., "--leads", help="Lead list (CSV with an email column)."),
     db_path: Path = typer.Option(Path("mailbranch.db"), "--db", help="SQLite file or PostgreSQL URL."),
-    smtp: str = typer.Option("sandbox", "--smtp", help="smtp://user:pass@host:port, smtps://…, or sandbox."),
+    smtp: str = typer.Option("sandbox", "--smtp", envvar="MAILBRANCH_SMTP_URL",
+                             help="smtp://user:pass@host:port, smtps://…, or sandbox (or MAILBRANCH_SMTP_URL)."),
     tracking_host: str = typer.Option("127.0.0.1", "--tracking-host"),
     tracking_port: int = typer.Option(8025, "--tracking-port"),
     public_url: Optional[str] = typer.Option(None, "--public-url",
@@ -490,7 +491,9 @@ def event_command(
 @app.command("serve")
 def serve_command(
     db_path: Path = typer.Option(Path("mailbranch.db"), "--db", help="SQLite file or PostgreSQL URL."),
-    smtp: str = typer.Option("sandbox", "--smtp"),
+    smtp: str = typer.Option("sandbox", "--smtp", envvar="MAILBRANCH_SMTP_URL",
+                             help="Outgoing server; pass a URL with a password in MAILBRANCH_SMTP_URL, "
+                                  "not on the command line, where other users can see it."),
     tracking_host: str = typer.Option("127.0.0.1", "--tracking-host"),
     tracking_port: int = typer.Option(8025, "--tracking-port"),
     public_url: Optional[str] = typer.Option(None, "--public-url"),

@@ -46,13 +46,15 @@ def chunks(values: Iterable, size: int = CHUNK) -> Iterable[list]:
 
 
 class Batch:
-    def __init__(self, ctx: RunContext, session: Session, open_tracked: int,
-                 complete_at: Optional[int], boundary: int) -> None:
+    def __init__(self, ctx: RunContext, session: Session, boundary: int) -> None:
         self.ctx = ctx
         self.spec = ctx.spec
         self.session = session
-        self.open_tracked = open_tracked
-        self.complete_at = complete_at
+        #: Changes to the campaign's count of open tracked tokens, in the order
+        #: they happened: (instant, +1 or -1). Applied at commit time to the
+        #: count as it then is, which finds the instant it reached zero even
+        #: when other workers' batches committed in between.
+        self.tracked_changes: list[tuple[int, int]] = []
         self.boundary = boundary
         self.now = ctx.clock.now()
         self.tokens: dict[int, TokenState] = {}
@@ -123,8 +125,6 @@ class Batch:
             else:
                 self.handle_event(item)  # type: ignore[arg-type]
             self.processed += 1
-            if self.complete_at is None and self.open_tracked <= 0:
-                self.complete_at = self.now
 
     def walk(self, token: TokenState) -> None:
         token.state = "active"
@@ -277,13 +277,13 @@ class Batch:
     def finish(self, token: TokenState) -> None:
         token.state, token.finished_at = "finished", self.now
         if token.tracked:
-            self.open_tracked -= 1
+            self.tracked_changes.append((self.now, -1))
 
     def fail(self, token: TokenState, reason: str) -> None:
         token.state, token.finished_at, token.dirty = "failed", self.now, True
         self.revoke_pending(token)
         if token.tracked:
-            self.open_tracked -= 1
+            self.tracked_changes.append((self.now, -1))
         self.stats["failures"] += 1
         self.ops.append(("failure", {"lead": token.lead_id, "token": token.id, "node": token.node,
                                      "reason": reason}))
@@ -291,7 +291,7 @@ class Batch:
     def make_tracked(self, token: TokenState) -> None:
         if not token.tracked:
             token.tracked = True
-            self.open_tracked += 1
+            self.tracked_changes.append((self.now, +1))
 
     def send_of(self, lead_id: int, node: str) -> Optional[SendState]:
         return self.send_index.get((lead_id, node))
@@ -373,6 +373,8 @@ class Batch:
 
         handled = [(e.state, e.send_id, json.dumps(e.triggered), e.handled_at, e.id) for e in self.events]
         self._cas(UPDATE_EVENT, handled, "events")
+        if self.ctx.jobs is not None:
+            self.ctx.jobs.after_batch(s, self)
         return written + len(handled)
 
     def _cas(self, sql: str, rows: list[tuple], what: str) -> None:

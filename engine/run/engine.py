@@ -242,9 +242,7 @@ class CampaignEngine:
         items, boundary = self._fetch_items(s, limit)
         if not items:
             return 0, None
-        row = s.execute(select(Campaign.open_tracked, Campaign.complete_at)
-                        .where(Campaign.id == self.campaign_id)).one()
-        batch = Batch(self.ctx, s, row.open_tracked, row.complete_at, boundary)
+        batch = Batch(self.ctx, s, boundary)
         batch.load({item[3] for item in items if item[3] is not None})
         for key, rank, item_id, _lead, event in items:
             if rank == WAIT:
@@ -256,7 +254,7 @@ class CampaignEngine:
         crash_point("batch_loaded")
         batch.play()
         self.rows_written += batch.flush()
-        self._flush_campaign(s, batch, row.complete_at)
+        self._flush_campaign(s, batch)
         crash_point("before_commit")
         return max(batch.processed, 1), batch
 
@@ -281,11 +279,22 @@ class CampaignEngine:
         # Nothing new can fall into this instant (waits last longer than zero).
         return items, last
 
-    def _flush_campaign(self, s: Session, batch: Batch, was_complete: Optional[int]) -> None:
-        values: dict[str, Any] = {"open_tracked": batch.open_tracked}
-        if was_complete is None and batch.complete_at is not None:
-            values.update(complete_at=batch.complete_at, state="complete")
-        s.execute(update(Campaign).where(Campaign.id == self.campaign_id).values(**values))
+    def _flush_campaign(self, s: Session, batch: Batch) -> None:
+        """Apply the batch's tracked-token changes; complete the campaign at the
+        instant the count of open tracked tokens reached zero (SEMANTICS 6)."""
+        delta = sum(change for _at, change in batch.tracked_changes)
+        after, complete_at = s.execute(
+            update(Campaign).where(Campaign.id == self.campaign_id)
+            .values(open_tracked=Campaign.open_tracked + delta)
+            .returning(Campaign.open_tracked, Campaign.complete_at)).one()
+        if complete_at is None:
+            count = after - delta
+            for at, change in batch.tracked_changes:
+                count += change
+                if count <= 0:
+                    s.execute(update(Campaign).where(Campaign.id == self.campaign_id)
+                              .values(complete_at=at, state="complete"))
+                    break
         if batch.edge_counts:
             table = EdgeCount.__table__
             for (node, port), count in batch.edge_counts.items():

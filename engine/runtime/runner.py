@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Optional
 
@@ -38,13 +39,19 @@ from engine.store.database import Database
 log = logging.getLogger("mailbranch.runner")
 
 
+def _env_ms(name: str, default: int) -> int:
+    """A duration in ms from the environment (the crash tests shorten the lease and the grace)."""
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
 @dataclass
 class RunnerSettings:
     smtp: SmtpSettings
     tracking_host: str = "127.0.0.1"
     tracking_port: int = 0
     public_url: Optional[str] = None
-    grace_ms: int = 2000
+    grace_ms: int = field(default_factory=lambda: _env_ms("MAILBRANCH_GRACE_MS", 2000))
     poll_seconds: float = 1.0
     #: Start a sandbox even with a real outgoing server (the app's simulations send there).
     sandbox_for_simulations: bool = False
@@ -86,14 +93,15 @@ class CampaignRunner:
                                        clock=self.clock.now)
         await self.tracking.start()
         public = lambda: self.tracking.public_url  # noqa: E731
+        lease_ms = _env_ms("MAILBRANCH_OUTBOX_LEASE_MS", 120_000)
         if self.settings.smtp.sandbox or self.sandbox is None:
-            self.outbox = Outbox(self.db, self.sender, self.tokens, public, self.clock.now)
+            self.outbox = Outbox(self.db, self.sender, self.tokens, public, self.clock.now, lease_ms=lease_ms)
         else:
-            self.outbox = Outbox(self.db, self.sender, self.tokens, public, self.clock.now,
+            self.outbox = Outbox(self.db, self.sender, self.tokens, public, self.clock.now, lease_ms=lease_ms,
                                  campaigns=lambda: self._campaigns(simulated=False))
             self.sandbox_sender = Sender(SmtpSettings.from_url("sandbox").with_port(self.sandbox.port))
             self.sandbox_outbox = Outbox(self.db, self.sandbox_sender, self.tokens, public, self.clock.now,
-                                         campaigns=lambda: self._campaigns(simulated=True))
+                                         lease_ms=lease_ms, campaigns=lambda: self._campaigns(simulated=True))
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.scheduler.start()
 
