@@ -1,0 +1,20 @@
+"""Crash tests: the engine and the sandbox SMTP server as their own processes,
+the engine killed with SIGKILL and restarted (see ``harness.py``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from .harness import Sandbox
+
+
+@pytest.fixture(scope="package")
+def crash_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("crash")
+
+
+@pytest.fixture(scope="package")
+def sandbox(crash_dir):
+    server = Sandbox(crash_dir)
+    yield server
+    server.close()
