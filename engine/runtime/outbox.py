@@ -129,13 +129,19 @@ class Outbox:
                                             r[9] is not None))
             return claimed
 
+    def _release(self, send_ids: list[int]) -> None:
+        with self.db.session() as s:
+            execute_many(s, "UPDATE sends SET status = 'queued', claimed_until = NULL WHERE id = ?"
+                            " AND status = 'sending'", [(i,) for i in send_ids])
+
     def next_attempt_at(self) -> Optional[int]:
         """When the outbox next has something to do (None: nothing queued)."""
         if self.status.state == "paused":
             return self.status.resume_at
         scope, scope_args = self._scope()
         with self.db.session() as s:
-            row = fetch_all(s, "SELECT MIN(COALESCE(next_attempt_at, 0)), COUNT(*) FROM sends WHERE status IN"
+            row = fetch_all(s, "SELECT MIN(CASE WHEN status = 'sending' THEN claimed_until ELSE"
+                               " COALESCE(next_attempt_at, 0) END), COUNT(*) FROM sends WHERE status IN"
                                " ('queued', 'sending')" + scope, scope_args)
         if not row or not row[0][1]:
             return None
@@ -171,7 +177,14 @@ class Outbox:
             return 0
         crash_point("outbox_claimed")
         self.status.state = "sending"
-        outcomes = await asyncio.gather(*(self._send_one(item) for item in claimed))
+        try:
+            outcomes = await asyncio.gather(*(self._send_one(item) for item in claimed))
+        except asyncio.CancelledError:
+            # Stopped mid-send (Ctrl-C): hand the claims back now, so the next run sends
+            # them at once instead of after the lease. The risk is the lease's own: a
+            # message the server had already taken goes again, with the same Message-ID.
+            self._release([item.send_id for item in claimed])
+            raise
         if any(o is not None and o.ok for o in outcomes):
             crash_point("after_smtp_250")
         return await asyncio.to_thread(self._settle, list(zip(claimed, outcomes, strict=True)))

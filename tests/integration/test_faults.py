@@ -170,3 +170,37 @@ async def test_a_drop_after_the_server_kept_the_message_resends_with_the_same_me
     assert set(copies) == message_ids(db)
     assert sorted(copies.values()) == [1, 2]
     assert query(db, "SELECT status, COUNT(*) FROM sends GROUP BY status") == [("sent", 2)]
+
+
+async def test_stopping_mid_send_hands_the_claims_back_so_the_next_run_sends_at_once(db):
+    """Ctrl-C while the SMTP server has not answered yet: the next run must not wait out
+    the two-minute lease (it showed "outbox idle" with every send still queued)."""
+    from engine.delivery.smtp import Sender, SmtpSettings
+
+    silent = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)  # accepts, never greets
+    engine = start_campaign(db, one_email_json(), ADDRESSES)
+    runner = make_runner(db, [engine])
+    await runner.start()
+    try:
+        stuck = Sender(SmtpSettings.from_url(f"smtp://127.0.0.1:{silent.sockets[0].getsockname()[1]}?timeout=30"))
+        runner.sender = stuck
+        fast_outbox(runner)
+        task = asyncio.create_task(runner.run())
+        await until(lambda: query(db, "SELECT COUNT(*) FROM sends WHERE status = 'sending'") == [(len(ADDRESSES),)],
+                    what="the sends to be claimed")
+        task.cancel()  # what asyncio.run does on Ctrl-C
+        await asyncio.gather(task, return_exceptions=True)
+        assert query(db, "SELECT status, claimed_until, COUNT(*) FROM sends GROUP BY status, claimed_until") == [
+            ("queued", None, len(ADDRESSES))]
+    finally:
+        await stuck.close()
+        await runner.stop()
+        silent.close()
+
+    again = make_runner(db, [engine])
+    await again.start()
+    try:
+        await asyncio.wait_for(again.run(), timeout=10)
+    finally:
+        await again.stop()
+    assert copies_by_message_id(db) == {mid: 1 for mid in message_ids(db)} and len(message_ids(db)) == 5
