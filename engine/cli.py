@@ -122,7 +122,7 @@ def simulate_command(
     events_path: Optional[Path] = typer.Option(None, "--events", help="JSON lines of simulated events."),
     mode: Optional[str] = typer.Option(None, "--mode", help="Override every condition: parallel|exclusive."),
     until: Optional[str] = typer.Option(None, "--until", help="Stop at this campaign time, e.g. 2d."),
-    db_path: Optional[Path] = typer.Option(None, "--db", help="SQLite file (default: in memory)."),
+    db_path: Optional[str] = typer.Option(None, "--db", help="SQLite file (default: in memory)."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole run as JSON."),
 ) -> None:
     """Run a flow on a simulated clock with a simulated outbox until it is complete."""
@@ -208,7 +208,7 @@ def open_db(db_path: Path, must_exist: bool = True):
     return db
 
 
-def find_or_create_campaign(db, flow, clock, delivery: str):
+def find_or_create_campaign(db, flow, clock, delivery: str, settings: Optional[dict] = None):
     """The campaign of this flow in this database, created on the first run."""
     from sqlalchemy import select
 
@@ -226,14 +226,14 @@ def find_or_create_campaign(db, flow, clock, delivery: str):
     if rows:
         fail(f"this database already holds the campaign “{rows[0][2]}” with a different flow; running it "
              "again would email its leads a second time. Use a new --db for a new campaign.", 1)
-    return CampaignEngine.create(db, flow, clock, delivery=delivery), False
+    return CampaignEngine.create(db, flow, clock, delivery=delivery, settings=settings), False
 
 
 @app.command("run")
 def run_command(
     flow_path: Path = typer.Argument(..., metavar="FLOW"),
     leads: Path = typer.Option(..., "--leads", help="Lead list (CSV with an email column)."),
-    db_path: Path = typer.Option(Path("mailbranch.db"), "--db", help="SQLite file or PostgreSQL URL."),
+    db_path: str = typer.Option("mailbranch.db", "--db", help="SQLite file or PostgreSQL URL."),
     smtp: str = typer.Option("sandbox", "--smtp", envvar="MAILBRANCH_SMTP_URL",
                              help="smtp://user:pass@host:port, smtps://…, or sandbox (or MAILBRANCH_SMTP_URL)."),
     tracking_host: str = typer.Option("127.0.0.1", "--tracking-host"),
@@ -241,6 +241,10 @@ def run_command(
     public_url: Optional[str] = typer.Option(None, "--public-url",
                                              help="Base URL of the tracking server as leads reach it."),
     quiet: bool = typer.Option(False, "--quiet", help="No live display; one line per change of state."),
+    distributed: bool = typer.Option(False, "--distributed",
+                                     help="PostgreSQL only: `mailbranch worker` processes play and send; "
+                                          "this command enrols, serves tracking and shows progress."),
+    shards: int = typer.Option(64, "--shards", help="With --distributed: how many lead shards (locks)."),
     verbose: bool = typer.Option(False, "--verbose", help="Log one line per operation (send, event, timer…)."),
     log_json: bool = typer.Option(False, "--log-json", help="Log lines as JSON objects."),
 ) -> None:
@@ -273,12 +277,27 @@ def run_command(
     err.print(f"Leads: {imported.summary()}", highlight=False)
     db = open_db(db_path, must_exist=False)
     clock = SystemClock()
-    engine, resumed = find_or_create_campaign(db, flow, clock, "real")
+    campaign_settings = None
+    if distributed:
+        if db.is_sqlite:
+            fail("--distributed needs a PostgreSQL database (--db postgresql://…)")
+        import asyncio as _asyncio
+
+        from engine.scale.worker import build_app, ensure_schema, libpq_url
+
+        async def schema() -> None:
+            procrastinate_app = build_app(libpq_url(db.url), None)  # type: ignore[arg-type]
+            async with procrastinate_app.open_async():
+                await ensure_schema(procrastinate_app, db)
+
+        _asyncio.run(schema())
+        campaign_settings = {"distributed": True, "shards": shards}
+    engine, resumed = find_or_create_campaign(db, flow, clock, "real", campaign_settings)
     enrolled = engine.enroll(lead_list)
     err.print(("Resuming" if resumed else "Starting") + f" campaign {engine.campaign_id} “{engine.name}”: "
               f"{enrolled.added} leads enrolled now, {enrolled.already_enrolled} already in.", highlight=False)
-    runner = CampaignRunner(db, [engine], RunnerSettings(smtp_settings, tracking_host, tracking_port, public_url),
-                            clock)
+    runner = CampaignRunner(db, [engine], RunnerSettings(smtp_settings, tracking_host, tracking_port, public_url,
+                                                         distributed=distributed), clock)
 
     async def main() -> None:
         try:
@@ -365,7 +384,7 @@ def _when(ms: Optional[int]) -> str:
 
 @app.command("status")
 def status_command(
-    db_path: Path = typer.Option(..., "--db"),
+    db_path: str = typer.Option(..., "--db"),
     campaign: Optional[int] = typer.Option(None, "--campaign", help="Only this campaign id."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -411,7 +430,7 @@ def status_command(
 
 @app.command("mailbox")
 def mailbox_command(
-    db_path: Path = typer.Option(..., "--db"),
+    db_path: str = typer.Option(..., "--db"),
     message: Optional[int] = typer.Argument(None, help="Show this message (its number in the list)."),
     to: Optional[str] = typer.Option(None, "--to", help="Only messages to this address."),
     limit: int = typer.Option(50, "--limit"),
@@ -446,7 +465,7 @@ def mailbox_command(
 @app.command("event")
 def event_command(
     kind: str = typer.Argument(..., metavar="open|click"),
-    db_path: Path = typer.Option(..., "--db"),
+    db_path: str = typer.Option(..., "--db"),
     lead: str = typer.Option(..., "--lead", help="The lead's id (or email address)."),
     email: str = typer.Option(..., "--email", help="The email node the event is about."),
     url: Optional[str] = typer.Option(None, "--url", help="For a click: the link's URL."),
@@ -490,7 +509,7 @@ def event_command(
 
 @app.command("serve")
 def serve_command(
-    db_path: Path = typer.Option(Path("mailbranch.db"), "--db", help="SQLite file or PostgreSQL URL."),
+    db_path: str = typer.Option("mailbranch.db", "--db", help="SQLite file or PostgreSQL URL."),
     smtp: str = typer.Option("sandbox", "--smtp", envvar="MAILBRANCH_SMTP_URL",
                              help="Outgoing server; pass a URL with a password in MAILBRANCH_SMTP_URL, "
                                   "not on the command line, where other users can see it."),
@@ -516,7 +535,7 @@ def serve_command(
 
 @app.command("sandbox")
 def sandbox_command(
-    db_path: Path = typer.Option(Path("mailbox.db"), "--db", help="Where the captured messages are kept."),
+    db_path: str = typer.Option("mailbox.db", "--db", help="Where the captured messages are kept."),
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(2525, "--port"),
 ) -> None:
@@ -541,6 +560,43 @@ def sandbox_command(
         asyncio.run(main())
     except CannotListen as exc:
         fail(str(exc))
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command("worker")
+def worker_command(
+    db_url: str = typer.Option(..., "--db", help="postgresql://user:password@host/database"),
+    smtp: str = typer.Option("sandbox", "--smtp", envvar="MAILBRANCH_SMTP_URL",
+                             help="Outgoing server URL (a sandbox's smtp://127.0.0.1:PORT for tests)."),
+    public_url: str = typer.Option("http://127.0.0.1:8025", "--public-url",
+                                   help="Base URL of the tracking server, written into every link."),
+    concurrency: int = typer.Option(4, "--concurrency", help="Jobs this worker runs at once."),
+    log_json: bool = typer.Option(False, "--log-json"),
+) -> None:
+    """A scale-out worker: plays campaigns and sends their emails from a PostgreSQL database."""
+    import asyncio
+    import logging
+
+    from engine.delivery.smtp import SmtpSettings, SmtpUrlError
+    from engine.observe.logs import configure
+    from engine.scale.worker import run_worker
+
+    if "postgresql" not in db_url:
+        fail("a worker needs a PostgreSQL database (--db postgresql://…); the embedded SQLite engine runs "
+             "in one process")
+    configure(json_lines=log_json or None, level=logging.INFO)
+    try:
+        settings = SmtpSettings.from_url(smtp)
+    except SmtpUrlError as exc:
+        fail(str(exc))
+    if settings.sandbox:
+        fail("a worker sends through a real server; start `mailbranch sandbox` and pass "
+             "--smtp smtp://127.0.0.1:PORT")
+    if db_url.startswith("postgresql://"):
+        db_url = db_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        asyncio.run(run_worker(db_url, settings, public_url, concurrency))
     except KeyboardInterrupt:
         pass
 

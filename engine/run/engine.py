@@ -71,6 +71,10 @@ class CampaignEngine:
         self.spec = CampaignSpec(self.flow, settings.get("mode"))
         self.ctx = RunContext(campaign_id, self.spec, clock, ids or IdAllocator(), delivery=self.delivery,
                               checks_unsubscribes=True)
+        if settings.get("distributed"):
+            from engine.scale.jobs import DEFAULT_SHARDS, ShardJobs
+
+            self.ctx.jobs = ShardJobs(campaign_id, int(settings.get("shards", DEFAULT_SHARDS)))
         self.rows_written = 0
 
     # -- creating ----------------------------------------------------------
@@ -134,6 +138,8 @@ class CampaignEngine:
                               None))
             execute_many(s, INSERT_TOKEN, tokens)
             execute_many(s, INSERT_WAIT, waits)
+            if self.ctx.jobs is not None:
+                self.ctx.jobs.wake_jobs_for_waits(s, [(w[0], w[3], w[5]) for w in waits])
         # Addresses that unsubscribed from any campaign get nothing from this one.
         s.execute(text("UPDATE leads SET unsubscribed_at = (SELECT u.at FROM unsubscribes u WHERE u.email ="
                        " lower(leads.email)) WHERE campaign_id = :c AND unsubscribed_at IS NULL AND lower(email)"
@@ -189,13 +195,18 @@ class CampaignEngine:
         due = [t for t in (wait, event) if t is not None]
         return min(due) if due else None
 
-    def process_until(self, limit: Optional[int] = None) -> int:
-        """Play everything due at or before ``limit`` (default: now); returns items played."""
+    def process_until(self, limit: Optional[int] = None, shard: Optional[tuple[int, int]] = None) -> int:
+        """Play everything due at or before ``limit`` (default: now); returns items played.
+
+        ``shard=(index, count)`` limits the work to leads with ``id % count ==
+        index``: a scale-out worker holding that shard's lock plays them, and a
+        lead's work is never played by two workers at once.
+        """
         if limit is None:
             limit = self.clock.now()
         total = 0
         while True:
-            played = self._one_batch(limit)
+            played = self._one_batch(limit, shard)
             if played == 0:
                 return total
             total += played
@@ -204,11 +215,11 @@ class CampaignEngine:
         """Simulation: play all work there is, jumping the simulated clock."""
         return self.process_until(FOREVER if until is None else until)
 
-    def _one_batch(self, limit: int) -> int:
+    def _one_batch(self, limit: int, shard: Optional[tuple[int, int]] = None) -> int:
         for _attempt in range(5):
             try:
                 with self.db.session() as s:
-                    played, batch = self._play_batch(s, limit)
+                    played, batch = self._play_batch(s, limit, shard)
                 crash_point("after_commit")
                 if batch is not None:
                     self._observe(batch)
@@ -238,8 +249,9 @@ class CampaignEngine:
         for name, fields in batch.ops:
             op(name, campaign=self.campaign_id, **fields)
 
-    def _play_batch(self, s: Session, limit: int) -> tuple[int, Optional[Batch]]:
-        items, boundary = self._fetch_items(s, limit)
+    def _play_batch(self, s: Session, limit: int, shard: Optional[tuple[int, int]] = None
+                    ) -> tuple[int, Optional[Batch]]:
+        items, boundary = self._fetch_items(s, limit, shard)
         if not items:
             return 0, None
         batch = Batch(self.ctx, s, boundary)
@@ -258,13 +270,18 @@ class CampaignEngine:
         crash_point("before_commit")
         return max(batch.processed, 1), batch
 
-    def _fetch_items(self, s: Session, limit: int) -> tuple[list[tuple], int]:
+    def _fetch_items(self, s: Session, limit: int, shard: Optional[tuple[int, int]] = None
+                     ) -> tuple[list[tuple], int]:
         n = self.batch_size
+        where, args = "", ()
+        if shard is not None:
+            where, args = " AND MOD(lead_id, ?) = ?", (shard[1], shard[0])
         waits = fetch_all(s, "SELECT id, lead_id, due_at FROM waits WHERE campaign_id = ? AND state = 'pending'"
-                             " AND due_at <= ? ORDER BY due_at, id LIMIT ?", (self.campaign_id, limit, n))
+                             f" AND due_at <= ?{where} ORDER BY due_at, id LIMIT ?",
+                          (self.campaign_id, limit, *args, n))
         events = fetch_all(s, "SELECT id, lead_id, type, node, send_id, url, at FROM events WHERE campaign_id = ?"
-                              " AND state = 'pending' AND at <= ? ORDER BY at, id LIMIT ?",
-                           (self.campaign_id, limit, n))
+                              f" AND state = 'pending' AND at <= ?{where} ORDER BY at, id LIMIT ?",
+                           (self.campaign_id, limit, *args, n))
         items = [(due, WAIT, wait_id, lead_id, None) for wait_id, lead_id, due in waits]
         items += [(r[6], EVENT, r[0], r[1], EventState(*r)) for r in events]
         items.sort(key=lambda item: item[:3])

@@ -9,7 +9,7 @@ block, and a rolled-back batch gives its block back with it.
 
 from __future__ import annotations
 
-from sqlalchemy import String, func, select, update
+from sqlalchemy import String, func, select, text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.store.base import Base
@@ -46,6 +46,8 @@ class IdAllocator:
         self._ranges.clear()
 
     def _reserve(self, session: Session, name: str, count: int) -> list[int]:
+        if session.get_bind().dialect.name == "postgresql":
+            return self._reserve_from_sequence(session, name, count)
         stmt = (update(IdCounter).where(IdCounter.name == name)
                 .values(next_id=IdCounter.next_id + count).returning(IdCounter.next_id))
         end = session.execute(stmt).scalar()
@@ -56,3 +58,16 @@ class IdAllocator:
             session.flush()
             end = highest + 1 + count
         return [end - count, end]
+
+    def _reserve_from_sequence(self, session: Session, name: str, count: int) -> list[int]:
+        """On PostgreSQL a sequence hands out whole blocks without holding a row
+        lock until commit, so workers' batches never queue behind each other."""
+        sequence = f"mailbranch_{name}_blocks"
+        exists = session.execute(text("SELECT to_regclass(:s)"), {"s": sequence}).scalar()
+        if exists is None:
+            highest = session.execute(select(func.max(_TABLES[name].id))).scalar() or 0
+            # A second worker may create it at the same moment: IF NOT EXISTS.
+            session.execute(text(f"CREATE SEQUENCE IF NOT EXISTS {sequence} INCREMENT BY {self.block}"
+                                 f" START WITH {highest + 1}"))
+        start = session.execute(text(f"SELECT nextval('{sequence}')")).scalar()
+        return [start, start + self.block]

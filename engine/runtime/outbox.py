@@ -93,6 +93,11 @@ class Outbox:
         self.pause_cap = pause_cap
         #: Which campaigns this outbox serves (None: all), e.g. simulations go to the sandbox only.
         self.campaigns = campaigns
+        #: Scale-out: only leads with ``id % count == index`` (index, count).
+        self.shard: Optional[tuple[int, int]] = None
+        #: Scale-out: called in the settling transaction with the (campaign, lead)
+        #: of each ``send_failed`` event, to wake the worker that will fail the token.
+        self.on_events: Optional[Callable[[object, list[tuple[int, int]]], None]] = None
         self.status = OutboxStatus()
         self._pauses = 0
         self._contents: dict[tuple[int, str], tuple[EmailContent, str]] = {}
@@ -100,11 +105,15 @@ class Outbox:
     # -- claiming ------------------------------------------------------------
     def _scope(self) -> tuple[str, tuple]:
         ids = self.campaigns() if self.campaigns is not None else None
+        shard = ""
+        shard_args: tuple = ()
+        if self.shard is not None:
+            shard, shard_args = " AND MOD(lead_id, ?) = ?", (self.shard[1], self.shard[0])
         if ids is None:
-            return "", ()
+            return shard, shard_args
         if not ids:
             return " AND 1 = 0", ()
-        return f" AND campaign_id IN ({', '.join('?' for _ in ids)})", tuple(ids)
+        return f" AND campaign_id IN ({', '.join('?' for _ in ids)}){shard}", (*ids, *shard_args)
 
     def _claim(self, now: int) -> list[_Claimed]:
         import json
@@ -118,6 +127,7 @@ class Outbox:
                                 " s.attempts, l.email, l.fields, l.unsubscribed_at FROM sends s JOIN leads l"
                                 " ON l.id = s.lead_id WHERE s.status = 'queued' AND (s.next_attempt_at IS NULL"
                                 " OR s.next_attempt_at <= ?)" + scope.replace("campaign_id", "s.campaign_id")
+                                .replace("lead_id", "s.lead_id")
                                 + " ORDER BY s.at, s.id LIMIT ?", (now, *scope_args, self.batch))
             claimed = []
             for r in rows:
@@ -234,6 +244,8 @@ class Outbox:
             execute_many(s, "UPDATE sends SET status = 'failed', attempts = ?, sent_at = ?, error = ?,"
                             " claimed_until = NULL WHERE id = ? AND status = 'sending'", failed)
             execute_many(s, INSERT_EVENT, events)
+            if events and self.on_events is not None:
+                self.on_events(s, [(e[0], e[1]) for e in events])
         self.status.sent += len(sent)
         self.status.failed += len(failed)
         retried = sum(1 for r in requeue if r[1] is not None)

@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Optional
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.exc import OperationalError
 
 from engine.delivery.sandbox import SandboxServer
 from engine.delivery.smtp import Sender, SmtpSettings
@@ -37,6 +39,11 @@ from engine.store.bulk import fetch_all
 from engine.store.database import Database
 
 log = logging.getLogger("mailbranch.runner")
+
+
+#: The database refused a transaction (locked past the busy timeout, disk full):
+#: the transaction rolled back whole, so the pass is simply tried again later.
+DATABASE_TROUBLE = (OperationalError, sqlite3.OperationalError)
 
 
 def _env_ms(name: str, default: int) -> int:
@@ -55,6 +62,9 @@ class RunnerSettings:
     poll_seconds: float = 1.0
     #: Start a sandbox even with a real outgoing server (the app's simulations send there).
     sandbox_for_simulations: bool = False
+    #: Scale-out: workers (``mailbranch worker``) play and send; this process
+    #: only serves tracking and waits for the campaign to finish.
+    distributed: bool = False
 
 
 class CampaignRunner:
@@ -77,6 +87,8 @@ class CampaignRunner:
         self._wake: Optional[asyncio.Event] = None
         self._stopping = False
         self._rejected_seen = 0
+        #: Why the last pass could not write to the database (None: it could).
+        self.database_trouble: Optional[str] = None
 
     # -- life cycle --------------------------------------------------------
     async def start(self) -> None:
@@ -104,6 +116,8 @@ class CampaignRunner:
                                          lease_ms=lease_ms, campaigns=lambda: self._campaigns(simulated=True))
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.scheduler.start()
+        if self.settings.distributed:
+            self.sink.on_events = self._wake_workers
 
     async def stop(self) -> None:
         self._stopping = True
@@ -136,11 +150,28 @@ class CampaignRunner:
 
     # -- the loop ------------------------------------------------------------
     async def step(self) -> int:
+        """One pass (see ``_step``); a pass the database refused is tried again on the next one."""
+        try:
+            worked = await self._step()
+        except DATABASE_TROUBLE as exc:
+            if self.database_trouble is None:
+                log.warning("the database refused a pass (%s); nothing was half-written, retrying", exc)
+            self.database_trouble = str(exc)
+            return 0
+        if self.database_trouble is not None:
+            log.info("the database accepts writes again")
+            self.database_trouble = None
+        return worked
+
+    async def _step(self) -> int:
         """One pass: play due work of every campaign, then send what is due.
 
         A campaign on a simulated clock plays up to its clock's time (someone
         else moves that clock); one on the wall clock up to now minus the grace.
         """
+        if self.settings.distributed:
+            self._count_rejections()
+            return 0
         played = 0
         wall = self.clock.now() - self.settings.grace_ms
         for engine in list(self.engines):
@@ -151,6 +182,13 @@ class CampaignRunner:
         if self.sandbox_outbox is not None:
             sent += await self.sandbox_outbox.run_once()
         return played + sent
+
+    def _wake_workers(self, session, events: list[tuple[int, int, int]]) -> None:
+        """Scale-out: new events wake the workers of their leads' shards."""
+        for engine in self.engines:
+            mine = [(lead, at) for campaign, lead, at in events if campaign == engine.campaign_id]
+            if mine and engine.ctx.jobs is not None:
+                engine.ctx.jobs.wake_now(session, [lead for lead, _at in mine], max(at for _l, at in mine))
 
     def _count_rejections(self) -> None:
         if self.tracking is None:

@@ -57,6 +57,9 @@ class EngineSink:
         self.clock_ms = clock_ms
         #: A campaign on a simulated clock records its events at its own time.
         self.campaign_time = campaign_time
+        #: Scale-out: called in the recording transaction with (campaign, lead, at)
+        #: of each event, to defer the jobs that wake the workers.
+        self.on_events: Optional[Callable[[object, list[tuple[int, int, int]]], None]] = None
         self._queue: list[_Item] = []
         self._flusher: Optional[asyncio.Task] = None
         self.commits = 0
@@ -94,7 +97,7 @@ class EngineSink:
         while self._queue:
             items, self._queue = self._queue, []
             try:
-                results = await asyncio.to_thread(self._write, items)
+                results = await self._write_retrying(items)
             except Exception as exc:  # noqa: BLE001 - every waiting request must get an answer
                 log.error("could not record %d tracking events: %s", len(items), exc)
                 for item in items:
@@ -106,6 +109,18 @@ class EngineSink:
                     item.future.set_result(ok)
             if any(results) and self.on_recorded is not None:
                 self.on_recorded()
+
+    async def _write_retrying(self, items: list[_Item]) -> list[bool]:
+        """SQLite refuses at once (busy timeout or not) a transaction that read and
+        then wants to write while another connection writes: try it again."""
+        for attempt in range(8):
+            try:
+                return await asyncio.to_thread(self._write, items)
+            except Exception as exc:  # noqa: BLE001 - only "locked" is retried
+                if attempt == 7 or "database is locked" not in str(exc):
+                    raise
+                await asyncio.sleep(0.05 * 2 ** attempt)
+        raise AssertionError("unreachable")
 
     def _write(self, items: list[_Item]) -> list[bool]:
         """One transaction for all queued items; returns whether each was known."""
@@ -131,6 +146,8 @@ class EngineSink:
                              "tracking", "pending", "[]"))
                 results.append(True)
             execute_many(s, INSERT_EVENT, rows)
+            if rows and self.on_events is not None:
+                self.on_events(s, [(r[0], r[1], r[7]) for r in rows])
             crash_point("sink_before_commit")
         self.commits += 1
         self.recorded += len(rows)

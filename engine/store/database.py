@@ -25,6 +25,9 @@ def database_url(target: Union[str, Path, None]) -> str:
     if target is None or str(target) == ":memory:":
         return "sqlite+pysqlite:///:memory:"
     text = str(target)
+    if text.startswith(("postgresql://", "postgres://")):
+        # psycopg 3 is the driver we ship; SQLAlchemy would otherwise look for psycopg2.
+        return "postgresql+psycopg://" + text.split("://", 1)[1]
     if "://" in text:
         return text
     return f"sqlite+pysqlite:///{Path(text).expanduser().resolve()}"
@@ -61,7 +64,13 @@ class Database:
         import engine.run.ids  # noqa: F401
         import engine.store.models  # noqa: F401
 
-        Base.metadata.create_all(self.engine)
+        if self.is_sqlite:
+            Base.metadata.create_all(self.engine)
+            return
+        # Several workers may start at once: one creates, the others wait and find it done.
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql("SELECT pg_advisory_xact_lock(421337)")
+            Base.metadata.create_all(connection)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

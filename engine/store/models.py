@@ -147,6 +147,8 @@ class Wait(Base):
     #: pending | fired | revoked
     state: Mapped[str] = mapped_column(String(16))
     fired_at: Mapped[Optional[int]] = mapped_column(BigInteger)
+    #: Scale-out: the procrastinate job that wakes a worker for this wait.
+    job_id: Mapped[Optional[int]] = mapped_column(BigInteger)
 
 
 class Listener(Base):

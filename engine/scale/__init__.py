@@ -1,0 +1,1 @@
+"""Scale-out: the same engine on PostgreSQL, with procrastinate workers."""

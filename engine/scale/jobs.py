@@ -1,0 +1,125 @@
+"""Jobs that wake workers, deferred in the engine's own transactions.
+
+The engine's tables stay the source of truth; procrastinate only carries
+"there is work for these leads at this time" to whichever worker is free:
+
+- ``wake_shard(campaign, shard)``: play the due waits and events of the
+  leads in one shard (``lead_id % shards``). The job's ``lock`` is the
+  shard, so one lead's events are always handled oldest first by one worker
+  at a time. A lock per shard rather than per lead keeps the batched engine:
+  one job plays a whole shard's due work in a few queries.
+- Waits are jobs with ``scheduled_at``: every batch that writes pending waits
+  defers one wake job per (shard, due time) and records the job on the
+  waits; when exclusive mode revokes the last pending wait of a job, the job
+  is cancelled.
+- ``deliver_shard(campaign, shard)``: send a shard's queued emails through
+  the outbox; sends that must be retried (with the outbox's exponential
+  backoff and jitter) get a new job at their next attempt time.
+
+Jobs are inserted with procrastinate's own ``procrastinate_defer_jobs_v1``
+on the engine's connection, inside the batch's transaction: the wait row and
+the job that will fire it commit together or not at all. Every transition is
+a compare-and-set, so a job run twice (a retried or stalled job) finds its
+work already done and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Optional
+
+from sqlalchemy.orm import Session
+
+from engine.store.bulk import execute_many, fetch_all
+
+QUEUE = "mailbranch"
+TASK_WAKE = "mailbranch.wake_shard"
+TASK_DELIVER = "mailbranch.deliver_shard"
+DEFAULT_SHARDS = 64
+
+
+def _ts(ms: Optional[int]) -> Optional[datetime]:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def defer_jobs(session: Session, jobs: list[tuple[str, str, dict, Optional[int]]]) -> list[int]:
+    """Insert (task, lock, args, scheduled_at ms) jobs in this transaction; returns their ids in order."""
+    ids: list[int] = []
+    for start in range(0, len(jobs), 500):
+        part = jobs[start:start + 500]
+        rows = ", ".join("ROW(?, ?, 0, ?, NULL, CAST(? AS jsonb), CAST(? AS timestamptz))"
+                         "::procrastinate_job_to_defer_v1" for _ in part)
+        params: list = []
+        for task, lock, args, at in part:
+            params += [QUEUE, task, lock, json.dumps(args), _ts(at)]
+        got = fetch_all(session, f"SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[{rows}]))", params)
+        # Map ids back through their arguments rather than trusting row order.
+        by_key = {}
+        for job_id, args in fetch_all(session, "SELECT id, args FROM procrastinate_jobs WHERE id = ANY(?)",
+                                      ([r[0] for r in got],)):
+            by_key.setdefault(json.dumps(args if isinstance(args, dict) else json.loads(args), sort_keys=True),
+                              []).append(job_id)
+        for _task, _lock, args, _at in part:
+            ids.append(by_key[json.dumps(args, sort_keys=True)].pop())
+    return ids
+
+
+class ShardJobs:
+    """The ``RunContext.jobs`` hook of a campaign run by scale-out workers."""
+
+    def __init__(self, campaign_id: int, shards: int = DEFAULT_SHARDS, grace_ms: int = 1000) -> None:
+        self.campaign_id = campaign_id
+        self.shards = shards
+        #: Wake a little after the due time, so tracking events committed a
+        #: moment late still take their place in time (see runtime/runner.py).
+        self.grace_ms = grace_ms
+
+    def shard(self, lead_id: int) -> int:
+        return lead_id % self.shards
+
+    def lock(self, shard: int) -> str:
+        return f"mailbranch-c{self.campaign_id}-s{shard}"
+
+    def wake_jobs_for_waits(self, session: Session, waits: Iterable[tuple[int, int, int]]) -> None:
+        """Defer one wake job per (shard, due) for these (wait id, lead id, due) and record it."""
+        groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for wait_id, lead_id, due in waits:
+            groups[(self.shard(lead_id), due)].append(wait_id)
+        if not groups:
+            return
+        keys = list(groups)
+        ids = defer_jobs(session, [(TASK_WAKE, self.lock(shard),
+                                    {"campaign_id": self.campaign_id, "shard": shard, "due": due},
+                                    due + self.grace_ms) for shard, due in keys])
+        execute_many(session, "UPDATE waits SET job_id = ? WHERE id = ?",
+                     [(job_id, wait_id) for job_id, key in zip(ids, keys, strict=True) for wait_id in groups[key]])
+
+    def wake_now(self, session: Session, lead_ids: Iterable[int], at: int) -> None:
+        """Wake the shards of these leads (new events) just after ``at``."""
+        shards = sorted({self.shard(lead) for lead in lead_ids})
+        defer_jobs(session, [(TASK_WAKE, self.lock(shard),
+                              {"campaign_id": self.campaign_id, "shard": shard, "due": at},
+                              at + self.grace_ms) for shard in shards])
+
+    def deliver(self, session: Session, lead_ids: Iterable[int], at: Optional[int] = None) -> None:
+        shards = sorted({self.shard(lead) for lead in lead_ids})
+        defer_jobs(session, [(TASK_DELIVER, f"mailbranch-c{self.campaign_id}-out{shard}",
+                              {"campaign_id": self.campaign_id, "shard": shard, "at": at}, at)
+                             for shard in shards])
+
+    # -- the hook the batch calls --------------------------------------------------
+    def after_batch(self, session: Session, batch) -> None:
+        new_waits = [(w.id, w.lead_id, w.due_at) for w in batch.waits.values() if w.new and w.state == "pending"]
+        self.wake_jobs_for_waits(session, new_waits)
+        revoked = [w.id for w in batch.waits.values() if w.dirty and not w.new and w.state == "revoked"]
+        if revoked:
+            fetch_all(session, "SELECT procrastinate_cancel_job_v1(j.id, false, true) FROM (SELECT DISTINCT job_id"
+                               " AS id FROM waits WHERE id = ANY(?) AND job_id IS NOT NULL) j WHERE NOT EXISTS"
+                               " (SELECT 1 FROM waits w WHERE w.job_id = j.id AND w.state = 'pending')",
+                      (revoked,))
+        queued = [x.lead_id for x in batch.sends.values() if x.new and x.status == "queued"]
+        if queued:
+            self.deliver(session, queued)

@@ -1,0 +1,147 @@
+"""``mailbranch worker``: one scale-out worker process on PostgreSQL.
+
+Any number of workers on any number of machines share one database. Each
+takes jobs from procrastinate's queue (``jobs.py``): wake a shard of leads
+and play its due work with the very engine the embedded app uses, or send a
+shard's queued emails. A periodic job finds jobs whose worker died (no
+heartbeat) and retries them; the outbox's leases do the same for sends that
+a dead worker had claimed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Optional
+
+from procrastinate import App, PsycopgConnector, RetryStrategy
+
+from engine.delivery.smtp import Sender, SmtpSettings
+from engine.run.clock import SystemClock
+from engine.run.engine import CampaignEngine
+from engine.runtime.home import installation_tokens
+from engine.runtime.outbox import Outbox
+from engine.scale.jobs import QUEUE, TASK_DELIVER, TASK_WAKE, ShardJobs
+from engine.store.bulk import fetch_all
+from engine.store.database import Database
+
+log = logging.getLogger("mailbranch.worker")
+
+
+def libpq_url(url: str) -> str:
+    """procrastinate speaks libpq URLs: drop SQLAlchemy's ``+psycopg``."""
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+class WorkerState:
+    """What one worker process keeps between jobs: engines, outboxes, the SMTP pool."""
+
+    def __init__(self, db: Database, smtp: SmtpSettings, public_url: str, grace_ms: int = 1000) -> None:
+        self.db = db
+        self.clock = SystemClock()
+        self.smtp = smtp
+        self.public_url = public_url
+        self.grace_ms = grace_ms
+        self.tokens = installation_tokens()
+        self.sender: Optional[Sender] = None
+        self._engines: dict[int, CampaignEngine] = {}
+
+    def engine(self, campaign_id: int) -> CampaignEngine:
+        engine = self._engines.get(campaign_id)
+        if engine is None:
+            engine = CampaignEngine(self.db, campaign_id, self.clock)
+            self._engines[campaign_id] = engine
+        return engine
+
+    def jobs(self, campaign_id: int) -> ShardJobs:
+        jobs = self.engine(campaign_id).ctx.jobs
+        if jobs is None:
+            raise RuntimeError(f"campaign {campaign_id} is not a scale-out campaign")
+        return jobs
+
+    def wake(self, campaign_id: int, shard: int) -> int:
+        jobs = self.jobs(campaign_id)
+        return self.engine(campaign_id).process_until(self.clock.now() - jobs.grace_ms, (shard, jobs.shards))
+
+    async def deliver(self, campaign_id: int, shard: int) -> Optional[int]:
+        """Send the shard's due emails; returns when the next retry is due (or None)."""
+        if self.sender is None:
+            self.sender = Sender(self.smtp)
+        jobs = self.jobs(campaign_id)
+        outbox = Outbox(self.db, self.sender, self.tokens, lambda: self.public_url, self.clock.now,
+                        campaigns=lambda: [campaign_id])
+        outbox.shard = (shard, jobs.shards)
+        outbox.on_events = lambda s, events: jobs.wake_now(s, [lead for _c, lead in events], self.clock.now())
+        while await outbox.run_once():
+            pass
+        if outbox.status.state == "paused":
+            return outbox.status.resume_at
+        return await asyncio.to_thread(outbox.next_attempt_at)
+
+
+def build_app(conninfo: str, state: WorkerState) -> App:
+    app = App(connector=PsycopgConnector(conninfo=conninfo))
+
+    @app.task(name=TASK_WAKE, queue=QUEUE, retry=RetryStrategy(max_attempts=20, exponential_wait=2))
+    async def wake_shard(campaign_id: int, shard: int, due: int) -> None:
+        played = await asyncio.to_thread(state.wake, campaign_id, shard)
+        log.debug("shard %s of campaign %s: %s items played", shard, campaign_id, played)
+
+    @app.task(name=TASK_DELIVER, queue=QUEUE, retry=RetryStrategy(max_attempts=20, exponential_wait=2))
+    async def deliver_shard(campaign_id: int, shard: int, at: Optional[int] = None) -> None:
+        next_at = await state.deliver(campaign_id, shard)
+        if next_at is not None:
+            # Sends left for a later attempt (backoff) or a paused server: come back then.
+            jobs = state.jobs(campaign_id)
+
+            def defer() -> None:
+                with state.db.session() as s:
+                    lead = fetch_all(s, "SELECT lead_id FROM sends WHERE campaign_id = ? AND status = 'queued'"
+                                        " AND MOD(lead_id, ?) = ? LIMIT 1", (campaign_id, jobs.shards, shard))
+                    if lead:
+                        jobs.deliver(s, [lead[0][0]], max(next_at, state.clock.now()))
+
+            await asyncio.to_thread(defer)
+
+    @app.periodic(cron="* * * * *", periodic_id="sweep")
+    @app.task(name="mailbranch.sweep_stalled", queue=QUEUE, queueing_lock="mailbranch-sweep")
+    async def sweep_stalled(timestamp: int) -> None:
+        """Jobs of workers that stopped sending heartbeats go back to the queue."""
+        for job in await app.job_manager.get_stalled_jobs():
+            log.warning("retrying job %s (%s): its worker stopped", job.id, job.task_name)
+            await app.job_manager.retry_job(job)
+
+    return app
+
+
+async def ensure_schema(app: App, db: Database) -> None:
+    with db.session() as s:
+        present = fetch_all(s, "SELECT to_regclass('procrastinate_jobs')")[0][0]
+    if present is None:
+        try:
+            await app.schema_manager.apply_schema_async()
+        except Exception:  # noqa: BLE001 - another worker applied it at the same moment
+            with db.session() as s:
+                if fetch_all(s, "SELECT to_regclass('procrastinate_jobs')")[0][0] is None:
+                    raise
+
+
+async def run_worker(db_url: str, smtp: SmtpSettings, public_url: str, concurrency: int = 4,
+                     wait: bool = True) -> None:
+    db = Database(db_url)
+    db.create_all()
+    state = WorkerState(db, smtp, public_url)
+    app = build_app(libpq_url(db_url), state)
+    async with app.open_async():
+        await ensure_schema(app, db)
+        started = time.time()
+        log.info("worker started (concurrency %s)", concurrency)
+        try:
+            await app.run_worker_async(queues=[QUEUE], concurrency=concurrency, wait=wait,
+                                       install_signal_handlers=True, fetch_job_polling_interval=0.5,
+                                       update_heartbeat_interval=5, stalled_worker_timeout=30)
+        finally:
+            if state.sender is not None:
+                await state.sender.close()
+            log.info("worker stopped after %.0fs", time.time() - started)
