@@ -18,3 +18,18 @@ def sandbox(crash_dir):
     server = Sandbox(crash_dir)
     yield server
     server.close()
+
+
+@pytest.fixture(autouse=True)
+def mailbranch_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("MAILBRANCH_HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture
+def db(tmp_path):
+    from engine.store.database import Database
+
+    database = Database(tmp_path / "campaign.db")
+    database.create_all()
+    yield database
+    database.dispose()
