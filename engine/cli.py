@@ -496,6 +496,13 @@ def event_command(
     from engine.runtime.sink import EngineSink
 
     sink = EngineSink(db)
+    with db.session() as s:
+        settings = s.get(Campaign, cid).settings or {}
+    if settings.get("distributed"):
+        from engine.scale.jobs import DEFAULT_SHARDS, ShardJobs
+
+        jobs = ShardJobs(cid, int(settings.get("shards", DEFAULT_SHARDS)))
+        sink.on_events = lambda session, events: jobs.wake_at(session, [(lead, at) for _c, lead, at in events])
     now = SystemClock().now()
     if kind == "open":
         ok = asyncio.run(sink.record_open(cid, send[0], now))

@@ -179,6 +179,8 @@ class CampaignEngine:
                              "source": source, "state": "pending", "triggered": "[]"})
             for part in chunks(rows):
                 s.execute(insert(Event.__table__), part)
+            if self.ctx.jobs is not None:
+                self.ctx.jobs.wake_at(s, [(r["lead_id"], r["at"]) for r in rows if r["lead_id"] is not None])
         return len(events)
 
     def record_event(self, type: str, at: Optional[int] = None, **where: Any) -> None:

@@ -104,6 +104,13 @@ class ShardJobs:
                               {"campaign_id": self.campaign_id, "shard": shard, "due": at},
                               at + self.grace_ms) for shard in shards])
 
+    def wake_at(self, session: Session, items: Iterable[tuple[int, int]]) -> None:
+        """Wake the shards of these (lead, at) at those times (events recorded ahead of time)."""
+        keys = sorted({(self.shard(lead), at) for lead, at in items})
+        defer_jobs(session, [(TASK_WAKE, self.lock(shard),
+                              {"campaign_id": self.campaign_id, "shard": shard, "due": at},
+                              at + self.grace_ms) for shard, at in keys])
+
     def deliver(self, session: Session, lead_ids: Iterable[int], at: Optional[int] = None) -> None:
         shards = sorted({self.shard(lead) for lead in lead_ids})
         defer_jobs(session, [(TASK_DELIVER, f"mailbranch-c{self.campaign_id}-out{shard}",

@@ -3,8 +3,8 @@
 Any number of workers on any number of machines share one database. Each
 takes jobs from procrastinate's queue (``jobs.py``): wake a shard of leads
 and play its due work with the very engine the embedded app uses, or send a
-shard's queued emails. A periodic job finds jobs whose worker died (no
-heartbeat) and retries them; the outbox's leases do the same for sends that
+shard's queued emails. Every worker sweeps for jobs whose worker died (no
+heartbeat for ``MAILBRANCH_STALLED_SECONDS``, 30 by default) and retries them; the outbox's leases do the same for sends that
 a dead worker had claimed.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import Optional
 
@@ -104,14 +105,6 @@ def build_app(conninfo: str, state: WorkerState) -> App:
 
             await asyncio.to_thread(defer)
 
-    @app.periodic(cron="* * * * *", periodic_id="sweep")
-    @app.task(name="mailbranch.sweep_stalled", queue=QUEUE, queueing_lock="mailbranch-sweep")
-    async def sweep_stalled(timestamp: int) -> None:
-        """Jobs of workers that stopped sending heartbeats go back to the queue."""
-        for job in await app.job_manager.get_stalled_jobs():
-            log.warning("retrying job %s (%s): its worker stopped", job.id, job.task_name)
-            await app.job_manager.retry_job(job)
-
     return app
 
 
@@ -127,21 +120,49 @@ async def ensure_schema(app: App, db: Database) -> None:
                     raise
 
 
+async def sweep_stalled(app: App, stalled_seconds: float) -> int:
+    """Jobs of workers that stopped sending heartbeats go back to the queue."""
+    retried = 0
+    for job in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_seconds):
+        try:
+            await app.job_manager.retry_job(job)
+        except Exception as exc:  # noqa: BLE001 - another worker's sweep got there first
+            log.info("stalled job %s was already retried (%s)", job.id, exc)
+            continue
+        retried += 1
+        log.warning("retried job %s (%s): its worker stopped", job.id, job.task_name)
+    return retried
+
+
+async def _sweep_forever(app: App, stalled_seconds: float) -> None:
+    while True:
+        await asyncio.sleep(max(1.0, stalled_seconds / 3))
+        try:
+            await sweep_stalled(app, stalled_seconds)
+        except Exception as exc:  # noqa: BLE001 - the sweep must outlive a database hiccup
+            log.warning("stalled-job sweep failed: %s", exc)
+
+
 async def run_worker(db_url: str, smtp: SmtpSettings, public_url: str, concurrency: int = 4,
                      wait: bool = True) -> None:
     db = Database(db_url)
     db.create_all()
     state = WorkerState(db, smtp, public_url)
     app = build_app(libpq_url(db_url), state)
+    # How long without a heartbeat before a worker counts as dead and its jobs are retried.
+    stalled = float(os.environ.get("MAILBRANCH_STALLED_SECONDS", "30"))
     async with app.open_async():
         await ensure_schema(app, db)
         started = time.time()
         log.info("worker started (concurrency %s)", concurrency)
+        sweeper = asyncio.create_task(_sweep_forever(app, stalled))
         try:
             await app.run_worker_async(queues=[QUEUE], concurrency=concurrency, wait=wait,
                                        install_signal_handlers=True, fetch_job_polling_interval=0.5,
-                                       update_heartbeat_interval=5, stalled_worker_timeout=30)
+                                       update_heartbeat_interval=max(0.5, stalled / 6),
+                                       stalled_worker_timeout=stalled)
         finally:
+            sweeper.cancel()
             if state.sender is not None:
                 await state.sender.close()
             log.info("worker stopped after %.0fs", time.time() - started)

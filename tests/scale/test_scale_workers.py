@@ -1,0 +1,207 @@
+"""Scale-out on PostgreSQL: procrastinate workers play and send; kill one, lose nothing."""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from engine.flow.fileformat import flow_from_data
+from engine.run.clock import SystemClock
+from engine.run.engine import CampaignEngine, LeadInput
+from engine.scale.worker import WorkerState, build_app, ensure_schema, libpq_url
+from engine.sim.simulate import simulate
+from engine.store.bulk import fetch_all
+from engine.store.database import Database
+from engine.store.models import Send, Wait
+
+MB = [sys.executable, "-m", "engine.cli"]
+
+FLOW = {
+    "format": "mailbranch.flow/1", "name": "Scale",
+    "nodes": [
+        {"id": "start", "type": "start"},
+        {"id": "e1", "type": "email", "subject": "Hi", "html": '<p><a href="https://shop.example/o">o</a></p>'},
+        {"id": "c1", "type": "condition", "event": "open"},
+        {"id": "e2", "type": "email", "subject": "Thanks", "html": "<p>Coupon</p>"},
+        {"id": "w1", "type": "wait", "duration": "6s"},
+        {"id": "e3", "type": "email", "subject": "Reminder", "html": "<p>Last chance</p>"},
+        {"id": "end1", "type": "end"}, {"id": "end2", "type": "end"},
+    ],
+    "edges": [
+        {"from": "start", "to": "e1"}, {"from": "e1", "to": "c1"},
+        {"from": "c1", "port": "yes", "to": "e2"}, {"from": "e2", "to": "end1"},
+        {"from": "c1", "port": "no", "to": "w1"}, {"from": "w1", "to": "e3"}, {"from": "e3", "to": "end2"},
+    ],
+}
+
+
+def start(args, env, **kwargs):
+    return subprocess.Popen(MB + args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            **kwargs)
+
+
+def wait_for(predicate, timeout=60.0, step=0.2):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError("timed out waiting")
+
+
+def test_three_workers_one_killed_every_email_once(pg_url, tmp_path):
+    env = {**os.environ, "MAILBRANCH_HOME": str(tmp_path / "home"), "MAILBRANCH_STALLED_SECONDS": "3"}
+    flow_file = tmp_path / "flow.json"
+    flow_file.write_text(json.dumps(FLOW))
+    leads = [f"lead{i}@example.com" for i in range(12)]
+    (tmp_path / "leads.csv").write_text("email\n" + "\n".join(leads) + "\n")
+    sandbox = start(["sandbox", "--db", str(tmp_path / "mailbox.db"), "--port", "0"], env)
+    procs = [sandbox]
+    try:
+        port = int(sandbox.stdout.readline().split()[1])
+        run = start(["run", str(flow_file), "--leads", str(tmp_path / "leads.csv"), "--db", pg_url,
+                     "--distributed", "--shards", "8", "--tracking-port", "0", "--quiet"], env)
+        procs.append(run)
+        db = Database(pg_url)
+        wait_for(lambda: _table_exists(db, "leads") and _count(db, "SELECT COUNT(*) FROM leads") == 12)
+        workers = [start(["worker", "--db", pg_url, "--smtp", f"smtp://127.0.0.1:{port}", "--concurrency", "2"],
+                         env) for _ in range(3)]
+        procs += workers
+        # Three leads open e1 as soon as it is sent to them.
+        wait_for(lambda: _count(db, "SELECT COUNT(*) FROM sends WHERE node = 'e1'") == 12)
+        for lead in leads[:3]:
+            subprocess.run(MB + ["event", "open", "--db", pg_url, "--lead", lead, "--email", "e1"], env=env,
+                           check=True, capture_output=True, timeout=60)
+        workers[0].send_signal(signal.SIGKILL)  # a worker dies in the middle of the campaign
+        assert run.wait(timeout=120) == 0, run.stderr.read()
+        with db.session() as s:
+            sends = sorted((r.lead_id, r.node) for r in s.execute(select(Send.lead_id, Send.node)))
+            statuses = set(s.execute(select(Send.status)).scalars())
+            pending = s.execute(select(func.count()).select_from(Wait).where(Wait.state == "pending")).scalar()
+        assert statuses == {"sent"} and pending == 0
+        # Same sends as the simulator says for the same opens.
+        reference = simulate(flow_from_data(FLOW), [LeadInput(x) for x in leads],
+                             [{"lead": x, "type": "open", "email": "e1", "at": 1} for x in leads[:3]])
+        assert len(sends) == len(reference.sends) == 12 + 3 + 12
+        # Every message arrived exactly once (counted by Message-ID in the sandbox's mailbox).
+        from engine.delivery.mailbox import count_by_message_id
+
+        mailbox = Database(tmp_path / "mailbox.db")
+        with mailbox.session() as s:
+            copies = count_by_message_id(s)
+        assert len(copies) == len(sends)
+        assert set(copies.values()) == {1}
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def _table_exists(db, name):
+    with db.session() as s:
+        return fetch_all(s, "SELECT to_regclass(?)", (name,))[0][0] is not None
+
+
+def _count(db, sql):
+    with db.session() as s:
+        return fetch_all(s, sql)[0][0]
+
+
+@pytest.fixture
+def scale_db(pg_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("MAILBRANCH_HOME", str(tmp_path / "home"))
+    db = Database(pg_url)
+    db.create_all()
+    app = build_app(libpq_url(db.url), None)
+
+    async def schema():
+        async with app.open_async():
+            await ensure_schema(app, db)
+
+    asyncio.run(schema())
+    yield db
+    db.dispose()
+
+
+class StepClock:
+    simulated = False
+
+    def __init__(self, now):
+        self.value = now
+
+    def now(self):
+        return self.value
+
+    def reach(self, at):
+        pass
+
+
+def test_waits_are_scheduled_jobs_and_exclusive_mode_cancels_them(scale_db):
+    clock = StepClock(SystemClock().now())
+    flow = flow_from_data(FLOW)
+    engine = CampaignEngine.create(scale_db, flow, clock, delivery="real", mode="exclusive",
+                                   settings={"distributed": True, "shards": 4})
+    engine.enroll([LeadInput("a", "a@example.com"), LeadInput("b", "b@example.com")])
+    with scale_db.session() as s:
+        start_jobs = fetch_all(s, "SELECT COUNT(*) FROM procrastinate_jobs WHERE task_name = 'mailbranch.wake_shard'"
+                                  " AND status = 'todo'")[0][0]
+    assert start_jobs == 2  # lead 1 and lead 2 are in different shards, due at the same instant
+    clock.value += 5000
+    engine.process_until(clock.value)
+    with scale_db.session() as s:
+        waits = fetch_all(s, "SELECT w.lead_id, w.job_id, j.status, j.scheduled_at FROM waits w JOIN"
+                             " procrastinate_jobs j ON j.id = w.job_id WHERE w.node = 'w1'")
+        deliveries = fetch_all(s, "SELECT COUNT(*) FROM procrastinate_jobs WHERE task_name ="
+                                  " 'mailbranch.deliver_shard'")[0][0]
+    assert len(waits) == 2 and {w[2] for w in waits} == {"todo"}
+    assert deliveries == 2  # the queued e1 sends wake the outbox of each shard
+    # Lead a opens e1: exclusive mode revokes its wait, and the job that would fire it is cancelled.
+    engine.record_event("open", lead="a", email="e1", at=clock.value + 10)
+    clock.value += 5000
+    engine.process_until(clock.value)
+    with scale_db.session() as s:
+        left = fetch_all(s, "SELECT w.lead_id, w.state, (SELECT status FROM procrastinate_jobs j WHERE"
+                            " j.id = w.job_id) FROM waits w WHERE w.node = 'w1' ORDER BY w.lead_id")
+    assert left[0][1] == "revoked" and left[0][2] is None  # the job is gone
+    assert left[1][1] == "pending" and left[1][2] == "todo"
+
+
+def test_a_wake_job_run_twice_changes_nothing(scale_db):
+    flow = flow_from_data(FLOW)
+    engine = CampaignEngine.create(scale_db, flow, SystemClock(), delivery="real",
+                                   settings={"distributed": True, "shards": 2})
+    engine.enroll([LeadInput(f"l{i}", f"l{i}@example.com") for i in range(6)])
+    state = WorkerState(scale_db, None, "http://127.0.0.1:1")
+    state.engine(engine.campaign_id).ctx.jobs.grace_ms = 0
+    time.sleep(0.05)
+    first = state.wake(engine.campaign_id, 0) + state.wake(engine.campaign_id, 1)
+    again = state.wake(engine.campaign_id, 0) + state.wake(engine.campaign_id, 1)
+    with scale_db.session() as s:
+        sends = s.execute(select(func.count()).select_from(Send)).scalar()
+    assert first == 6 and again == 0
+    assert sends == 6
+
+
+def test_run_distributed_needs_postgresql(tmp_path):
+    flow_file = tmp_path / "flow.json"
+    flow_file.write_text(json.dumps(FLOW))
+    (tmp_path / "leads.csv").write_text("email\na@example.com\n")
+    proc = subprocess.run(MB + ["run", str(flow_file), "--leads", str(tmp_path / "leads.csv"), "--db",
+                                str(tmp_path / "x.db"), "--distributed"], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "MAILBRANCH_HOME": str(tmp_path)})
+    assert proc.returncode == 2
+    assert "needs a PostgreSQL database" in proc.stderr
+    assert "Traceback" not in proc.stderr
