@@ -80,6 +80,23 @@ def store_message(
     return row
 
 
+def store_messages(session: Session, batch: list[tuple[str, list[str], bytes]],
+                   received_at: Optional[int] = None) -> int:
+    """Keep many received messages with one INSERT (the sandbox's group commit)."""
+    from sqlalchemy import insert
+
+    at = now_ms() if received_at is None else received_at
+    rows = []
+    for mail_from, rcpt_tos, raw in batch:
+        headers = BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
+        rows.append({"received_at": at, "mail_from": mail_from, "rcpt_tos": list(rcpt_tos),
+                     "message_id": _decoded(headers["Message-ID"]), "subject": _decoded(headers["Subject"]),
+                     "raw": raw})
+    if rows:
+        session.execute(insert(MailboxMessage), rows)
+    return len(rows)
+
+
 def list_messages(
     session: Session,
     *,

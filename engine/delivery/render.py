@@ -205,3 +205,22 @@ def render_email(
     return RenderedEmail(message, rendered.errors, tracked)
 
 
+def render_raw(
+    content: EmailContent,
+    fields: Mapping[str, Any],
+    *,
+    email: str,
+    sender: str,
+    urls: TrackingUrls,
+    message_id: str,
+) -> tuple[bytes, list[str]]:
+    """``render_email`` for the outbox: the same message, written straight to bytes
+    (``engine/delivery/mime.py``), with the Message-ID the engine stored."""
+    from engine.delivery.mime import build_raw
+
+    rendered = render_content(content, fields, email)
+    html, _tracked = rewrite_links(rendered.html, urls)
+    raw = build_raw(sender=sender, to=email, subject=rendered.subject, html=add_footer(html, urls),
+                    text=add_text_footer(rendered.text, urls), message_id=message_id,
+                    unsubscribe_url=urls.unsubscribe())
+    return raw, rendered.errors

@@ -23,7 +23,7 @@ from typing import Any, Optional
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from engine.delivery.errors import CannotListen
-from engine.delivery.mailbox import store_message
+from engine.delivery.mailbox import store_messages
 from engine.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -144,8 +144,7 @@ class SandboxServer:
 
     def _store_batch(self, batch: list[_Received]) -> None:
         with self.db.session() as session:
-            for mail_from, rcpt_tos, raw in batch:
-                store_message(session, mail_from=mail_from, rcpt_tos=rcpt_tos, raw=raw)
+            store_messages(session, batch)
         self.received += len(batch)
 
     # Life cycle -------------------------------------------------------------

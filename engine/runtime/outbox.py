@@ -29,7 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Optional
 
-from engine.delivery.render import EmailContent, render_email
+from engine.delivery.mime import envelope_sender
+from engine.delivery.render import EmailContent, render_raw
 from engine.delivery.smtp import Sender, SendOutcome, backoff
 from engine.delivery.tracked_links import TrackingUrls
 from engine.delivery.tracking_tokens import TrackingTokens
@@ -204,14 +205,11 @@ class Outbox:
             return None
         content, sender = self._content(item.campaign_id, item.node)
         urls = TrackingUrls(self.public_url(), self.tokens, item.campaign_id, item.send_id, item.lead_id)
-        rendered = render_email(content, item.fields, email=item.email, sender=sender, urls=urls,
-                                token_id=item.token_id, node_id=item.node)
-        for error in rendered.errors:
+        raw, errors = render_raw(content, item.fields, email=item.email, sender=sender, urls=urls,
+                                 message_id=item.message_id)
+        for error in errors:
             log.warning("send %s: template problem: %s", item.send_id, error)
-        message = rendered.message
-        del message["Message-ID"]
-        message["Message-ID"] = item.message_id  # the id the engine derived and stored
-        return await self.sender.send(message)
+        return await self.sender.send_raw(envelope_sender(sender), [item.email], raw)
 
     def _settle(self, results: list[tuple[_Claimed, Optional[SendOutcome]]]) -> int:
         from engine.runtime.sink import INSERT_EVENT
