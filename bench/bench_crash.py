@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -35,12 +36,12 @@ def main() -> None:
     rng = random.Random(args.seed)
     specs = [(f"b{i}", random_kills(rng, rng.randint(1, args.max_kills))) for i in range(args.trials)]
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="bench-crash-") as tmp:
-        sandbox = Sandbox(Path(tmp))
-        try:
-            results = run_trials(Path(tmp), sandbox, specs, parallel=args.parallel)
-        finally:
-            sandbox.close()
+    tmp = tempfile.mkdtemp(prefix="bench-crash-")
+    sandbox = Sandbox(Path(tmp))
+    try:
+        results = run_trials(Path(tmp), sandbox, specs, parallel=args.parallel)
+    finally:
+        sandbox.close()
     elapsed = time.monotonic() - started
     kills = [how.split(":")[0].split("@")[0] for r in results for how, _at in r.killed]
     diverged = [r for r in results if r.diverged]
@@ -53,6 +54,10 @@ def main() -> None:
     print(f"duplicate sends elsewhere: {sum(r.duplicates_elsewhere for r in results)}")
     print(f"events via tracking HTTP: {sum(r.events_by_http for r in results)}, "
           f"recorded while the engine was down: {sum(r.events_by_sink for r in results)}")
+    if not diverged:
+        shutil.rmtree(tmp)
+    else:
+        print(f"trial directories (logs, databases): {tmp}")
     for r in diverged[:10]:
         print(f"\n{r.name} kills={[k.describe() for k in r.kills]} killed={r.killed}")
         for problem in r.problems:
