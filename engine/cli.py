@@ -58,6 +58,19 @@ def validate_command(flow_path: Path = typer.Argument(..., metavar="FLOW"),
     raise typer.Exit(1 if has_errors(findings) else 0)
 
 
+def read_valid_flow(path: Path, doing: str):
+    """The flow, or every error printed and exit 1: a flow with errors cannot run."""
+    flow = read_flow(path)
+    findings = validate(flow)
+    if has_errors(findings):
+        for f in findings:
+            if f.is_error:
+                err.print(f"[red]error[/] {f.code}" + (f" [{f.node}]" if f.node else "") + f": {f.message}",
+                          highlight=False)
+        fail(f"the flow has errors; fix them before {doing}", 1)
+    return flow
+
+
 def parse_until(text: Optional[str]) -> Optional[float]:
     if text is None:
         return None
@@ -131,14 +144,7 @@ def simulate_command(
 
     if mode is not None and mode not in ("parallel", "exclusive"):
         fail("--mode must be parallel or exclusive")
-    flow = read_flow(flow_path)
-    findings = validate(flow)
-    if has_errors(findings):
-        for f in findings:
-            if f.is_error:
-                err.print(f"[red]error[/] {f.code}" + (f" [{f.node}]" if f.node else "") + f": {f.message}",
-                          highlight=False)
-        fail("the flow has errors; fix them before simulating", 1)
+    flow = read_valid_flow(flow_path, "simulating")
     until_s = parse_until(until)
     lead_list, imported = read_leads(leads)
     if imported is not None and not as_json:
@@ -259,14 +265,7 @@ def run_command(
     from engine.runtime.runner import CampaignRunner, RunnerSettings
 
     configure(json_lines=log_json or None, level=logging.INFO if verbose else logging.WARNING)
-    flow = read_flow(flow_path)
-    findings = validate(flow)
-    if has_errors(findings):
-        for f in findings:
-            if f.is_error:
-                err.print(f"[red]error[/] {f.code}" + (f" [{f.node}]" if f.node else "") + f": {f.message}",
-                          highlight=False)
-        fail("the flow has errors; fix them before running", 1)
+    flow = read_valid_flow(flow_path, "running")
     try:
         smtp_settings = SmtpSettings.from_url(smtp)
     except SmtpUrlError as exc:
