@@ -1,0 +1,18 @@
+"""Where the app keeps its files: ``MAILBRANCH_HOME`` if set, else the user's data dir."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.runtime.home import mailbranch_home
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_FLOW = ROOT / "resources" / "flows" / "sample.json"
+SAMPLE_LEADS = ROOT / "resources" / "leads" / "sample-leads.csv"
+
+
+def data_dir() -> Path:
+    """The data directory (database, engine state and log), created on first use."""
+    path = mailbranch_home()
+    path.mkdir(parents=True, exist_ok=True)
+    return path

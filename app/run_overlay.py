@@ -1,0 +1,247 @@
+"""The run overlay: live figures drawn on top of a read-only flow canvas.
+
+Canvas items (``editor.items``) keep drawing the model; these items draw the
+run: a badge under each step with its counts, a band along each edge whose
+width follows how many leads took it, and a halo on the steps a selected
+lead has visited. ``RunOverlay.apply(figures)`` takes the engine's
+``figures()`` answer as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPathStroker, QPen
+from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
+
+from editor import style
+from editor.items import EdgeItem, NodeItem
+from editor.scene import FlowScene
+
+HIGHLIGHT = QColor("#7C3AED")
+BADGE_GAP = 6.0
+BADGE_PAD = 5.0
+MAX_BAND = 14.0
+
+
+def percent(rate: Optional[float]) -> str:
+    return "–" if rate is None else f"{rate * 100:.0f}%"
+
+
+def node_lines(node_type: str, f: dict[str, Any]) -> list[str]:
+    """What a step's badge says, as a marketer reads it."""
+    lines: list[str] = []
+    if node_type == "start":
+        lines.append(f"{f.get('passed', 0)} entered")
+    elif node_type == "email":
+        lines.append(f"{f.get('sent', 0)} sent")
+        lines.append(f"{f.get('opened', 0)} opened ({percent(f.get('open_rate'))})")
+        lines.append(f"{f.get('clicked', 0)} clicked ({percent(f.get('click_rate'))})")
+        if f.get("queued"):
+            lines.append(f"{f['queued']} queued")
+    elif node_type == "condition":
+        lines.append(f"YES {f.get('yes', 0)} · NO {f.get('no', 0)}")
+    elif node_type == "wait":
+        lines.append(f"{f.get('waiting', 0)} waiting here")
+        lines.append(f"{f.get('passed', 0)} passed")
+    elif node_type == "end":
+        lines.append(f"{f.get('finished', 0)} finished")
+    if node_type not in ("wait", "end") and f.get("waiting"):
+        lines.append(f"{f['waiting']} waiting here")
+    failed = int(f.get("failed", 0) or 0) + int(f.get("send_failed", 0) or 0)
+    if failed:
+        lines.append(f"{failed} failed")
+    return lines
+
+
+class NodeFiguresItem(QGraphicsItem):
+    """The badge under a step, and its halo when the selected lead passed there."""
+
+    def __init__(self, node_item: NodeItem) -> None:
+        super().__init__()
+        self.node_item = node_item
+        self.node_id = node_item.node_id
+        self.node_type = node_item.node_type
+        self.figures: dict[str, Any] = {}
+        self.lines: list[str] = []
+        self.highlighted = False
+        self.setZValue(3)
+        self.setPos(node_item.pos())
+        self._font = style.font(11, QFont.Weight.DemiBold)
+        self._metrics = QFontMetricsF(self._font)
+        self._box = QRectF()
+        self.set_figures({})
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def set_figures(self, figures: dict[str, Any]) -> None:
+        lines = node_lines(self.node_type, figures)
+        self.figures = dict(figures)
+        if lines == self.lines:
+            return
+        self.prepareGeometryChange()
+        self.lines = lines
+        width = max([self._metrics.horizontalAdvance(x) for x in lines] + [40.0]) + 2 * BADGE_PAD
+        height = self._metrics.height() * len(lines) + 2 * BADGE_PAD - 2
+        self._box = QRectF(0, self.node_item.height + BADGE_GAP, width, height)
+        self.setToolTip(f"{self.node_id}: " + ", ".join(lines))
+        self.update()
+
+    def set_highlighted(self, on: bool) -> None:
+        if on != self.highlighted:
+            self.highlighted = on
+            self.update()
+
+    def boundingRect(self) -> QRectF:
+        node = self.node_item.node_rect().adjusted(-6, -6, 6, 6)
+        return node.united(self._box).adjusted(-2, -2, 2, 2)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: Optional[QWidget] = None) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        if self.highlighted:
+            halo = QColor(HIGHLIGHT)
+            halo.setAlpha(170)
+            painter.setPen(QPen(halo, 4))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(self.node_item.node_rect().adjusted(-4, -4, 4, 4), 13, 13)
+        if not self.lines:
+            return
+        accent = style.TYPE_COLORS.get(self.node_type, style.EDGE_COLOR)
+        painter.setPen(QPen(HIGHLIGHT if self.highlighted else QColor(accent), 1.2))
+        painter.setBrush(QColor("#FFFFFF"))
+        painter.drawRoundedRect(self._box, 6, 6)
+        painter.setFont(self._font)
+        painter.setPen(style.TEXT)
+        y = self._box.top() + BADGE_PAD
+        for line in self.lines:
+            painter.drawText(QRectF(self._box.left() + BADGE_PAD, y, self._box.width(), self._metrics.height()),
+                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, line)
+            y += self._metrics.height()
+
+
+class EdgeFiguresItem(QGraphicsItem):
+    """A band along an edge, as wide as its share of leads, with the count."""
+
+    def __init__(self, edge_item: EdgeItem) -> None:
+        super().__init__()
+        self.edge_item = edge_item
+        self.edge = edge_item.edge
+        self.count = 0
+        self.width = 0.0
+        self.highlighted = False
+        self.setZValue(-0.5)
+        self._font = style.font(11, QFont.Weight.Bold)
+
+    def text(self) -> str:
+        return str(self.count)
+
+    def set_count(self, count: int, largest: int) -> None:
+        width = 0.0 if count <= 0 else 2.0 + (MAX_BAND - 2.0) * count / max(1, largest)
+        if count == self.count and width == self.width:
+            return
+        self.prepareGeometryChange()
+        self.count, self.width = count, width
+        self.setToolTip(f"{count} lead{'s' if count != 1 else ''} took this path")
+        self.update()
+
+    def set_highlighted(self, on: bool) -> None:
+        if on != self.highlighted:
+            self.highlighted = on
+            self.update()
+
+    def label_pos(self) -> QPointF:
+        return self.edge_item.path().pointAtPercent(0.78)
+
+    def boundingRect(self) -> QRectF:
+        return self.edge_item.path().boundingRect().adjusted(-MAX_BAND - 20, -MAX_BAND - 20, MAX_BAND + 20,
+                                                             MAX_BAND + 20)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: Optional[QWidget] = None) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        path = self.edge_item.path()
+        color = QColor(HIGHLIGHT if self.highlighted else self.edge_item.color())
+        if self.width > 0 or self.highlighted:
+            band = QColor(color)
+            band.setAlpha(150 if self.highlighted else 70)
+            stroker = QPainterPathStroker()
+            stroker.setWidth(max(self.width, 6.0 if self.highlighted else 0.0))
+            stroker.setCapStyle(Qt.PenCapStyle.RoundCap)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(band)
+            painter.drawPath(stroker.createStroke(path))
+        if self.count <= 0:
+            return
+        text = self.text()
+        painter.setFont(self._font)
+        fm = QFontMetricsF(self._font)
+        w, h = fm.horizontalAdvance(text) + 10, fm.height() + 2
+        centre = self.label_pos()
+        rect = QRectF(centre.x() - w / 2, centre.y() - h / 2, w, h)
+        painter.setPen(QPen(color, 1.2))
+        painter.setBrush(QColor("#FFFFFF"))
+        painter.drawRoundedRect(rect, h / 2, h / 2)
+        painter.setPen(color.darker(130))
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+
+
+def visited_nodes(flow: Any, timeline: dict[str, Any]) -> set[str]:
+    """The steps a lead has been through: its sends, waits, tokens' places and
+    paths, plus the start and the conditions between two visited steps."""
+    seen = {n.id for n in flow.nodes if n.type == "start"}
+    seen |= {s["node"] for s in timeline.get("sends", [])}
+    seen |= {w["node"] for w in timeline.get("waits", [])}
+    for token in timeline.get("tokens", []):
+        seen.add(token["node"])
+        seen |= set((token.get("path") or {}).keys())
+    for event in timeline.get("events", []):
+        seen |= set(event.get("triggered") or [])
+    changed = True
+    while changed:
+        changed = False
+        for node in flow.nodes:
+            if node.id in seen or node.type != "condition":
+                continue
+            into = any(e.target == node.id and e.source in seen for e in flow.edges)
+            out = any(e.source == node.id and e.target in seen for e in flow.edges)
+            if into and out:
+                seen.add(node.id)
+                changed = True
+    return seen & {n.id for n in flow.nodes}
+
+
+class RunOverlay:
+    """Overlay items for every step and edge of a (read-only) flow scene."""
+
+    def __init__(self, scene: FlowScene) -> None:
+        self.scene = scene
+        self.nodes: dict[str, NodeFiguresItem] = {}
+        self.edges: dict[tuple[str, str], EdgeFiguresItem] = {}
+        for node_id, item in scene.nodes.items():
+            figure = NodeFiguresItem(item)
+            scene.addItem(figure)
+            self.nodes[node_id] = figure
+        for edge, item in scene.edges.items():
+            figure = EdgeFiguresItem(item)
+            scene.addItem(figure)
+            self.edges[(edge.source, edge.port)] = figure
+
+    def apply(self, figures: dict[str, Any]) -> None:
+        for node_id, data in (figures.get("nodes") or {}).items():
+            item = self.nodes.get(node_id)
+            if item is not None:
+                item.set_figures(data)
+        counts = {(e["from"], e.get("port", "next")): int(e["count"]) for e in figures.get("edges") or []}
+        largest = max(counts.values(), default=0)
+        for key, item in self.edges.items():
+            item.set_count(counts.get(key, 0), largest)
+
+    def highlight(self, node_ids: set[str]) -> None:
+        for node_id, item in self.nodes.items():
+            item.set_highlighted(node_id in node_ids)
+        for (source, _port), item in self.edges.items():
+            item.set_highlighted(source in node_ids and item.edge.target in node_ids)
+
+    def highlighted(self) -> set[str]:
+        return {n for n, item in self.nodes.items() if item.highlighted}

@@ -1,0 +1,282 @@
+"""One running campaign: its canvas with the live overlay, controls and leads.
+
+The canvas is a read-only ``FlowEditor`` of the campaign's own flow (as the
+engine stored it when the run started). A 500 ms ``QTimer`` polls the
+engine's ``figures()``; the overlay, the progress bar and the state line
+follow. When the engine does not answer (it is being restarted), the last
+figures stay on screen and the state line says so.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGraphicsView,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+from qasync import asyncSlot
+
+from app.client import EngineError, EngineUnavailable
+from app.leads_panel import LeadsPanel, span, wall
+from app.run_overlay import RunOverlay
+from editor.controller import FlowEditor
+from editor.layout import apply_missing_positions
+from engine.flow.model import Flow
+
+if TYPE_CHECKING:
+    from app.engine_process import EngineProcess
+
+#: Simulation speeds offered: (label, campaign seconds per real second).
+SPEEDS = [("1 min/s", 60.0), ("1 hour/s", 3600.0), ("6 hours/s", 21600.0), ("1 day/s", 86400.0)]
+POLL_MS = 500
+
+
+def speed_label(speed: Optional[float]) -> str:
+    for label, value in SPEEDS:
+        if speed == value:
+            return label
+    return f"×{speed:g}" if speed else ""
+
+
+class RunView(QWidget):
+    #: The state line changed: (campaign id, text).
+    stateChanged = Signal(int, str)
+    #: A sentence for the status bar.
+    message = Signal(str)
+
+    def __init__(self, engine: EngineProcess, campaign_id: int, flow: Flow, simulated: bool,
+                 parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        self.campaign_id = campaign_id
+        self.simulated = simulated
+        apply_missing_positions(flow)
+        self.flow = flow
+        self.figures: dict[str, Any] = {}
+        self.state_text = "Starting…"
+        self.engine_ok = True
+        self.last_error = ""
+        self.polls = 0
+        self._polling = False
+        self._fitted = False
+
+        self.editor = FlowEditor(flow, self)
+        self.view = self.editor.view
+        self.view.setInteractive(False)
+        self.view.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.overlay = RunOverlay(self.editor.scene)
+        self.leads = LeadsPanel(engine, campaign_id, flow)
+        self.leads.highlightRequested.connect(self.overlay.highlight)
+        self.leads.message.connect(self.message.emit)
+
+        self.title = QLabel(f"<b>{flow.name}</b> · campaign {campaign_id}"
+                            + (" · simulation (sandbox only)" if simulated else " · real sending"))
+        self.state_label = QLabel(self.state_text)
+        self.state_label.setObjectName("RunState")
+        self.clock_label = QLabel()
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v of %m leads finished")
+        self.progress.setMinimumWidth(220)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.pause_button = QPushButton("Pause")
+        self.skip_button = QPushButton("Skip to next timer")
+        self.speed_box = QComboBox()
+        for label, value in SPEEDS:
+            self.speed_box.addItem(label, value)
+        self.stop_button = QPushButton("Stop campaign")
+        for w in (self.pause_button, self.skip_button, self.speed_box):
+            w.setVisible(simulated)
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.skip_button.clicked.connect(self.skip)
+        self.speed_box.activated.connect(self._speed_chosen)
+        self.stop_button.clicked.connect(self.stop)
+
+        bar = QHBoxLayout()
+        bar.addWidget(self.title)
+        bar.addSpacing(12)
+        bar.addWidget(self.state_label)
+        bar.addSpacing(12)
+        bar.addWidget(self.clock_label)
+        bar.addStretch(1)
+        bar.addWidget(self.progress)
+        bar.addWidget(self.pause_button)
+        bar.addWidget(self.skip_button)
+        bar.addWidget(self.speed_box)
+        bar.addWidget(self.stop_button)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.view)
+        split.addWidget(self.leads)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        split.setSizes([900, 380])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 0)
+        layout.addLayout(bar)
+        layout.addWidget(split, 1)
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(POLL_MS)
+        self.timer.timeout.connect(self.poll)
+        self.timer.start()
+
+    # -- figures -------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        return str(self.figures.get("state", ""))
+
+    @property
+    def is_active(self) -> bool:
+        """Still running (or paused): something is left to happen."""
+        return self.state not in ("complete", "stopped") if self.figures else True
+
+    @asyncSlot()
+    async def poll(self) -> None:
+        if self._polling:
+            return
+        client = self.engine.client
+        if client is None or not self.engine.is_ready:
+            self._set_engine_ok(False)
+            return
+        self._polling = True
+        try:
+            figures = await client.figures(self.campaign_id)
+            self._set_engine_ok(True)
+            changed = self._signature(figures) != self._signature(self.figures)
+            self.apply(figures)
+            self.polls += 1
+            if changed or self.polls % 4 == 1:
+                await self.leads.refresh()
+        except EngineUnavailable:
+            self._set_engine_ok(False)
+        except EngineError as exc:
+            self.last_error = str(exc)
+            self.message.emit(str(exc))
+        finally:
+            self._polling = False
+
+    @staticmethod
+    def _signature(figures: dict[str, Any]) -> Any:
+        return (figures.get("edges"), figures.get("finished_leads"), figures.get("state"),
+                str(figures.get("nodes")))
+
+    def apply(self, figures: dict[str, Any]) -> None:
+        self.figures = figures
+        self.leads.origin = figures.get("started_at")
+        self.overlay.apply(figures)
+        leads = int(figures.get("leads") or 0)
+        self.progress.setRange(0, max(1, leads))
+        self.progress.setValue(min(leads, int(figures.get("finished_leads") or 0)))
+        if leads == 0:
+            self.progress.setFormat("no leads")
+        self._update_state()
+
+    def _set_engine_ok(self, ok: bool) -> None:
+        if ok != self.engine_ok:
+            self.engine_ok = ok
+            self._update_state()
+
+    def _update_state(self) -> None:
+        f = self.figures
+        start = f.get("started_at")
+        state = f.get("state", "")
+        if state == "complete":
+            text = f"Complete at {span(f.get('complete_at'), start)}"
+            if not self.simulated:
+                text += f" ({wall(f.get('complete_at'))})"
+        elif state == "stopped":
+            text = "Stopped"
+        elif f.get("paused"):
+            text = "Paused"
+        elif f:
+            text = "Running"
+        else:
+            text = "Starting…"
+        if not self.engine_ok:
+            text += " · engine not answering, reconnecting…"
+        if self.simulated and f:
+            self.clock_label.setText(f"Campaign time {span(f.get('now'), start)} · {speed_label(f.get('speed'))}")
+        elif f:
+            self.clock_label.setText(f"Started {wall(start)} · outbox {f.get('outbox', '')}")
+        self.pause_button.setText("Resume" if f.get("paused") else "Pause")
+        active = state not in ("complete", "stopped")
+        finished_all = state == "complete" and not f.get("tokens_active")
+        self.pause_button.setEnabled(self.simulated and active)
+        self.skip_button.setEnabled(self.simulated and not finished_all and state != "stopped")
+        self.stop_button.setEnabled(state != "stopped")
+        index = self.speed_box.findData(f.get("speed"))
+        if index >= 0 and not self.speed_box.hasFocus():
+            self.speed_box.setCurrentIndex(index)
+        color = {"complete": "#16A34A", "stopped": "#667085"}.get(state, "#2E6BE6")
+        if not self.engine_ok:
+            color = "#D92D20"
+        self.state_label.setStyleSheet(f"font-weight: 600; color: {color};")
+        if text != self.state_text:
+            self.state_text = text
+            self.state_label.setText(text)
+            self.stateChanged.emit(self.campaign_id, text)
+
+    # -- controls ------------------------------------------------------------
+    async def _call(self, name: str, *args: Any) -> Any:
+        client = self.engine.client
+        if client is None:
+            return None
+        try:
+            result = await getattr(client, name)(self.campaign_id, *args)
+        except EngineError as exc:
+            self.last_error = str(exc)
+            self.message.emit(str(exc))
+            return None
+        await self.poll()
+        return result
+
+    @asyncSlot()
+    async def toggle_pause(self) -> None:
+        await self._call("resume" if self.figures.get("paused") else "pause")
+
+    async def set_paused(self, paused: bool) -> None:
+        await self._call("pause" if paused else "resume")
+
+    @asyncSlot()
+    async def skip(self) -> Optional[int]:
+        return await self._call("skip_to_next_timer")
+
+    async def set_speed(self, speed: float) -> None:
+        await self._call("set_speed", speed)
+
+    @asyncSlot(int)
+    async def _speed_chosen(self, index: int) -> None:
+        await self.set_speed(float(self.speed_box.itemData(index)))
+
+    @asyncSlot()
+    async def stop(self) -> None:
+        await self._call("stop_campaign")
+
+    # -- looks ---------------------------------------------------------------
+    def fit(self) -> None:
+        content = self.editor.scene.content_rect()
+        for item in self.overlay.nodes.values():
+            content = content.united(item.sceneBoundingRect())
+        self.view.fitInView(content.adjusted(-20, -20, 20, 20), Qt.AspectRatioMode.KeepAspectRatio)
+        if self.view.zoom() > 1.0:
+            self.view.set_zoom(1.0)
+            self.view.centerOn(content.center())
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._fitted:
+            self._fitted = True
+            QTimer.singleShot(0, self.fit)
+
+    def close_view(self) -> None:
+        self.timer.stop()
