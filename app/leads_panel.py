@@ -9,6 +9,7 @@ the same tracking sink as a real one.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -55,9 +56,14 @@ def wall(ms: Optional[int]) -> str:
     return "" if ms is None else datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M")
 
 
+def plain_subject(subject: str) -> str:
+    """A subject without its template parts, for lists (``Hi {{ name }}`` -> ``Hi …``)."""
+    return re.sub(r"\s*\{\{.*?\}\}|\{%.*?%\}", " …", subject or "").strip()
+
+
 def timeline_lines(data: dict[str, Any], origin: Optional[int], flow: Flow) -> list[tuple[int, str]]:
     """Sends, events and waits of one lead, oldest first, as sentences."""
-    subjects = {n.id: n.settings.get("subject", "") for n in flow.nodes if n.type == "email"}
+    subjects = {n.id: plain_subject(n.settings.get("subject", "")) for n in flow.nodes if n.type == "email"}
     rows: list[tuple[int, str]] = []
     for s in data.get("sends", []):
         status = "" if s["status"] == "sent" else f" ({s['status']}{': ' + s['error'] if s.get('error') else ''})"
@@ -298,7 +304,7 @@ class LeadsPanel(QWidget):
             keep = self.email_box.currentData()
             self.email_box.blockSignals(True)
             self.email_box.clear()
-            subjects = {n.id: n.settings.get("subject", "") for n in self.flow.nodes}
+            subjects = {n.id: plain_subject(n.settings.get("subject", "")) for n in self.flow.nodes}
             for node in sent:
                 self.email_box.addItem(f"{node}: {subjects.get(node, '')}", node)
             if keep in sent:

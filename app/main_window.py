@@ -79,6 +79,7 @@ class MainWindow(EditorWindow):
         self.side_windows: list[QWidget] = []
         self._closing_done = False
         self._close_task: Any = None
+        self._dock_state: Optional[list[bool]] = None
 
         view = self.takeCentralWidget()
         self.tabs = QTabWidget()
@@ -344,9 +345,18 @@ class MainWindow(EditorWindow):
             self._update_campaign_actions()
 
     def _tab_changed(self, _index: int) -> None:
+        """The editor's docks belong to the Flow tab: hidden over a run, back as they were after."""
         run = self.current_run()
-        for dock in (self.palette_dock, self.inspector_dock):
-            dock.setVisible(run is None)
+        docks = (self.palette_dock, self.inspector_dock, self.findings_dock)
+        if run is not None and self._dock_state is None:
+            self._dock_state = [d.isVisible() for d in docks]
+            for dock in docks:
+                dock.hide()
+        elif run is None and self._dock_state is not None:
+            for dock, visible in zip(docks, self._dock_state, strict=True):
+                dock.setVisible(visible)
+            self._dock_state = None
+        self.zoom_label.setVisible(run is None)  # the editor canvas's zoom, not the run's
         self._update_campaign_actions()
 
     def _run_state_changed(self, _campaign_id: int, _text: str) -> None:

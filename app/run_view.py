@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Optional
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QShowEvent
+from PySide6.QtGui import QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QGraphicsView,
@@ -119,7 +119,7 @@ class RunView(QWidget):
         split.addWidget(self.leads)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 1)
-        split.setSizes([900, 380])
+        split.setSizes([1000, 360])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 0)
         layout.addLayout(bar)
@@ -271,6 +271,11 @@ class RunView(QWidget):
         if self.view.zoom() > 1.0:
             self.view.set_zoom(1.0)
             self.view.centerOn(content.center())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self._fitted:
+            QTimer.singleShot(0, self.fit)
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
