@@ -29,7 +29,7 @@ from engine.run.context import RunContext
 from engine.run.ids import IdAllocator
 from engine.run.spec import CampaignSpec
 from engine.run.state import EventState
-from engine.store.bulk import execute_many, fetch_all
+from engine.store.bulk import begin_write, execute_many, fetch_all
 from engine.store.database import Database
 from engine.store.models import Campaign, EdgeCount, Event, Lead, Wait
 
@@ -106,6 +106,7 @@ class CampaignEngine:
         for _attempt in range(3):
             try:
                 with self.db.session() as s:
+                    begin_write(s)
                     result = self._enroll(s, leads, at)
                 return result
             except ConcurrentTransition:
@@ -221,6 +222,7 @@ class CampaignEngine:
         for _attempt in range(5):
             try:
                 with self.db.session() as s:
+                    begin_write(s)
                     played, batch = self._play_batch(s, limit, shard)
                 crash_point("after_commit")
                 if batch is not None:

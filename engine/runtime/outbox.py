@@ -38,7 +38,7 @@ from engine.faults import crash_point
 from engine.flow.fileformat import loads_flow
 from engine.observe.logs import OPS, op
 from engine.observe.metrics import METRICS
-from engine.store.bulk import execute_many, fetch_all
+from engine.store.bulk import begin_write, execute_many, fetch_all
 from engine.store.database import Database
 
 log = logging.getLogger("mailbranch.outbox")
@@ -121,6 +121,7 @@ class Outbox:
 
         scope, scope_args = self._scope()
         with self.db.session() as s:
+            begin_write(s)
             # Sends whose worker died mid-send: their lease ran out.
             execute_many(s, "UPDATE sends SET status = 'queued', claimed_until = NULL WHERE status = 'sending'"
                             " AND claimed_until < ?", [(now,)])
@@ -233,6 +234,7 @@ class Outbox:
                 delay = int(backoff(item.attempts + 1, base=self.retry_base) * 1000)
                 requeue.append((item.attempts + 1, now + delay, outcome.error, item.send_id))
         with self.db.session() as s:
+            begin_write(s)
             execute_many(s, "UPDATE sends SET status = 'sent', sent_at = ?, claimed_until = NULL, error = NULL"
                             " WHERE id = ? AND status = 'sending'", sent)
             execute_many(s, "UPDATE sends SET status = 'cancelled', sent_at = ?, claimed_until = NULL"

@@ -19,7 +19,7 @@ from typing import Optional
 from sqlalchemy import select, update
 
 from engine.faults import crash_point
-from engine.store.bulk import execute_many, fetch_all, insert_sql
+from engine.store.bulk import begin_write, execute_many, fetch_all, insert_sql
 from engine.store.database import Database
 from engine.store.models import Lead, Unsubscribe
 
@@ -125,6 +125,7 @@ class EngineSink:
     def _write(self, items: list[_Item]) -> list[bool]:
         """One transaction for all queued items; returns whether each was known."""
         with self.db.session() as s:
+            begin_write(s)
             send_ids = sorted({i.ref for i in items if i.kind != "unsubscribe"})
             sends: dict[int, tuple[int, int, str]] = {}
             for start in range(0, len(send_ids), 5000):

@@ -51,3 +51,20 @@ def fetch_all(session: Session, sql: str, params: Sequence[Any] = ()) -> list[tu
 def insert_sql(table: str, columns: str) -> str:
     names = [c.strip() for c in columns.split(",")]
     return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
+
+
+def begin_write(session: Session) -> None:
+    """Start this unit of work as a writer, up front.
+
+    SQLite lets a transaction that has read but not yet written fail at once
+    (``SQLITE_BUSY``, whatever the busy timeout) when it then tries to write
+    after another connection wrote. Every engine unit of work reads and then
+    writes, so on SQLite it takes the write lock first (``BEGIN IMMEDIATE``):
+    writers then queue politely behind each other for up to the busy timeout.
+    PostgreSQL needs nothing of the kind.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    if not connection.connection.dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")  # errors come wrapped, like any other statement

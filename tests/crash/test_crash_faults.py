@@ -37,8 +37,8 @@ def short_busy_timeout(db, ms: int = 200) -> None:
 
 
 def test_a_locked_database_fails_the_batch_cleanly_and_it_plays_once_the_lock_is_gone(db, tmp_path):
-    """SQLite refuses at once a transaction that has read and wants to write
-    while another connection writes (waiting could deadlock), busy timeout or not."""
+    """A batch takes SQLite's write lock first (BEGIN IMMEDIATE) and waits up to the busy
+    timeout for it; a lock held longer fails the batch cleanly, with nothing half-written."""
     engine = start(db, leads=3)
     before = snapshot(db)
     with write_lock(tmp_path / "campaign.db"):
