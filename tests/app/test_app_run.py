@@ -143,6 +143,13 @@ def test_first_start_simulate_fire_events_and_complete(qtbot, qloop, home, monke
     assert nodes["e3"].text().startswith("20 sent")
     assert run.progress.value() == run.progress.maximum() == 20
     assert "Complete at 4d" in window.campaign_label.text()
+
+    # The report and the sandbox mailbox open from the menus on the same engine.
+    assert window.actions["report"].isEnabled() and window.actions["mailbox"].isEnabled()
+    report = window.open_report()
+    qtbot.waitUntil(lambda: any(row and "e3" in " ".join(row) for row in report.row_texts()), timeout=5000)
+    mailbox = window.open_mailbox()
+    qtbot.waitUntil(lambda: len(mailbox.message_ids()) == 20 + 1 + 20, timeout=5000)  # e1, Ana's e2, e3
     close_window(qtbot, window, "stop")
     assert not window.engine.alive()
 
