@@ -50,13 +50,18 @@ class EngineOptions:
     tracking_port: int = 8025
     public_url: str = ""
 
+    def environment(self) -> dict[str, str]:
+        return {"MAILBRANCH_SMTP_URL": self.smtp_url or "sandbox"}
+
     @property
     def database(self) -> Path:
         return Path(self.db_path) if self.db_path else Path(self.data_dir) / "mailbranch.db"
 
     def command(self) -> list[str]:
+        # The SMTP URL (it may hold a password) goes in the environment (``environment()``),
+        # never on the command line, where any local user can read it.
         args = [sys.executable, "-m", "engine.cli", "serve", "--db", str(self.database),
-                "--smtp", self.smtp_url or "sandbox", "--tracking-host", self.tracking_host,
+                "--tracking-host", self.tracking_host,
                 "--tracking-port", str(self.tracking_port), "--control-port", "0"]
         if self.public_url:
             args += ["--public-url", self.public_url]
@@ -167,7 +172,7 @@ class EngineProcess(QObject):
         options.database.parent.mkdir(parents=True, exist_ok=True)
         secret = secrets.token_urlsafe(32)
         out_path = Path(options.data_dir) / "engine.out"
-        env = dict(os.environ, **{SECRET_ENV: secret})
+        env = dict(os.environ, **{SECRET_ENV: secret}, **options.environment())
         env["PYTHONUNBUFFERED"] = "1"
         with open(out_path, "wb") as out, open(self.log_path, "ab") as log:
             child = subprocess.Popen(options.command(), stdout=out, stderr=log, stdin=subprocess.DEVNULL,

@@ -175,3 +175,11 @@ def test_screenshot(qtbot, home, tmp_path):
     qtbot.waitExposed(dlg)
     os.makedirs(ARTIFACTS, exist_ok=True)
     assert dlg.grab().save(os.path.join(ARTIFACTS, "app-settings.png"))
+
+
+def test_the_smtp_password_never_reaches_the_engine_command_line():
+    from app.engine_process import EngineOptions
+
+    options = EngineOptions(smtp_url="smtp://ana:pa55word@mail.example:587")
+    assert not any("pa55word" in arg for arg in options.command())
+    assert options.environment()["MAILBRANCH_SMTP_URL"] == "smtp://ana:pa55word@mail.example:587"
