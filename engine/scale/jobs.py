@@ -99,23 +99,43 @@ class ShardJobs:
 
     def wake_now(self, session: Session, lead_ids: Iterable[int], at: int) -> None:
         """Wake the shards of these leads (new events) just after ``at``."""
-        shards = sorted({self.shard(lead) for lead in lead_ids})
-        defer_jobs(session, [(TASK_WAKE, self.lock(shard),
-                              {"campaign_id": self.campaign_id, "shard": shard, "due": at},
-                              at + self.grace_ms) for shard in shards])
+        self.wake_at(session, [(lead, at) for lead in lead_ids])
+
+    def _not_yet_deferred(self, session: Session, task: str, wanted: list[tuple[str, Optional[int]]]
+                          ) -> list[tuple[str, Optional[int]]]:
+        """Leave out (lock, time) jobs already waiting in the queue: events come in
+        thousands, and one wake per shard and half second plays them all."""
+        if not wanted:
+            return wanted
+        rows = fetch_all(session, "SELECT lock, scheduled_at FROM procrastinate_jobs WHERE status = 'todo'"
+                                  " AND task_name = ? AND lock = ANY(?)", (task, sorted({w[0] for w in wanted})))
+        queued = {(lock, int(when.timestamp() * 1000) if when else None) for lock, when in rows}
+        return [w for w in wanted if w not in queued]
 
     def wake_at(self, session: Session, items: Iterable[tuple[int, int]]) -> None:
-        """Wake the shards of these (lead, at) at those times (events recorded ahead of time)."""
-        keys = sorted({(self.shard(lead), at) for lead, at in items})
+        """Wake the shards of these (lead, at) at those times (events), rounded up to the half second."""
+        step = 500
+        keys = sorted({(self.shard(lead), -(-(at + self.grace_ms) // step) * step) for lead, at in items})
+        wanted = self._not_yet_deferred(session, TASK_WAKE, [(self.lock(shard), when) for shard, when in keys])
+        keep = set(wanted)
         defer_jobs(session, [(TASK_WAKE, self.lock(shard),
-                              {"campaign_id": self.campaign_id, "shard": shard, "due": at},
-                              at + self.grace_ms) for shard, at in keys])
+                              {"campaign_id": self.campaign_id, "shard": shard, "due": when - self.grace_ms},
+                              when) for shard, when in keys if (self.lock(shard), when) in keep])
 
     def deliver(self, session: Session, lead_ids: Iterable[int], at: Optional[int] = None) -> None:
+        """Wake the outbox of these leads' shards (at once, or at ``at`` for a retry)."""
         shards = sorted({self.shard(lead) for lead in lead_ids})
-        defer_jobs(session, [(TASK_DELIVER, f"mailbranch-c{self.campaign_id}-out{shard}",
+        if at is None and shards:  # a delivery already waiting in the queue will send these too
+            rows = fetch_all(session, "SELECT lock FROM procrastinate_jobs WHERE status = 'todo' AND task_name = ?"
+                                      " AND lock = ANY(?)", (TASK_DELIVER, [self._outbox_lock(x) for x in shards]))
+            queued = {r[0] for r in rows}
+            shards = [shard for shard in shards if self._outbox_lock(shard) not in queued]
+        defer_jobs(session, [(TASK_DELIVER, self._outbox_lock(shard),
                               {"campaign_id": self.campaign_id, "shard": shard, "at": at}, at)
                              for shard in shards])
+
+    def _outbox_lock(self, shard: int) -> str:
+        return f"mailbranch-c{self.campaign_id}-out{shard}"
 
     # -- the hook the batch calls --------------------------------------------------
     def after_batch(self, session: Session, batch) -> None:
