@@ -9,9 +9,10 @@ The engine's tables stay the source of truth; procrastinate only carries
   at a time. A lock per shard rather than per lead keeps the batched engine:
   one job plays a whole shard's due work in a few queries.
 - Waits are jobs with ``scheduled_at``: every batch that writes pending waits
-  defers one wake job per (shard, due time) and records the job on the
-  waits; when exclusive mode revokes the last pending wait of a job, the job
-  is cancelled.
+  defers one wake job per shard and half second (or joins one still queued)
+  and records the job on the waits; when exclusive mode revokes the last
+  pending wait of a job, the job is cancelled. Events get wake jobs of their
+  own kind, so cancelling a wait's job never drops an event's wake.
 - ``deliver_shard(campaign, shard)``: send a shard's queued emails through
   the outbox; sends that must be retried (with the outbox's exponential
   backoff and jitter) get a new job at their next attempt time.
@@ -84,18 +85,30 @@ class ShardJobs:
         return f"mailbranch-c{self.campaign_id}-s{shard}"
 
     def wake_jobs_for_waits(self, session: Session, waits: Iterable[tuple[int, int, int]]) -> None:
-        """Defer one wake job per (shard, due) for these (wait id, lead id, due) and record it."""
+        """One wake job per (shard, half second) for these (wait id, lead id, due), recorded on the waits.
+
+        Waits due in the same half second of one shard share a job (an earlier
+        batch's, if one is still queued), so the thousands of waits that
+        events scatter over time cost a few jobs per second, not one each.
+        """
+        step = 500
         groups: dict[tuple[int, int], list[int]] = defaultdict(list)
         for wait_id, lead_id, due in waits:
-            groups[(self.shard(lead_id), due)].append(wait_id)
+            groups[(self.shard(lead_id), -(-(due + self.grace_ms) // step) * step)].append(wait_id)
         if not groups:
             return
-        keys = list(groups)
-        ids = defer_jobs(session, [(TASK_WAKE, self.lock(shard),
-                                    {"campaign_id": self.campaign_id, "shard": shard, "due": due},
-                                    due + self.grace_ms) for shard, due in keys])
+        locks = sorted({self.lock(shard) for shard, _when in groups})
+        existing = {(lock, int(when.timestamp() * 1000)): job_id for job_id, lock, when in fetch_all(
+            session, "SELECT id, lock, scheduled_at FROM procrastinate_jobs WHERE status = 'todo' AND task_name = ?"
+                     " AND lock = ANY(?) AND args->>'kind' = 'waits'", (TASK_WAKE, locks))}
+        fresh = [key for key in groups if (self.lock(key[0]), key[1]) not in existing]
+        ids = defer_jobs(session, [(TASK_WAKE, self.lock(shard), {"campaign_id": self.campaign_id, "shard": shard,
+                                                                  "due": when - self.grace_ms, "kind": "waits"},
+                                    when) for shard, when in fresh])
+        job_of = {key: existing.get((self.lock(key[0]), key[1])) for key in groups}
+        job_of.update(zip(fresh, ids, strict=True))
         execute_many(session, "UPDATE waits SET job_id = ? WHERE id = ?",
-                     [(job_id, wait_id) for job_id, key in zip(ids, keys, strict=True) for wait_id in groups[key]])
+                     [(job_of[key], wait_id) for key, wait_ids in groups.items() for wait_id in wait_ids])
 
     def wake_now(self, session: Session, lead_ids: Iterable[int], at: int) -> None:
         """Wake the shards of these leads (new events) just after ``at``."""
@@ -108,7 +121,8 @@ class ShardJobs:
         if not wanted:
             return wanted
         rows = fetch_all(session, "SELECT lock, scheduled_at FROM procrastinate_jobs WHERE status = 'todo'"
-                                  " AND task_name = ? AND lock = ANY(?)", (task, sorted({w[0] for w in wanted})))
+                                  " AND task_name = ? AND lock = ANY(?) AND args->>'kind' = 'events'",
+                         (task, sorted({w[0] for w in wanted})))
         queued = {(lock, int(when.timestamp() * 1000) if when else None) for lock, when in rows}
         return [w for w in wanted if w not in queued]
 
@@ -118,8 +132,8 @@ class ShardJobs:
         keys = sorted({(self.shard(lead), -(-(at + self.grace_ms) // step) * step) for lead, at in items})
         wanted = self._not_yet_deferred(session, TASK_WAKE, [(self.lock(shard), when) for shard, when in keys])
         keep = set(wanted)
-        defer_jobs(session, [(TASK_WAKE, self.lock(shard),
-                              {"campaign_id": self.campaign_id, "shard": shard, "due": when - self.grace_ms},
+        defer_jobs(session, [(TASK_WAKE, self.lock(shard), {"campaign_id": self.campaign_id, "shard": shard,
+                                                            "due": when - self.grace_ms, "kind": "events"},
                               when) for shard, when in keys if (self.lock(shard), when) in keep])
 
     def deliver(self, session: Session, lead_ids: Iterable[int], at: Optional[int] = None) -> None:

@@ -85,7 +85,7 @@ def build_app(conninfo: str, state: WorkerState) -> App:
     app = App(connector=PsycopgConnector(conninfo=conninfo))
 
     @app.task(name=TASK_WAKE, queue=QUEUE, retry=RetryStrategy(max_attempts=20, exponential_wait=2))
-    async def wake_shard(campaign_id: int, shard: int, due: int) -> None:
+    async def wake_shard(campaign_id: int, shard: int, due: int, kind: str = "waits") -> None:
         played = await asyncio.to_thread(state.wake, campaign_id, shard)
         log.debug("shard %s of campaign %s: %s items played", shard, campaign_id, played)
 
