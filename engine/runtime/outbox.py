@@ -131,11 +131,16 @@ class Outbox:
                                 " OR s.next_attempt_at <= ?)" + scope.replace("campaign_id", "s.campaign_id")
                                 .replace("lead_id", "s.lead_id")
                                 + " ORDER BY s.at, s.id LIMIT ?", (now, *scope_args, self.batch))
+            if not rows:
+                return []
+            # One compare-and-set for the whole group; RETURNING says which rows this worker won.
+            marks = ", ".join("?" for _ in rows)
+            won = {r[0] for r in fetch_all(s, f"UPDATE sends SET status = 'sending', claimed_until = ? WHERE id IN"
+                                              f" ({marks}) AND status = 'queued' RETURNING id",
+                                           (now + self.lease_ms, *(r[0] for r in rows)))}
             claimed = []
             for r in rows:
-                hit = execute_many(s, "UPDATE sends SET status = 'sending', claimed_until = ? WHERE id = ?"
-                                      " AND status = 'queued'", [(now + self.lease_ms, r[0])])
-                if hit:
+                if r[0] in won:
                     fields = r[8] if isinstance(r[8], dict) else json.loads(r[8] or "{}")
                     claimed.append(_Claimed(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], fields,
                                             r[9] is not None))
