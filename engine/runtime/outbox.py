@@ -195,7 +195,16 @@ class Outbox:
         crash_point("outbox_claimed")
         self.status.state = "sending"
         try:
-            outcomes = await asyncio.gather(*(self._send_one(item) for item in claimed))
+            # Render each message just before a connection is free for it, so
+            # rendering overlaps the SMTP round trips of the others instead of
+            # all messages being rendered first while the connections wait.
+            slots = asyncio.Semaphore(2 * self.sender.settings.max_connections)
+
+            async def one(item: _Claimed) -> Optional[SendOutcome]:
+                async with slots:
+                    return await self._send_one(item)
+
+            outcomes = await asyncio.gather(*(one(item) for item in claimed))
         except asyncio.CancelledError:
             # Stopped mid-send (Ctrl-C): hand the claims back now, so the next run sends
             # them at once instead of after the lease. The risk is the lease's own: a
