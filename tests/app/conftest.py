@@ -46,3 +46,23 @@ def home(tmp_path, monkeypatch):
     QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
     (tmp_path / "home").mkdir()
     return tmp_path / "home"
+
+
+@pytest.fixture
+def loop(qapp):
+    """A qasync loop the test drives with ``run_until_complete``."""
+    import qasync
+
+    import app  # noqa: F401  - the refcount guard before any painting
+
+    loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+    yield loop
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.close()
+    _CLOSED_LOOPS.append(loop)  # a qasync timer still pending may fire later on its loop's objects
+    asyncio.set_event_loop(None)

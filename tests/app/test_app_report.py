@@ -9,7 +9,6 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
-import qasync  # noqa: E402
 
 import app  # noqa: E402,F401  - the PySide6 refcount guard before any painting
 from app.client import EngineError  # noqa: E402
@@ -62,23 +61,6 @@ class FakeClient:
 
 #: Closed loops stay referenced: a qasync timer still pending when its loop closes fires later
 #: on the loop's timer object, which must then still exist (else Qt calls into a freed object).
-_CLOSED_LOOPS: list[qasync.QEventLoop] = []
-
-
-@pytest.fixture
-def loop(qapp):
-    """A qasync loop the test drives with ``run_until_complete``."""
-    loop = qasync.QEventLoop(qapp)
-    asyncio.set_event_loop(loop)
-    yield loop
-    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-    for task in pending:
-        task.cancel()
-    if pending:
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-    loop.close()
-    _CLOSED_LOOPS.append(loop)
-    asyncio.set_event_loop(None)
 
 
 @pytest.fixture
