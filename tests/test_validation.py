@@ -18,35 +18,13 @@ import pytest
 
 from engine.flow import loads_flow, validate
 from engine.flow.validate import Finding, has_errors
+from tests.flows import SEMANTICS_EXAMPLE  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 LINK = "https://shop.example/offer"
 
 # SEMANTICS flow A: start -> e1 -> c1(open e1); yes -> e2 -> end1; no -> w1(3d) -> e3 -> end2.
-BASE: dict = {
-    "format": "mailbranch.flow/1",
-    "name": "Flow A",
-    "nodes": [
-        {"id": "start", "type": "start"},
-        {"id": "e1", "type": "email", "subject": "Hi {{ first_name }}",
-         "html": f"<p>Our offer: <a href=\"{LINK}\">see it</a></p>"},
-        {"id": "c1", "type": "condition", "event": "open", "email": "e1"},
-        {"id": "e2", "type": "email", "subject": "Thanks", "html": "<p>Coupon inside</p>"},
-        {"id": "w1", "type": "wait", "duration": "3d"},
-        {"id": "e3", "type": "email", "subject": "Did you miss it?", "html": "<p>Last chance</p>"},
-        {"id": "end1", "type": "end"},
-        {"id": "end2", "type": "end"},
-    ],
-    "edges": [
-        {"from": "start", "to": "e1"},
-        {"from": "e1", "to": "c1"},
-        {"from": "c1", "port": "yes", "to": "e2"},
-        {"from": "e2", "to": "end1"},
-        {"from": "c1", "port": "no", "to": "w1"},
-        {"from": "w1", "to": "e3"},
-        {"from": "e3", "to": "end2"},
-    ],
-}
+BASE: dict = {**copy.deepcopy(SEMANTICS_EXAMPLE), "name": "Flow A"}
 
 # Flow with a join: c1 yes -> e2 -> c2, c1 no -> w1 -> e3 -> c2; c2 watches an email.
 JOIN: dict = {
