@@ -391,7 +391,7 @@ def status_command(
     from sqlalchemy import select
 
     from engine.run.report import campaign_figures
-    from engine.store.models import Campaign
+    from engine.store.models import Campaign, read_counter
 
     db = open_db(db_path)
     with db.session() as s:
@@ -400,11 +400,14 @@ def status_command(
             all_figures = [campaign_figures(s, cid) for cid in ids]
         except LookupError as exc:
             fail(str(exc), 1)
+        rejected = read_counter(s, "tracking_rejected")
     if as_json:
-        print(json.dumps({"campaigns": [f.as_json() for f in all_figures]}, indent=1, ensure_ascii=False))
+        print(json.dumps({"campaigns": [f.as_json() for f in all_figures], "tracking_rejected": rejected},
+                         indent=1, ensure_ascii=False))
         return
     if not all_figures:
         out.print("No campaigns in this database yet.")
+    out.print(f"Tracking requests rejected (forged, damaged or unknown tokens): {rejected}.")
     for f in all_figures:
         table = Table(title=f"Campaign {f.campaign_id} “{f.name}”: {f.state}"
                       + (f", complete at {_when(f.complete_at)}" if f.complete_at else ""), title_justify="left")

@@ -196,6 +196,10 @@ class CampaignRunner:
         seen = self.tracking.counters.rejected
         if seen > self._rejected_seen:
             METRICS.rejected.inc(seen - self._rejected_seen)
+            from engine.store.models import add_to_counter
+
+            with self.db.session() as session:  # so `mailbranch status` shows it too
+                add_to_counter(session, "tracking_rejected", seen - self._rejected_seen)
             self._rejected_seen = seen
 
     def finished(self) -> bool:

@@ -207,3 +207,26 @@ class EdgeCount(Base):
     node: Mapped[str] = mapped_column(String(100), primary_key=True)
     port: Mapped[str] = mapped_column(String(8), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class EngineCounter(Base):
+    """Installation-wide counts that outlive a process (rejected tracking requests)."""
+
+    __tablename__ = "engine_counters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+def add_to_counter(session, name: str, amount: int) -> None:
+    from sqlalchemy import update as _update
+
+    hit = session.execute(_update(EngineCounter).where(EngineCounter.name == name)
+                          .values(value=EngineCounter.value + amount)).rowcount
+    if not hit:
+        session.add(EngineCounter(name=name, value=amount))
+
+
+def read_counter(session, name: str) -> int:
+    row = session.get(EngineCounter, name)
+    return row.value if row else 0
