@@ -4,7 +4,7 @@
 them again on output: about 2 ms per message, most of an outbox's CPU. The
 outbox's messages always have the same shape (a few headers, and a
 multipart/alternative of text and HTML), so they are written directly:
-RFC 2047 for non-ASCII headers, quoted-printable bodies, CRLF line ends.
+RFC 2047 for non-ASCII headers, 7bit or quoted-printable bodies, CRLF line ends.
 ``tests/delivery/test_mime.py`` checks the bytes parse back to the same
 message ``render.build_message`` makes.
 """
@@ -33,9 +33,15 @@ def _address(value: str) -> str:
     return formataddr((name, address))
 
 
-def _quoted_printable(text: str) -> bytes:
-    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-    return binascii.b2a_qp(data, quotetabs=False, istext=True).replace(b"\n", b"\r\n")
+def _body(text: str) -> tuple[str, bytes]:
+    """The transfer encoding and the encoded part, as the email package would choose:
+    plain 7bit for ASCII text with short lines (fewer, longer lines for every SMTP hop
+    to read), quoted-printable otherwise."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if text.isascii() and all(len(line) <= 998 for line in text.split("\n")):
+        return "7bit", text.encode("ascii").replace(b"\n", b"\r\n")
+    data = binascii.b2a_qp(text.encode("utf-8"), quotetabs=False, istext=True)
+    return "quoted-printable", data.replace(b"\n", b"\r\n")
 
 
 def envelope_sender(sender: str) -> str:
@@ -57,10 +63,10 @@ def build_raw(*, sender: str, to: str, subject: str, html: str, text: str, messa
         "MIME-Version: 1.0",
         f'Content-Type: multipart/alternative; boundary="{boundary}"',
     ]
-    part = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
-    return b"".join([
-        ("\r\n".join(head) + "\r\n\r\n").encode("ascii"),
-        f"--{boundary}\r\n{part.format('plain')}".encode("ascii"), _quoted_printable(text), b"\r\n",
-        f"--{boundary}\r\n{part.format('html')}".encode("ascii"), _quoted_printable(html), b"\r\n",
-        f"--{boundary}--\r\n".encode("ascii"),
-    ])
+    chunks = [("\r\n".join(head) + "\r\n\r\n").encode("ascii")]
+    for subtype, body in (("plain", text), ("html", html)):
+        encoding, data = _body(body)
+        chunks += [f'--{boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
+                   f"Content-Transfer-Encoding: {encoding}\r\n\r\n".encode("ascii"), data, b"\r\n"]
+    chunks.append(f"--{boundary}--\r\n".encode("ascii"))
+    return b"".join(chunks)

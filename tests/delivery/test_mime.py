@@ -36,3 +36,15 @@ def test_lines_stay_short_and_end_with_crlf():
     lines = raw.split(b"\r\n")
     assert all(len(line) <= 78 for line in lines)
     assert b"\n" not in raw.replace(b"\r\n", b"")
+
+
+def test_ascii_parts_with_short_lines_go_as_7bit_and_others_quoted_printable():
+    raw = build_raw(sender="s@x.example", to="t@x.example", subject="S", html="<p>plain ascii</p>",
+                    text="Zoë", message_id="<x@y>", unsubscribe_url="http://t/u/1")
+    parsed = message_from_bytes(raw, policy=policy.default)
+    plain, html = parsed.get_body(("plain",)), parsed.get_body(("html",))
+    assert html["Content-Transfer-Encoding"] == "7bit" and html.get_content().strip() == "<p>plain ascii</p>"
+    assert plain["Content-Transfer-Encoding"] == "quoted-printable" and plain.get_content().strip() == "Zoë"
+    long_line = build_raw(sender="s@x.example", to="t@x.example", subject="S", html="x" * 2000, text="t",
+                          message_id="<x@y>", unsubscribe_url="http://t/u/1")
+    assert b"quoted-printable" in long_line and all(len(line) <= 998 for line in long_line.split(b"\r\n"))
