@@ -187,3 +187,38 @@ def test_engine_killed_restarts_and_a_relaunch_reattaches(qtbot, qloop, home, mo
     close_window(qtbot, again, "stop")
     qtbot.waitUntil(lambda: not again.engine.alive(), timeout=10000)
     assert not (home / "engine.json").exists()
+
+
+def test_a_real_run_sends_to_the_sandbox_and_a_click_runs_the_yes_path(qtbot, qloop, home, monkeypatch):
+    """Campaign > Run (not a simulation): the wall clock, the sandbox SMTP server, real tracking."""
+    from app.paths import SAMPLE_LEADS
+    from app.run_dialog import RunRequest
+    from engine.leads.importer import import_leads
+
+    window = open_window(qtbot, home)
+    monkeypatch.setattr(window, "ask_run_options",
+                        lambda simulated: RunRequest(SAMPLE_LEADS, import_leads(SAMPLE_LEADS), simulated))
+    assert window.run_campaign(False)
+    run = run_view(qtbot, window)  # waits for "20 sent": delivered to the sandbox
+    nodes = run.overlay.nodes
+    assert run.state_label.text() == "Running"
+    qtbot.waitUntil(lambda: nodes["w1"].text().startswith("20 waiting here"), timeout=10000)
+
+    panel = run.leads
+    qtbot.waitUntil(lambda: "ana@example.com" in panel.lead_keys(), timeout=5000)
+    assert panel.select_lead("ana@example.com")
+    qtbot.waitUntil(lambda: panel.link_box.count() > 0, timeout=5000)
+    panel.link_box.setCurrentIndex(panel.link_box.findData("https://shop.example/offer"))
+    panel.click_button.click()
+    # A click counts as an open (c1 YES), and c2 finds the click already there: e2 goes out.
+    qtbot.waitUntil(lambda: nodes["e2"].text().startswith("1 sent"), timeout=15000)
+    assert nodes["c1"].text() == "YES 1 · NO 20"
+    assert nodes["c2"].text() == "YES 1 · NO 0"
+
+    box: list = []
+    task = qloop.create_task(window.engine.client.mailbox(limit=100))
+    task.add_done_callback(lambda t: box.append(t.result()))
+    qtbot.waitUntil(lambda: bool(box), timeout=10000)
+    messages = box[0]
+    subjects = [m["subject"] for m in messages]
+    assert len(messages) == 21 and subjects.count("Thanks for your interest") == 1
