@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, syntax
 
 from engine.delivery.errors import CannotListen
 from engine.delivery.mailbox import store_messages
@@ -196,8 +196,39 @@ class SandboxServer:
         await self.stop()
 
 
+_TERMINATOR = b"\r\n.\r\n"
+_CHUNK = 1 << 16
+
+
+def _data_verdict(lines: list[bytes], size_limit: Optional[int], line_limit: int) -> Optional[str]:
+    """aiosmtpd's verdict on DATA lines (without their CRLF): None to accept, or the error reply.
+
+    The same rules in the same order as ``SMTP.smtp_DATA``: a line longer than
+    the stream limit (``line_limit``) is "too long" at once; otherwise the
+    running size is checked against ``size_limit`` before the line's length.
+    """
+    total = 0
+    for line in lines:
+        length = len(line) + 2
+        if length - 2 >= line_limit:
+            return "500 Line too long (see RFC5321 4.5.3.1.6)"
+        total += length
+        if size_limit and total > size_limit:
+            return "552 Error: Too much mail data"
+        if length > line_limit:
+            return "500 Line too long (see RFC5321 4.5.3.1.6)"
+    return None
+
+
 class _TrackedSMTP(SMTP):
-    """aiosmtpd's SMTP session, registered with its server so ``stop()`` can close it."""
+    """aiosmtpd's SMTP session, registered with its server so ``stop()`` can close it.
+
+    DATA is read in large chunks up to the ``CRLF.CRLF`` terminator instead of
+    line by line (aiosmtpd awaits and logs every line); the result is the same:
+    dot-unstuffing (RFC 5321 4.5.2), the size and line-length limits with the
+    same replies, and bytes after the terminator (a pipelined next command)
+    handed back to the reader for the command loop.
+    """
 
     def __init__(self, sandbox: SandboxServer, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -210,3 +241,88 @@ class _TrackedSMTP(SMTP):
     def connection_lost(self, error: Optional[Exception]) -> None:
         self._sandbox._connections.discard(self)
         super().connection_lost(error)
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        if self._decode_data or "DATA" not in self._handle_hooks:
+            await super().smtp_DATA(arg)  # configurations the sandbox does not use
+            return
+        if await self.check_helo_needed():
+            return
+        if await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        if self.transport is None:
+            return
+        try:
+            data, verdict = await self._read_data()
+        except asyncio.CancelledError:
+            log.info("Connection lost during DATA")
+            self._writer.close()
+            raise
+        if data is None:
+            self._writer.close()
+            return
+        if verdict is not None:
+            await self.push(verdict)
+            self._set_post_data_state()
+            return
+        content = data.replace(b"\r\n.", b"\r\n")[2:] if b"\r\n." in data else data[2:]
+        self.envelope.content = content
+        self.envelope.original_content = content
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push("250 OK" if status is MISSING else status)
+
+    async def _read_data(self) -> tuple[Optional[bytes], Optional[str]]:
+        """The message as ``CRLF`` + its stuffed lines (each with its CRLF), or an error reply.
+
+        A leading CRLF is put in front so that the terminator is always
+        ``CRLF.CRLF``, even for an empty message, and every line start follows
+        a CRLF. Whatever arrived after the terminator goes back to the reader.
+        """
+        reader = self._reader
+        size_limit = self.data_size_limit
+        line_limit = self.line_length_limit
+        buf = bytearray(b"\r\n")
+        searched = 0
+        verdict: Optional[str] = None
+        while True:
+            chunk = await reader.read(_CHUNK)
+            if not chunk:  # EOF: aiosmtpd cancels this task first, so hardly ever seen here
+                return None, None
+            buf += chunk
+            end = buf.find(_TERMINATOR, searched)
+            if end >= 0:
+                break
+            searched = max(0, len(buf) - (len(_TERMINATOR) - 1))
+            if verdict is None and size_limit and len(buf) > size_limit + 4 * line_limit:
+                # Too much anyway: decide from what came so far, then keep only a tail
+                # to find the terminator in (aiosmtpd also discards the data).
+                lines = bytes(buf[2:]).split(b"\r\n")
+                verdict = _data_verdict(lines, size_limit, line_limit)
+                assert verdict is not None
+            if verdict is not None:
+                del buf[: -(len(_TERMINATOR) - 1)]
+                searched = 0
+        excess = buf[end + len(_TERMINATOR):]
+        if excess:
+            reader._buffer[:0] = excess  # type: ignore[attr-defined]
+        data = bytes(buf[: end + 2])
+        if verdict is None and (len(data) - 2 > (size_limit or len(data)) or _has_long_line(data, line_limit)):
+            verdict = _data_verdict(data[2:-2].split(b"\r\n"), size_limit, line_limit)
+        return data, verdict
+
+
+def _has_long_line(data: bytes, line_limit: int) -> bool:
+    """Whether a line of ``data`` (CRLF + lines) is longer than ``line_limit`` with its CRLF."""
+    if len(data) - 2 <= line_limit:
+        return False
+    return max(map(len, data.split(b"\r\n"))) + 2 > line_limit

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html as html_lib
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from html.parser import HTMLParser
 
 from engine.delivery.tracking_tokens import Id, TrackingTokens
@@ -40,6 +41,12 @@ class TrackingUrls:
         return f"{self.base}/c/{self.tokens.click_token(self.campaign_id, self.send_id, url)}"
 
     def unsubscribe(self) -> str:
+        return self._unsubscribe_url
+
+    @cached_property
+    def _unsubscribe_url(self) -> str:
+        # Asked for three times per message (header, HTML and text footers); the token is
+        # deterministic, so it is signed once.
         return f"{self.base}/u/{self.tokens.unsubscribe_token(self.campaign_id, self.lead_id)}"
 
 
