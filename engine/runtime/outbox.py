@@ -194,26 +194,50 @@ class Outbox:
             return 0
         crash_point("outbox_claimed")
         self.status.state = "sending"
+        # Render each message just before a connection is free for it, so rendering
+        # overlaps the SMTP round trips of the others; record each outcome within
+        # about 50 ms of the server's answer, so a crash between a 250 and its
+        # commit (the one window where a message can go twice) stays short.
+        slots = asyncio.Semaphore(2 * self.sender.settings.max_connections)
+        finished: list[tuple[_Claimed, Optional[SendOutcome]]] = []
+        settled_ids: set[int] = set()
+        total = 0
+
+        async def one(item: _Claimed) -> None:
+            async with slots:
+                outcome = await self._send_one(item)
+            finished.append((item, outcome))
+            if outcome is not None and outcome.ok:
+                crash_point("after_smtp_250")
+
+        def settle_finished() -> int:
+            group = finished[:]
+            del finished[:len(group)]
+            settled_ids.update(item.send_id for item, _outcome in group)
+            return self._settle(group) if group else 0
+
+        async def settle_often() -> None:
+            nonlocal total
+            while True:
+                await asyncio.sleep(0.05)
+                total += await asyncio.to_thread(settle_finished)
+
+        settler = asyncio.create_task(settle_often())
         try:
-            # Render each message just before a connection is free for it, so
-            # rendering overlaps the SMTP round trips of the others instead of
-            # all messages being rendered first while the connections wait.
-            slots = asyncio.Semaphore(2 * self.sender.settings.max_connections)
-
-            async def one(item: _Claimed) -> Optional[SendOutcome]:
-                async with slots:
-                    return await self._send_one(item)
-
-            outcomes = await asyncio.gather(*(one(item) for item in claimed))
+            await asyncio.gather(*(one(item) for item in claimed))
         except asyncio.CancelledError:
-            # Stopped mid-send (Ctrl-C): hand the claims back now, so the next run sends
-            # them at once instead of after the lease. The risk is the lease's own: a
-            # message the server had already taken goes again, with the same Message-ID.
-            self._release([item.send_id for item in claimed])
+            # Stopped mid-send (Ctrl-C): record what the server already took, and hand
+            # the other claims back now so the next run sends them at once.
+            settler.cancel()
+            settle_finished()
+            self._release([item.send_id for item in claimed if item.send_id not in settled_ids])
             raise
-        if any(o is not None and o.ok for o in outcomes):
-            crash_point("after_smtp_250")
-        return await asyncio.to_thread(self._settle, list(zip(claimed, outcomes, strict=True)))
+        settler.cancel()
+        try:
+            await settler
+        except asyncio.CancelledError:
+            pass
+        return total + await asyncio.to_thread(settle_finished)
 
     async def _send_one(self, item: _Claimed) -> Optional[SendOutcome]:
         if item.unsubscribed or not item.email:
