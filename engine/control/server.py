@@ -172,7 +172,8 @@ class ControlServer:
         self._runner: Optional[web.AppRunner] = None
 
     async def start(self) -> None:
-        runner = web.AppRunner(self.app, access_log=None)
+        # The app polls every half second; on shutdown, do not wait a minute for those requests.
+        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", self.port).start()
         self._runner = runner

@@ -185,7 +185,7 @@ def test_engine_killed_restarts_and_a_relaunch_reattaches(qtbot, qloop, home, mo
     resumed = next(iter(again.runs.values()))
     qtbot.waitUntil(lambda: "20 sent" in resumed.overlay.nodes["e1"].text(), timeout=5000)
     close_window(qtbot, again, "stop")
-    qtbot.waitUntil(lambda: not again.engine.alive(), timeout=10000)
+    qtbot.waitUntil(lambda: not again.engine.alive(), timeout=20000)
     assert not (home / "engine.json").exists()
 
 
