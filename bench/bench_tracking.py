@@ -236,7 +236,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per load run")
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--sends", type=int, default=5000)
-    parser.add_argument("--connections", type=int, default=4, help="SMTP connections for the send bench")
+    parser.add_argument("--connections", type=int, default=8, help="SMTP connections for the send bench")
     parser.add_argument("--only", choices=("events", "sends"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mailbranch-bench-") as tmp:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -220,6 +221,11 @@ def _data_verdict(lines: list[bytes], size_limit: Optional[int], line_limit: int
     return None
 
 
+#: ``<local@domain>`` with an unquoted dot-atom local part and a plain domain, then the rest.
+_PLAIN_ADDRESS = re.compile(r"\s*<(([A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*)"
+                            r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>[ \t]*(.*)\Z", re.DOTALL)
+
+
 class _TrackedSMTP(SMTP):
     """aiosmtpd's SMTP session, registered with its server so ``stop()`` can close it.
 
@@ -237,6 +243,16 @@ class _TrackedSMTP(SMTP):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._sandbox._connections.add(self)
         super().connection_made(transport)
+
+    def _getaddr(self, arg: str) -> tuple[Optional[str], Optional[str]]:
+        """aiosmtpd's address parsing (the email package's header parser, the
+        dearest step of MAIL and RCPT), with a fast path for the plain
+        ``<local@domain>`` form every campaign sends; anything else goes the
+        full way. ``tests/delivery/test_sandbox_data.py`` checks both agree."""
+        match = _PLAIN_ADDRESS.match(arg)
+        if match is None or (self.local_part_limit and len(match.group(2)) > self.local_part_limit):
+            return super()._getaddr(arg)
+        return match.group(1), match.group(3)
 
     def connection_lost(self, error: Optional[Exception]) -> None:
         self._sandbox._connections.discard(self)

@@ -156,3 +156,24 @@ async def test_faults_still_apply(sandbox, db):
     assert await client.reader.read() == b""
     with db.session() as session:
         assert count_messages(session) == 0
+
+
+def test_fast_address_parsing_agrees_with_aiosmtpd():
+    from aiosmtpd.smtp import SMTP
+
+    from engine.delivery.sandbox import _TrackedSMTP
+
+    class Plain(SMTP):
+        def __init__(self):
+            self.local_part_limit = 0
+
+    class Fast(_TrackedSMTP):
+        def __init__(self):
+            self.local_part_limit = 0
+
+    args = ["<ana@example.com>", "<ana.b+tag@mail.example.co.uk> SIZE=1234", " <x@y.example>", "<a@b>",
+            "<\"quoted local\"@example.com>", "<>", "ana@example.com", "<ana@[127.0.0.1]>", "<ana@@x>",
+            "<ana..b@x.example>", "<ana@example.com> BODY=8BITMIME SMTPUTF8", "<zoë@example.com>",
+            "<a@b.example>  ", "<a@b.example>\tSIZE=1", "<a(comment)@b.example>", "<-a-@-b-.example>"]
+    for arg in args:
+        assert Fast()._getaddr(arg) == Plain()._getaddr(arg), arg
