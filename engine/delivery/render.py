@@ -174,6 +174,16 @@ def build_message(
     return message
 
 
+def _trackable(content: EmailContent, fields: Mapping[str, Any], email: str, urls: TrackingUrls
+               ) -> tuple[Rendered, tuple[str, ...]]:
+    """Filled templates with tracked links, the pixel and the unsubscribe footer."""
+    rendered = render_content(content, fields, email)
+    html, tracked = rewrite_links(rendered.html, urls)
+    rendered.html = add_footer(html, urls)
+    rendered.text = add_text_footer(rendered.text, urls)
+    return rendered, tracked
+
+
 def render_email(
     content: EmailContent,
     fields: Mapping[str, Any],
@@ -189,16 +199,13 @@ def render_email(
 
     ``urls`` carries the campaign, send and lead ids the tracking tokens sign.
     """
-    rendered = render_content(content, fields, email)
-    html, tracked = rewrite_links(rendered.html, urls)
-    html = add_footer(html, urls)
-    text = add_text_footer(rendered.text, urls)
+    rendered, tracked = _trackable(content, fields, email, urls)
     message = build_message(
         sender=sender,
         to=email,
         subject=rendered.subject,
-        html=html,
-        text=text,
+        html=rendered.html,
+        text=rendered.text,
         message_id=message_id(urls.campaign_id, token_id, node_id, domain),
         unsubscribe_url=urls.unsubscribe(),
     )
@@ -218,9 +225,7 @@ def render_raw(
     (``engine/delivery/mime.py``), with the Message-ID the engine stored."""
     from engine.delivery.mime import build_raw
 
-    rendered = render_content(content, fields, email)
-    html, _tracked = rewrite_links(rendered.html, urls)
-    raw = build_raw(sender=sender, to=email, subject=rendered.subject, html=add_footer(html, urls),
-                    text=add_text_footer(rendered.text, urls), message_id=message_id,
-                    unsubscribe_url=urls.unsubscribe())
+    rendered, _tracked = _trackable(content, fields, email, urls)
+    raw = build_raw(sender=sender, to=email, subject=rendered.subject, html=rendered.html, text=rendered.text,
+                    message_id=message_id, unsubscribe_url=urls.unsubscribe())
     return raw, rendered.errors
