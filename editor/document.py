@@ -78,25 +78,20 @@ class FlowDocument(QObject):
         self.revalidate()
         self.modifiedChanged.emit(False)
 
+    def _wiring(self, flow: Flow) -> list[tuple[Any, Any]]:
+        """Each model notification and the handler that turns it into a Qt signal."""
+        return [(flow.node_added, self._on_node_added), (flow.node_removed, self._on_node_removed),
+                (flow.edge_added, self.edgeAdded.emit), (flow.edge_removed, self.edgeRemoved.emit),
+                (flow.setting_changed, self._on_setting_changed), (flow.extra_changed, self._on_extra_changed),
+                (flow.name_changed, self.nameChanged.emit), (flow.changed, self._on_changed)]
+
     def _connect(self, flow: Flow) -> None:
-        flow.node_added.connect(self._on_node_added)
-        flow.node_removed.connect(self._on_node_removed)
-        flow.edge_added.connect(self.edgeAdded.emit)
-        flow.edge_removed.connect(self.edgeRemoved.emit)
-        flow.setting_changed.connect(self._on_setting_changed)
-        flow.extra_changed.connect(self._on_extra_changed)
-        flow.name_changed.connect(self.nameChanged.emit)
-        flow.changed.connect(self._on_changed)
+        for signal, slot in self._wiring(flow):
+            signal.connect(slot)
 
     def _disconnect(self, flow: Flow) -> None:
-        flow.node_added.disconnect(self._on_node_added)
-        flow.node_removed.disconnect(self._on_node_removed)
-        flow.edge_added.disconnect(self.edgeAdded.emit)
-        flow.edge_removed.disconnect(self.edgeRemoved.emit)
-        flow.setting_changed.disconnect(self._on_setting_changed)
-        flow.extra_changed.disconnect(self._on_extra_changed)
-        flow.name_changed.disconnect(self.nameChanged.emit)
-        flow.changed.disconnect(self._on_changed)
+        for signal, slot in self._wiring(flow):
+            signal.disconnect(slot)
 
     def _on_node_added(self, node: Node) -> None:
         self.nodeAdded.emit(node.id)

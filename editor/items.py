@@ -82,7 +82,23 @@ class PortItem(QGraphicsEllipseItem):
         super().hoverLeaveEvent(event)
 
 
-class NodeItem(QGraphicsItem):
+class HoverHighlight:
+    """Remembers whether the pointer is over the item and repaints when that changes."""
+
+    _hover = False
+
+    def hoverEnterEvent(self, event: Any) -> None:
+        self._hover = True
+        self.update()
+        super().hoverEnterEvent(event)
+
+    def hoverLeaveEvent(self, event: Any) -> None:
+        self._hover = False
+        self.update()
+        super().hoverLeaveEvent(event)
+
+
+class NodeItem(HoverHighlight, QGraphicsItem):
     """One step on the canvas."""
 
     def __init__(self, scene: FlowScene, node_id: str) -> None:
@@ -193,16 +209,6 @@ class NodeItem(QGraphicsItem):
         elif change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
             self.update()
         return super().itemChange(change, value)
-
-    def hoverEnterEvent(self, event: Any) -> None:
-        self._hover = True
-        self.update()
-        super().hoverEnterEvent(event)
-
-    def hoverLeaveEvent(self, event: Any) -> None:
-        self._hover = False
-        self.update()
-        super().hoverLeaveEvent(event)
 
     def mouseDoubleClickEvent(self, event: Any) -> None:
         self.flow_scene.nodeActivated.emit(self.node_id)
@@ -352,7 +358,7 @@ class NodeItem(QGraphicsItem):
                          | Qt.TextFlag.TextWordWrap, message)
 
 
-class EdgeItem(QGraphicsPathItem):
+class EdgeItem(HoverHighlight, QGraphicsPathItem):
     """A smooth cubic curve from an output port to a node's input."""
 
     def __init__(self, scene: FlowScene, edge: Edge) -> None:
@@ -398,16 +404,6 @@ class EdgeItem(QGraphicsPathItem):
 
     def boundingRect(self) -> QRectF:
         return self.path().boundingRect().adjusted(-24, -24, 24, 24)
-
-    def hoverEnterEvent(self, event: Any) -> None:
-        self._hover = True
-        self.update()
-        super().hoverEnterEvent(event)
-
-    def hoverLeaveEvent(self, event: Any) -> None:
-        self._hover = False
-        self.update()
-        super().hoverLeaveEvent(event)
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: Optional[QWidget] = None) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
