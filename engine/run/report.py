@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.flow.fileformat import loads_flow
-from engine.store.models import Campaign, EdgeCount, Event, Lead, Send, Token
+from engine.store.models import Campaign, EdgeCount, Event, Lead, Send, Skip, Token, Wait
 
 
 @dataclass
@@ -119,26 +119,23 @@ def campaign_figures(session: Session, campaign_id: int) -> CampaignFigures:
             figures.queued += count
         figures.opened += opened
         figures.clicked += clicked
-    from engine.store.models import Skip
-
     for node, count in each(select(Skip.node, func.count()).where(Skip.campaign_id == cid).group_by(Skip.node)):
         if node in nodes:
             nodes[node].skipped += count
-    leads = session.execute(select(func.count()).select_from(Lead).where(Lead.campaign_id == cid)).scalar()
-    active = session.execute(select(func.count()).select_from(Token).where(
-        Token.campaign_id == cid, Token.state == "waiting")).scalar()
-    events = session.execute(select(func.count()).select_from(Event).where(Event.campaign_id == cid)).scalar()
-    late = session.execute(select(func.count()).select_from(Event).where(
-        Event.campaign_id == cid, Event.state == "handled", cast(Event.triggered, String) == "[]")).scalar()
+
+    def count(model, *where) -> int:
+        return session.execute(select(func.count()).select_from(model).where(*where)).scalar() or 0
+
+    leads = count(Lead, Lead.campaign_id == cid)
+    active = count(Token, Token.campaign_id == cid, Token.state == "waiting")
+    waits = count(Wait, Wait.campaign_id == cid, Wait.state == "pending")
+    # All, late (handled, triggered nothing) and not yet handled events, in one pass.
+    events, late, pending = session.execute(select(
+        func.count(), func.count().filter(Event.state == "handled", Event.triggered == "[]"),
+        func.count().filter(Event.state == "pending")).where(Event.campaign_id == cid)).one()
     attempts, failed_sends = session.execute(select(func.coalesce(func.sum(Send.attempts), 0),
                                                     func.count(Send.id).filter(Send.status == "failed"))
                                              .where(Send.campaign_id == cid)).one()
-    from engine.store.models import Wait
-
-    waits = session.execute(select(func.count()).select_from(Wait).where(
-        Wait.campaign_id == cid, Wait.state == "pending")).scalar()
-    pending = session.execute(select(func.count()).select_from(Event).where(
-        Event.campaign_id == cid, Event.state == "pending")).scalar()
     return CampaignFigures(cid, campaign.name, campaign.state, campaign.started_at, campaign.complete_at,
-                           leads or 0, campaign.open_tracked, active or 0, events or 0, late or 0,
-                           max(0, int(attempts) - int(failed_sends)), waits or 0, pending or 0, nodes, edges)
+                           leads, campaign.open_tracked, active, events, late,
+                           max(0, int(attempts) - int(failed_sends)), waits, pending, nodes, edges)
