@@ -84,23 +84,35 @@ class ShardJobs:
     def lock(self, shard: int) -> str:
         return f"mailbranch-c{self.campaign_id}-s{shard}"
 
-    def wake_jobs_for_waits(self, session: Session, waits: Iterable[tuple[int, int, int]]) -> None:
-        """One wake job per (shard, half second) for these (wait id, lead id, due), recorded on the waits.
-
-        Waits due in the same half second of one shard share a job (an earlier
-        batch's, if one is still queued), so the thousands of waits that
-        events scatter over time cost a few jobs per second, not one each.
-        """
+    def _slot(self, at: int) -> int:
+        """When to wake for work due at ``at``: after the grace, rounded up to the half second,
+        so the many waits and events scattered over time share a few jobs a second."""
         step = 500
+        return -(-(at + self.grace_ms) // step) * step
+
+    def _queued(self, session: Session, task: str, locks: Iterable[str], kind: Optional[str] = None
+                ) -> dict[tuple[str, Optional[int]], int]:
+        """Jobs of ``task`` still waiting in the queue for these locks: (lock, time ms) -> job id."""
+        locks = sorted(set(locks))
+        if not locks:
+            return {}
+        sql = "SELECT id, lock, scheduled_at FROM procrastinate_jobs WHERE status = 'todo' AND task_name = ?" \
+              " AND lock = ANY(?)"
+        args: tuple = (task, locks)
+        if kind is not None:
+            sql, args = sql + " AND args->>'kind' = ?", (*args, kind)
+        return {(lock, int(when.timestamp() * 1000) if when else None): job_id
+                for job_id, lock, when in fetch_all(session, sql, args)}
+
+    def wake_jobs_for_waits(self, session: Session, waits: Iterable[tuple[int, int, int]]) -> None:
+        """One wake job per (shard, half second) for these (wait id, lead id, due), recorded on
+        the waits; a job still queued from an earlier batch is joined rather than doubled."""
         groups: dict[tuple[int, int], list[int]] = defaultdict(list)
         for wait_id, lead_id, due in waits:
-            groups[(self.shard(lead_id), -(-(due + self.grace_ms) // step) * step)].append(wait_id)
+            groups[(self.shard(lead_id), self._slot(due))].append(wait_id)
         if not groups:
             return
-        locks = sorted({self.lock(shard) for shard, _when in groups})
-        existing = {(lock, int(when.timestamp() * 1000)): job_id for job_id, lock, when in fetch_all(
-            session, "SELECT id, lock, scheduled_at FROM procrastinate_jobs WHERE status = 'todo' AND task_name = ?"
-                     " AND lock = ANY(?) AND args->>'kind' = 'waits'", (TASK_WAKE, locks))}
+        existing = self._queued(session, TASK_WAKE, (self.lock(shard) for shard, _when in groups), "waits")
         fresh = [key for key in groups if (self.lock(key[0]), key[1]) not in existing]
         ids = defer_jobs(session, [(TASK_WAKE, self.lock(shard), {"campaign_id": self.campaign_id, "shard": shard,
                                                                   "due": when - self.grace_ms, "kind": "waits"},
@@ -114,35 +126,22 @@ class ShardJobs:
         """Wake the shards of these leads (new events) just after ``at``."""
         self.wake_at(session, [(lead, at) for lead in lead_ids])
 
-    def _not_yet_deferred(self, session: Session, task: str, wanted: list[tuple[str, Optional[int]]]
-                          ) -> list[tuple[str, Optional[int]]]:
-        """Leave out (lock, time) jobs already waiting in the queue: events come in
-        thousands, and one wake per shard and half second plays them all."""
-        if not wanted:
-            return wanted
-        rows = fetch_all(session, "SELECT lock, scheduled_at FROM procrastinate_jobs WHERE status = 'todo'"
-                                  " AND task_name = ? AND lock = ANY(?) AND args->>'kind' = 'events'",
-                         (task, sorted({w[0] for w in wanted})))
-        queued = {(lock, int(when.timestamp() * 1000) if when else None) for lock, when in rows}
-        return [w for w in wanted if w not in queued]
-
     def wake_at(self, session: Session, items: Iterable[tuple[int, int]]) -> None:
-        """Wake the shards of these (lead, at) at those times (events), rounded up to the half second."""
-        step = 500
-        keys = sorted({(self.shard(lead), -(-(at + self.grace_ms) // step) * step) for lead, at in items})
-        wanted = self._not_yet_deferred(session, TASK_WAKE, [(self.lock(shard), when) for shard, when in keys])
-        keep = set(wanted)
+        """Wake the shards of these (lead, at) events, one job per shard and half second.
+
+        Events get jobs of their own kind, so cancelling a wait's job never drops an event's wake.
+        """
+        keys = sorted({(self.shard(lead), self._slot(at)) for lead, at in items})
+        queued = self._queued(session, TASK_WAKE, (self.lock(shard) for shard, _when in keys), "events")
         defer_jobs(session, [(TASK_WAKE, self.lock(shard), {"campaign_id": self.campaign_id, "shard": shard,
                                                             "due": when - self.grace_ms, "kind": "events"},
-                              when) for shard, when in keys if (self.lock(shard), when) in keep])
+                              when) for shard, when in keys if (self.lock(shard), when) not in queued])
 
     def deliver(self, session: Session, lead_ids: Iterable[int], at: Optional[int] = None) -> None:
         """Wake the outbox of these leads' shards (at once, or at ``at`` for a retry)."""
         shards = sorted({self.shard(lead) for lead in lead_ids})
-        if at is None and shards:  # a delivery already waiting in the queue will send these too
-            rows = fetch_all(session, "SELECT lock FROM procrastinate_jobs WHERE status = 'todo' AND task_name = ?"
-                                      " AND lock = ANY(?)", (TASK_DELIVER, [self._outbox_lock(x) for x in shards]))
-            queued = {r[0] for r in rows}
+        if at is None:  # a delivery already waiting in the queue will send these too
+            queued = {lock for lock, _when in self._queued(session, TASK_DELIVER, map(self._outbox_lock, shards))}
             shards = [shard for shard in shards if self._outbox_lock(shard) not in queued]
         defer_jobs(session, [(TASK_DELIVER, self._outbox_lock(shard),
                               {"campaign_id": self.campaign_id, "shard": shard, "at": at}, at)
