@@ -1,6 +1,6 @@
 """``mailbranch serve``: the engine as its own process, for the app.
 
-Prints one line ``MAILBRANCH-CONTROL <port>`` on stdout once it listens, so
+Prints one line ``MAILBRANCH-CONTROL <port> TRACKING <port>`` on stdout once it listens, so
 the app (which chose the secret and passed it in the environment) knows
 where to connect; then runs until told to shut down or terminated.
 """
@@ -15,6 +15,7 @@ from typing import Optional
 from engine.control.server import ControlServer
 from engine.control.service import EngineService
 from engine.delivery.smtp import SmtpSettings
+from engine.observe.logs import configure
 from engine.runtime.runner import RunnerSettings
 from engine.store.database import Database
 
@@ -26,8 +27,6 @@ async def serve(db_target: str, smtp: str, tracking_host: str, tracking_port: in
     secret = os.environ.get(SECRET_ENV)
     if not secret or len(secret) < 16:
         raise SystemExit(f"{SECRET_ENV} must hold the control secret (at least 16 characters)")
-    from engine.observe.logs import configure
-
     configure()
     db = Database(db_target)
     settings = RunnerSettings(SmtpSettings.from_url(smtp), tracking_host, tracking_port, public_url,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Optional
@@ -72,8 +73,7 @@ class EngineSink:
         return await self._submit("click", campaign_id, send_id, url, at)
 
     async def unsubscribe(self, campaign_id, lead_id) -> bool:
-        at = self.clock_ms() if self.clock_ms else None
-        return await self._submit("unsubscribe", campaign_id, lead_id, None, at)
+        return await self._submit("unsubscribe", campaign_id, lead_id, None, None)
 
     async def _submit(self, kind: str, campaign_id, ref, url: Optional[str], at: Optional[int]) -> bool:
         cid, rid = _as_int(campaign_id), _as_int(ref)
@@ -84,9 +84,7 @@ class EngineSink:
             if own is not None:
                 at = own
         if at is None:
-            import time
-
-            at = time.time_ns() // 1_000_000
+            at = self.clock_ms() if self.clock_ms else time.time_ns() // 1_000_000
         future = asyncio.get_running_loop().create_future()
         self._queue.append(_Item(kind, cid, rid, url, at, future))
         if self._flusher is None or self._flusher.done():
