@@ -3,11 +3,17 @@ rate limit, and a verdict on every failure.
 
 The engine's outbox owns retries; this module tells it what happened.
 Every failure is classified as transient (try again later: 4xx replies,
-refused connections, timeouts, a drop in the middle of DATA) or permanent
-(5xx: this message will never be accepted). Failures that are about the
-server rather than the message (cannot connect, login refused, TLS not
-offered) are marked ``scope="server"``, so the outbox can pause all
-sending with a clear status instead of burning every message's retries.
+timeouts, a drop in the middle of DATA) or permanent (5xx: this message
+will never be accepted), and by what it is about (``scope``):
+
+- ``message``: this one message (a refused recipient, content the server
+  rejects, an address that cannot be written for this server);
+- ``server``: the server is away (cannot connect, 421, a 4xx greeting): the
+  outbox pauses and probes it again within seconds;
+- ``session``: the server refuses *us* (login required or refused, HELO or
+  MAIL FROM rejected, STARTTLS missing, a certificate that does not verify,
+  a password we will not send in clear): every message would fail the same
+  way, so the outbox pauses with the reason and fails no lead.
 """
 
 from __future__ import annotations
@@ -24,7 +30,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 
-Scope = Literal["message", "server"]
+Scope = Literal["message", "server", "session"]
+
+#: The EHLO name when none is set: fixed, so no connection waits on a DNS
+#: lookup of this machine (aiosmtplib would call ``socket.getfqdn()`` each time).
+DEFAULT_EHLO_NAME = "localhost.localdomain"
 
 
 class SmtpUrlError(ValueError):
@@ -35,6 +45,8 @@ _URL_HELP = (
     "Write it as smtp://user:password@host:port (STARTTLS when offered), smtp+starttls://... "
     "(STARTTLS required), smtps://... (TLS from the start), or the word sandbox."
 )
+
+_TRUE = ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True)
@@ -53,13 +65,22 @@ class SmtpSettings:
     max_connections: int = 3
     #: True for the built-in sandbox; the caller fills in its port once it runs.
     sandbox: bool = False
+    #: The name this machine gives in EHLO/HELO, on every connection.
+    local_hostname: str = DEFAULT_EHLO_NAME
+    #: A PEM file of CA certificates to verify the server with (None: the system's).
+    ca_file: Optional[str] = None
+    #: Send the login over a connection without TLS. Off unless asked for: a
+    #: password in clear can be read by anyone on the way.
+    allow_plain_auth: bool = False
 
     @classmethod
     def from_url(cls, url: str) -> SmtpSettings:
         """Parse ``smtp://``, ``smtp+starttls://``, ``smtps://`` or ``sandbox``.
 
         Query parameters ``rate``, ``connections`` and ``timeout`` set the
-        rate limit (messages/second), pool size and timeout (seconds).
+        rate limit (messages/second), pool size and timeout (seconds);
+        ``ehlo`` the EHLO name, ``ca_file`` a CA bundle, and
+        ``allow_plain_auth=1`` lets the password go over a connection without TLS.
         """
         text = url.strip()
         if text.lower() == "sandbox":
@@ -84,6 +105,7 @@ class SmtpSettings:
         if (rate is not None and rate <= 0) or connections < 1 or timeout <= 0:
             raise SmtpUrlError(f"rate, connections and timeout in {url!r} must be positive.")
         default_port = {"smtp": 25, "smtps": 465, "smtp+starttls": 587}[scheme]
+        ehlo = query.get("ehlo", "").strip() or DEFAULT_EHLO_NAME
         return cls(
             host=parts.hostname,
             port=port or default_port,
@@ -94,10 +116,37 @@ class SmtpSettings:
             timeout=timeout,
             rate_per_second=rate,
             max_connections=connections,
+            local_hostname=ehlo,
+            ca_file=query.get("ca_file") or None,
+            allow_plain_auth=query.get("allow_plain_auth", "").lower() in _TRUE,
         )
 
     def with_port(self, port: int) -> SmtpSettings:
         return replace(self, port=port)
+
+    def with_options(self, *, local_hostname: Optional[str] = None, ca_file: Optional[str] = None,
+                     allow_plain_auth: Optional[bool] = None) -> SmtpSettings:
+        """These settings with the CLI's or the app's options laid over the URL's (None: keep)."""
+        changes: dict[str, Any] = {}
+        if local_hostname:
+            changes["local_hostname"] = local_hostname.strip()
+        if ca_file:
+            changes["ca_file"] = ca_file
+        if allow_plain_auth is not None:
+            changes["allow_plain_auth"] = allow_plain_auth
+        return replace(self, **changes)
+
+
+class SessionRefused(aiosmtplib.SMTPException):
+    """We will not hold this session as set up (a CA bundle that cannot be read, ...)."""
+
+
+class PlainAuthRefused(SessionRefused):
+    """The server offers no TLS and the settings do not allow a password in clear."""
+
+
+class MessageProblem(ValueError):
+    """This one message cannot be written or sent as it is (e.g. an address this server cannot take)."""
 
 
 @dataclass(frozen=True)
@@ -122,34 +171,81 @@ def _by_code(code: int, text: str, scope: Scope = "message") -> SendOutcome:
     return SendOutcome(ok=False, permanent=500 <= code < 600, code=code, error=f"{code} {text}".strip(), scope=scope)
 
 
+#: Replies to RCPT that are about our session, not the recipient: every lead would get the same.
+_SESSION_WORDS = ("authentication required", "relay access denied", "relaying denied", "not authenticated",
+                  "must authenticate", "sender address rejected")
+
+
+def _about_session(code: int, text: str) -> bool:
+    lowered = text.lower()
+    return code == 530 or lowered.startswith(("5.7.0", "5.7.8", "5.7.9")) or any(w in lowered for w in _SESSION_WORDS)
+
+
+def _session(code: Optional[int], why: str) -> SendOutcome:
+    return SendOutcome(False, False, code, why, "session")
+
+
 def classify(error: BaseException, *, connecting: bool = False) -> SendOutcome:
-    """Transient or permanent, message or server, for any error a send can raise."""
+    """Transient or permanent; about the message, the server, or our session; for any error a send can raise."""
     scope: Scope = "server" if connecting else "message"
+    if isinstance(error, SessionRefused):
+        return _session(None, str(error))
+    if isinstance(error, MessageProblem):
+        return SendOutcome(False, True, None, str(error), "message")
     if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
         refusals = error.recipients or []
         codes = [r.code for r in refusals]
         code = min(codes) if codes else 550
-        return _by_code(code, "; ".join(f"{r.recipient}: {r.message}" for r in refusals))
+        text = "; ".join(f"{r.recipient}: {r.message}" for r in refusals)
+        if code == 421:
+            return _by_code(code, text, "server")
+        if code >= 500 and all(_about_session(r.code, r.message) for r in refusals):
+            return _session(code, f"the server refuses to relay for this account: {code} {text}")
+        return _by_code(code, text)
     if isinstance(error, aiosmtplib.SMTPAuthenticationError):
         # The account, not the message: every send would fail the same way.
-        return SendOutcome(False, False, error.code, f"login refused: {error.code} {error.message}", "server")
+        return _session(error.code, f"the server refused the login: {error.code} {error.message}")
     if isinstance(error, aiosmtplib.SMTPResponseException):
-        code = error.code
-        if connecting or isinstance(error, (aiosmtplib.SMTPConnectResponseError, aiosmtplib.SMTPHeloError)):
-            return SendOutcome(False, False, code, f"server refused the session: {code} {error.message}", "server")
-        return _by_code(code, error.message)
+        code, text = error.code, error.message
+        if code == 421 or (400 <= code < 500 and (connecting or isinstance(
+                error, (aiosmtplib.SMTPConnectResponseError, aiosmtplib.SMTPHeloError)))):
+            return SendOutcome(False, False, code, f"the server is not taking mail now: {code} {text}", "server")
+        if isinstance(error, aiosmtplib.SMTPHeloError):
+            return _session(code, f"the server refused our greeting (EHLO/HELO): {code} {text}")
+        if isinstance(error, aiosmtplib.SMTPConnectResponseError):
+            return _session(code, f"the server refused the connection: {code} {text}")
+        if connecting:
+            return _session(code, f"the server refused the session: {code} {text}")
+        if isinstance(error, aiosmtplib.SMTPSenderRefused):
+            if code >= 500 and code != 552:
+                return _session(code, f"the server refused the sender address (MAIL FROM {error.sender}): "
+                                      f"{code} {text}")
+            return _by_code(code, text)
+        if code >= 500 and _about_session(code, text):
+            return _session(code, f"the server refused the session: {code} {text}")
+        return _by_code(code, text)
     if isinstance(error, aiosmtplib.SMTPNotSupported):
-        return SendOutcome(False, False, None, f"server does not support what the settings ask: {error}", "server")
+        return _session(None, f"the server does not support what the settings ask: {error}")
     if isinstance(error, (aiosmtplib.SMTPTimeoutError, asyncio.TimeoutError, TimeoutError)):
         return SendOutcome(False, False, None, f"timed out: {error}", scope)
-    if isinstance(error, aiosmtplib.SMTPConnectError):
-        return SendOutcome(False, False, None, f"cannot connect: {error}", "server")
     if isinstance(error, aiosmtplib.SMTPServerDisconnected):
         return SendOutcome(False, False, None, f"server disconnected: {error}", scope)
+    if isinstance(error, aiosmtplib.SMTPConnectError):
+        return SendOutcome(False, False, None, f"cannot connect: {error}", "server")
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return _session(None, f"the server's certificate does not verify ({error.verify_message or error}); "
+                              "set a CA bundle in the settings if it is signed by your own authority")
     if isinstance(error, ssl.SSLError):
-        return SendOutcome(False, False, None, f"TLS failed: {error}", "server")
+        return _session(None, f"TLS with the server failed: {error}")
     if isinstance(error, OSError):
         return SendOutcome(False, False, None, f"network error: {error}", "server" if connecting else scope)
+    if connecting and isinstance(error, aiosmtplib.SMTPException):
+        # e.g. "SMTP STARTTLS extension not supported by server" on smtp+starttls://
+        text = str(error)
+        if "starttls" in text.lower():
+            text = ("the server offers no STARTTLS, and the settings require it (smtp+starttls://); "
+                    "nothing was sent without encryption")
+        return _session(None, text)
     if isinstance(error, (ValueError, aiosmtplib.SMTPException)):
         # e.g. a message with no recipient: sending it again cannot help.
         return SendOutcome(False, True, None, f"message cannot be sent: {error}", "message")
@@ -239,22 +335,37 @@ class Sender:
         self._clock = clock
         self._slots = asyncio.Semaphore(settings.max_connections)
         self._idle: list[_Connection] = []
+        self._tls: Optional[ssl.SSLContext] = None
+        self._smtputf8: Optional[bool] = None
         self.connections_made = 0
+
+    def _tls_context(self) -> Optional[ssl.SSLContext]:
+        """One verifying context for every connection, with the CA bundle of the settings if any."""
+        if self.settings.ca_file is None:
+            return None
+        if self._tls is None:
+            try:
+                self._tls = ssl.create_default_context(cafile=self.settings.ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise SessionRefused(f"the CA bundle {self.settings.ca_file} cannot be read "
+                                       f"({getattr(exc, 'strerror', None) or exc})") from None
+        return self._tls
 
     def _new_client(self) -> aiosmtplib.SMTP:
         s = self.settings
+        # The login is done by _ready, after checking the connection is encrypted.
         return aiosmtplib.SMTP(
             hostname=s.host,
             port=s.port,
-            username=s.username,
-            password=s.password,
             use_tls=s.use_tls,
             start_tls=s.start_tls,
             timeout=s.timeout,
+            local_hostname=s.local_hostname or DEFAULT_EHLO_NAME,
+            tls_context=self._tls_context(),
         )
 
     async def _ready(self, conn: _Connection) -> None:
-        """Make sure the connection is up, probing it with NOOP after a quiet spell."""
+        """Make sure the connection is up (and logged in), probing it with NOOP after a quiet spell."""
         client = conn.client
         if client.is_connected and self._clock() - conn.last_used > self.idle_check_after:
             try:
@@ -264,6 +375,25 @@ class Sender:
         if not client.is_connected:
             await client.connect()
             self.connections_made += 1
+            await self._login(client)
+
+    async def _login(self, client: aiosmtplib.SMTP) -> None:
+        s = self.settings
+        if s.username is None:
+            return
+        if client.is_ehlo_or_helo_needed:
+            await client.ehlo()
+        encrypted = client.get_transport_info("sslcontext") is not None
+        if not encrypted and not s.allow_plain_auth:
+            raise PlainAuthRefused(
+                "the server offers no encryption (STARTTLS), so the password was not sent; use smtps:// or "
+                "smtp+starttls://, or allow a password without encryption (allow_plain_auth=1) if this "
+                "network is trusted")
+        await client.login(s.username, s.password or "")
+
+    def smtputf8_offered(self) -> Optional[bool]:
+        """Whether the last connection's server offered SMTPUTF8 (None: no connection yet)."""
+        return self._smtputf8
 
     async def send(self, message: EmailMessage) -> SendOutcome:
         """Send one message (envelope from its From and To); never raises for SMTP or network trouble."""
@@ -276,20 +406,47 @@ class Sender:
         """
         return await self._transact(lambda client: client.sendmail(sender, list(recipients), raw))
 
+    async def send_built(self, build: Callable[[bool], tuple[str, list[str], bytes]]) -> SendOutcome:
+        """Send a message whose addresses depend on the server: ``build(smtputf8)`` gets
+        whether this connection's server offers SMTPUTF8 and returns (sender, recipients,
+        bytes). It may raise :class:`MessageProblem` (a permanent failure of this message).
+        Non-ASCII envelope addresses go with ``SMTPUTF8`` (RFC 6531)."""
+        async def transaction(client: aiosmtplib.SMTP) -> tuple[dict[str, Any], str]:
+            utf8 = client.supports_extension("smtputf8")
+            sender, recipients, raw = build(utf8)
+            ascii_only = sender.isascii() and all(r.isascii() for r in recipients) and raw.isascii()
+            if ascii_only:
+                options = []
+            elif utf8:
+                options = ["SMTPUTF8"] + (["BODY=8BITMIME"] if client.supports_extension("8bitmime") else [])
+            else:
+                raise MessageProblem("the message needs SMTPUTF8, which this server does not offer")
+            return await client.sendmail(sender, recipients, raw, mail_options=options)
+
+        return await self._transact(transaction)
+
     async def _transact(
         self, transaction: Callable[[aiosmtplib.SMTP], Awaitable[tuple[dict[str, Any], str]]]
     ) -> SendOutcome:
         if self.bucket is not None:
             await self.bucket.acquire()
         async with self._slots:
-            conn = self._idle.pop() if self._idle else _Connection(self._new_client())
+            conn: Optional[_Connection] = self._idle.pop() if self._idle else None
             try:
+                if conn is None:
+                    conn = _Connection(self._new_client())
                 await self._ready(conn)
             except Exception as exc:  # noqa: BLE001 - every failure becomes an outcome
-                self._discard(conn)
+                if conn is not None:
+                    self._discard(conn)
                 return classify(exc, connecting=True)
+            self._smtputf8 = conn.client.supports_extension("smtputf8")
             try:
                 errors, _reply = await transaction(conn.client)
+            except MessageProblem as exc:  # found before anything was sent: the connection is fine
+                conn.last_used = self._clock()
+                self._idle.append(conn)
+                return classify(exc)
             except Exception as exc:  # noqa: BLE001
                 self._discard(conn)
                 return classify(exc)
