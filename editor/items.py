@@ -7,6 +7,8 @@ validation are pushed onto items by the scene (the overlay).
 
 from __future__ import annotations
 
+import re
+from functools import cache
 from typing import TYPE_CHECKING, Any, Optional
 
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
 
 PORT_RADIUS = 6.0
 FINDING_WIDTH = 214.0
+#: A caption takes up to two lines under the title before it is shortened with "…".
+CAPTION_LINES = 2
 _PORT_Y = {"next": 0.5, "yes": 0.3, "no": 0.72}
 
 
@@ -46,6 +50,82 @@ def _worst(findings: list[Finding]) -> Optional[str]:
     if not findings:
         return None
     return "error" if any(f.is_error for f in findings) else "warning"
+
+
+@cache
+def _caption_fonts() -> dict[str, QFont]:
+    normal = style.font(12)
+    emphasis = style.font(12, QFont.Weight.Medium, italic=True)
+    return {"normal": normal, "muted": emphasis, "emphasis": emphasis}
+
+
+def wrap_runs(runs: list[tuple[str, str]], width: float, max_lines: int) -> list[list[tuple[str, str]]]:
+    """Word-wrap styled runs (text, font kind) into at most ``max_lines`` lines of ``width``.
+
+    Only the last line is shortened with "…", and a short closing run (the
+    "?" of a condition) stays visible after the ellipsis, so "Opened …?"
+    still reads as a question.
+    """
+    fonts = _caption_fonts()
+
+    def advance(text: str, kind: str) -> float:
+        return QFontMetricsF(fonts[kind]).horizontalAdvance(text)
+
+    words = [(w, kind) for text, kind in runs for w in re.findall(r"\S+\s*", text)]
+    lines: list[list[tuple[str, str]]] = []
+    while words and len(lines) < max_lines:
+        last = len(lines) == max_lines - 1
+        used = 0.0
+        line: list[tuple[str, str]] = []
+        while words:
+            word, kind = words[0]
+            w = advance(word.rstrip(), kind)
+            if used + w <= width or (not line and not last):
+                if not line and used + w > width:  # one word longer than a line: cut it there
+                    word = QFontMetricsF(fonts[kind]).elidedText(word, Qt.TextElideMode.ElideRight, width)
+                line.append((word, kind))
+                used += advance(word, kind)
+                words.pop(0)
+            else:
+                break
+        if last and words:
+            tail = runs[-1] if len(runs) > 1 and len(runs[-1][0]) <= 2 else None
+            rest = line + words
+            if tail is not None:
+                rest = rest[:len(rest) - len(re.findall(r"\S+\s*", tail[0]))]
+            room = width - (advance(tail[0], tail[1]) if tail else 0.0)
+            line = _elide_runs(rest, room, advance) + ([tail] if tail else [])
+            words = []
+        lines.append(_merge(line))
+    return lines
+
+
+def _elide_runs(words: list[tuple[str, str]], room: float, advance: Any) -> list[tuple[str, str]]:
+    """As many words as fit in ``room`` with "…" after them (the last one cut if need be)."""
+    kept: list[tuple[str, str]] = []
+    used = 0.0
+    for word, kind in words:
+        w = advance(word, kind)
+        if used + w + advance("…", kind) > room:
+            fm = QFontMetricsF(_caption_fonts()[kind])
+            cut = fm.elidedText(word.rstrip(), Qt.TextElideMode.ElideRight, max(0.0, room - used))
+            kept.append((cut if cut.endswith("…") else cut + "…", kind))
+            return kept
+        kept.append((word, kind))
+        used += w
+    return kept
+
+
+def _merge(line: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    merged: list[tuple[str, str]] = []
+    for text, kind in line:
+        if merged and merged[-1][1] == kind:
+            merged[-1] = (merged[-1][0] + text, kind)
+        else:
+            merged.append((text, kind))
+    if merged:
+        merged[-1] = (merged[-1][0].rstrip(), merged[-1][1])
+    return merged
 
 
 def findings_tooltip(findings: list[Finding]) -> str:
@@ -254,23 +334,23 @@ class NodeItem(HoverHighlight, QGraphicsItem):
         style.paint_icon(painter, self.node_type, icon)
         # Title and id.
         left = icon.right() + 10
-        right_pad = 14
+        right_pad = 10
         text_width = self.width - left - right_pad
         painter.setFont(style.font(13, QFont.Weight.DemiBold))
         painter.setPen(style.TEXT)
         heading = title(self.node())
-        painter.drawText(QRectF(left, 9, text_width, 18), Qt.AlignmentFlag.AlignLeft
+        painter.drawText(QRectF(left, 5, text_width, 18), Qt.AlignmentFlag.AlignLeft
                          | Qt.AlignmentFlag.AlignVCenter, heading)
         id_font = style.font(11)
         room = text_width - QFontMetricsF(style.font(13, QFont.Weight.DemiBold)).horizontalAdvance(heading) - 8
         if room > 12:
             painter.setFont(id_font)
             painter.setPen(style.TEXT_MUTED)
-            painter.drawText(QRectF(left, 9, text_width, 18), Qt.AlignmentFlag.AlignRight
+            painter.drawText(QRectF(left, 5, text_width, 18), Qt.AlignmentFlag.AlignRight
                              | Qt.AlignmentFlag.AlignVCenter,
                              QFontMetricsF(id_font).elidedText(self.node_id, Qt.TextElideMode.ElideRight,
                                                                min(room, 56)))
-        self._paint_summary(painter, QRectF(left, 31, text_width, 18))
+        self._paint_summary(painter, QRectF(left, 24, text_width, self.height - 27))
         if self.node_type != "start":
             painter.setPen(QPen(QColor("white"), 2))
             painter.setBrush(QColor("#98A2B3"))
@@ -281,31 +361,32 @@ class NodeItem(HoverHighlight, QGraphicsItem):
         if severity:
             self._paint_findings(painter, severity)
 
-    def _paint_summary(self, painter: QPainter, box: QRectF) -> None:
+    def caption_lines(self, width: Optional[float] = None) -> list[str]:
+        """The caption as painted, line by line (what a user reads under the title)."""
+        return ["".join(text for text, _kind in line) for line in self._caption(width)]
+
+    def _caption(self, width: Optional[float] = None) -> list[list[tuple[str, str]]]:
         before, emphasis, after = self._text
-        normal = style.font(12)
-        italic = style.font(12, QFont.Weight.Medium, italic=True)
-        fm_n, fm_i = QFontMetricsF(normal), QFontMetricsF(italic)
-        baseline = box.top() + (box.height() + fm_n.ascent() - fm_n.descent()) / 2
         placeholder = not before and emphasis and not after
-        # The emphasised part (subject, link, duration) gets the room; the lead-in
-        # never takes more than half, and the closing "?" always shows.
-        w_after = fm_n.horizontalAdvance(after)
-        w_before = fm_n.horizontalAdvance(before)
-        w_before = min(w_before, box.width() * (0.5 if emphasis else 1.0))
-        w_emphasis = max(0.0, box.width() - w_before - w_after)
-        x = box.left()
-        for text, f, fm, room, color in (
-                (before, normal, fm_n, w_before, style.TEXT_MUTED),
-                (emphasis, italic, fm_i, w_emphasis, style.TEXT_MUTED if placeholder else style.TEXT),
-                (after, normal, fm_n, w_after + 1, style.TEXT_MUTED)):
-            if not text:
-                continue
-            shown = fm.elidedText(text, Qt.TextElideMode.ElideRight, room)
-            painter.setFont(f)
-            painter.setPen(color)
-            painter.drawText(QPointF(x, baseline), shown)
-            x += fm.horizontalAdvance(shown)
+        runs = [(before, "normal"), (emphasis, "muted" if placeholder else "emphasis"), (after, "normal")]
+        room = width if width is not None else self.width - 52 - 10
+        return wrap_runs([(t, k) for t, k in runs if t], room, CAPTION_LINES)
+
+    def _paint_summary(self, painter: QPainter, box: QRectF) -> None:
+        fonts = _caption_fonts()
+        line_height = QFontMetricsF(fonts["normal"]).lineSpacing()
+        lines = self._caption(box.width())
+        # One line sits in the middle of the space; two fill it.
+        top = box.top() + (box.height() - line_height * len(lines)) / 2
+        for index, line in enumerate(lines):
+            baseline = top + index * line_height + QFontMetricsF(fonts["normal"]).ascent()
+            x = box.left()
+            for text, kind in line:
+                f = fonts[kind]
+                painter.setFont(f)
+                painter.setPen(style.TEXT if kind == "emphasis" else style.TEXT_MUTED)
+                painter.drawText(QPointF(x, baseline), text)
+                x += QFontMetricsF(f).horizontalAdvance(text)
 
     def _paint_port_labels(self, painter: QPainter) -> None:
         painter.setFont(style.font(10, QFont.Weight.Bold))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QDir, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 
@@ -15,11 +15,13 @@ STYLES = RESOURCES / "styles"
 
 #: Grid the canvas snaps to and draws.
 GRID = 20
-NODE_WIDTH = 176
-END_WIDTH = 136
+#: Wide enough for a caption such as "Opened Hi ‹first_name›, our spring offer?" on two lines.
+NODE_WIDTH = 210
+END_WIDTH = 150
 NODE_HEIGHT = 60
-#: Spacing of the automatic layout (columns, rows).
-LAYOUT_DX = 230
+#: Spacing of the automatic layout (columns, rows): 50 px between columns leaves an edge's
+#: count readable between the ports.
+LAYOUT_DX = 260
 LAYOUT_DY = 110
 
 TYPE_TITLES = {"start": "Start", "email": "Email", "condition": "Condition", "wait": "Wait", "end": "End"}
@@ -108,5 +110,8 @@ def severity_icon(severity: str, size: int = 16) -> QIcon:
 
 
 def stylesheet(name: str = "light") -> str:
+    """The style sheet; its ``url(icons:…)`` images (combo and spin-box arrows) come from ``ICONS``."""
+    if str(ICONS) not in QDir.searchPaths("icons"):
+        QDir.addSearchPath("icons", str(ICONS))
     path = STYLES / f"{name}.qss"
     return path.read_text(encoding="utf-8") if path.exists() else ""

@@ -15,13 +15,38 @@ from engine.flow.durations import DurationError, parse_duration
 from engine.flow.links import extract_links
 from engine.flow.model import Flow, Node
 
-_TAG = re.compile(r"\{\{\s*([A-Za-z_][\w.]*)[^}]*\}\}")
+_TAG = re.compile(r"\{\{\s*(?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*)[^}]*\}\}")
+#: What is left of template syntax after the fields: statements, comments, odd expressions.
+_SYNTAX = re.compile(r"\{%.*?%\}|\{#.*?#\}|\{\{.*?\}\}", re.S)
 _UNIT_WORDS = (("d", 86400, "day"), ("h", 3600, "hour"), ("m", 60, "minute"), ("s", 1, "second"))
 
 
 def readable_template(text: str) -> str:
-    """``Hi {{ first_name | default("x") }}`` reads as ``Hi ‹first_name›`` on the canvas."""
-    return " ".join(_TAG.sub(lambda m: f"‹{m.group(1)}›", text or "").split())
+    """``Hi {{ first_name | default("x") }}`` reads as ``Hi ‹first_name›`` on the canvas.
+
+    No template syntax is left: ``{% if %}`` blocks and comments are dropped,
+    ``{{ lead.first_name }}`` shows its field name, and anything else in
+    ``{{ }}`` becomes ``‹…›``.
+    """
+    named = _TAG.sub(lambda m: f"‹{m.group(1)}›", text or "")
+    return " ".join(_SYNTAX.sub(lambda m: "‹…›" if m.group(0).startswith("{{") else " ", named).split())
+
+
+def step_name(flow: Flow, node_id: str) -> str:
+    """A step as the marketer knows it: an email by its subject, a condition by its question.
+
+    Used wherever a run shows steps (timelines, reports), instead of ids.
+    """
+    node = flow.find_node(node_id)
+    if node is None:
+        return node_id
+    if node.type == "email":
+        subject = readable_template(node.get("subject") or "")
+        return f"“{subject}”" if subject else f"Email {node_id}"
+    if node.type in ("start", "end"):
+        return f"{title(node)} ({node_id})"
+    text = summary_text(flow, node)
+    return text or f"{title(node)} {node_id}"
 
 
 def duration_words(value: object) -> Optional[str]:

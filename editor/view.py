@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtCore import QPoint, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QDragEnterEvent,
     QDragLeaveEvent,
@@ -24,6 +24,8 @@ from editor.scene import FlowScene
 
 MIN_ZOOM = 0.15
 MAX_ZOOM = 3.0
+#: The smallest zoom a flow opens at: below it node text is too small to read on a laptop screen.
+READABLE_ZOOM = 0.8
 
 
 class FlowView(QGraphicsView):
@@ -78,19 +80,33 @@ class FlowView(QGraphicsView):
     def reset_zoom(self) -> None:
         self.set_zoom(1.0)
 
-    def zoom_to_fit(self) -> None:
-        content = self.flow_scene.content_rect()
+    def zoom_to_fit(self, readable: bool = False, content: Optional[QRectF] = None) -> None:
+        """Show the whole flow (never larger than actual size).
+
+        ``readable``: never smaller than ``READABLE_ZOOM`` either, which is how
+        a flow opens; when it is then wider than the view, its beginning (the
+        left, where leads enter) is shown, so the marketer reads from the start.
+        """
+        content = content if content is not None else self.flow_scene.content_rect()
         if content.isNull():
             self.reset_zoom()
             return
         self._grow_scene_rect()
-        self.fitInView(content.adjusted(-40, -40, 40, 40), Qt.AspectRatioMode.KeepAspectRatio)
+        margin = content.adjusted(-40, -40, 40, 40)
+        self.fitInView(margin, Qt.AspectRatioMode.KeepAspectRatio)
+        smallest = READABLE_ZOOM if readable else MIN_ZOOM
         if self.zoom() > 1.0:
             self.set_zoom(1.0)
             self.centerOn(content.center())
-        elif self.zoom() < MIN_ZOOM:
-            self.set_zoom(MIN_ZOOM)
+        elif self.zoom() < smallest:
+            self.set_zoom(smallest)
             self.centerOn(content.center())
+            view = self.mapToScene(self.viewport().rect()).boundingRect()
+            if view.width() < margin.width():
+                self.centerOn(margin.left() + view.width() / 2, view.center().y())
+            if view.height() < margin.height():
+                self.centerOn(self.mapToScene(self.viewport().rect()).boundingRect().center().x(),
+                              margin.top() + view.height() / 2)
         self.zoomChanged.emit(self.zoom())
 
     def centre_on_node(self, node_id: str) -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
+from PySide6.QtCore import QRect, QSettings, QSize, QStandardPaths, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShowEvent
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QToolBar, QWidget
 
 from editor import style
@@ -20,11 +20,51 @@ from editor.controller import FlowEditor
 from editor.layout import apply_missing_positions
 from engine.flow.fileformat import FlowFileError, dumps_flow, load_flow, save_flow
 from engine.flow.model import Flow, Node
+from engine.runtime.home import mailbranch_home
 
 FILE_FILTER = "Mailbranch flows (*.json);;All files (*)"
 SAVE = "save"
 DISCARD = "discard"
 CANCEL = "cancel"
+#: The size the window asks for when the screen has room for it.
+PREFERRED_SIZE = QSize(1360, 820)
+#: What a window manager's title bar and borders take around the window (not part of ``resize()``).
+FRAME_ALLOWANCE = QSize(16, 40)
+#: Height of the Problems panel when the window opens: the summary and about four findings.
+PROBLEMS_HEIGHT = 170
+
+
+def documents_dir() -> str:
+    """Where file dialogs start: the user's Documents folder, else their home.
+
+    Never the app's data folder or the source tree: a marketer looks for
+    their files where their other documents are.
+    """
+    for folder in QStandardPaths.standardLocations(QStandardPaths.StandardLocation.DocumentsLocation):
+        if folder and Path(folder).is_dir():
+            return folder
+    return str(Path.home())
+
+
+def _private(folder: Path) -> bool:
+    """The app's data folder or its bundled resources: places a file dialog should not start in."""
+    folder = folder.resolve()
+    for private in (mailbranch_home(), style.RESOURCES):
+        try:
+            folder.relative_to(private.resolve())
+            return True
+        except ValueError:
+            continue
+    return False
+
+
+def default_window_size(available: QRect | None = None) -> QSize:
+    """The preferred size, shrunk to the screen's free area (panels and the frame left out)."""
+    if available is None:
+        screen = QGuiApplication.primaryScreen()
+        available = screen.availableGeometry() if screen is not None else QRect(0, 0, 1366, 768)
+    return QSize(min(PREFERRED_SIZE.width(), available.width() - FRAME_ALLOWANCE.width()),
+                 min(PREFERRED_SIZE.height(), available.height() - FRAME_ALLOWANCE.height()))
 
 
 def new_flow() -> Flow:
@@ -60,7 +100,7 @@ class EditorWindow(QMainWindow):
         self.findings_dock = self._dock("Problems", self.editor.findings, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.palette_dock.setMinimumWidth(170)
         self.inspector_dock.setMinimumWidth(320)
-        self.findings_dock.setMinimumHeight(120)
+        self.findings_dock.setMinimumHeight(110)
         self.actions: dict[str, QAction] = dict(self.editor.actions)
         self._build_file_actions()
         self._build_menus()
@@ -74,7 +114,7 @@ class EditorWindow(QMainWindow):
         self.document.pathChanged.connect(self._update_title)
         self.document.findingsChanged.connect(self._update_status)
         self.setStyleSheet(style.stylesheet("light"))
-        self.resize(1360, 820)
+        self.resize(default_window_size())
         self._fit_pending = True
         self._docks_sized = False
         self._update_title()
@@ -161,7 +201,9 @@ class EditorWindow(QMainWindow):
         return path or None
 
     def choose_save_path(self, title: str = "Save flow") -> Optional[str]:
-        suggested = str(self.document.path or Path(self._last_dir()) / f"{self.document.flow.name}.json")
+        path = self.document.path
+        suggested = str(path if path is not None and not _private(path.parent)
+                        else Path(self._last_dir()) / f"{self.document.flow.name}.json")
         path, _ = QFileDialog.getSaveFileName(self, title, suggested, FILE_FILTER)
         if path and not Path(path).suffix:
             path += ".json"
@@ -179,9 +221,10 @@ class EditorWindow(QMainWindow):
         self.error_box.open()
 
     def _last_dir(self) -> str:
-        if self.document.path is not None:
+        if self.document.path is not None and not _private(self.document.path.parent):
             return str(self.document.path.parent)
-        return str(QSettings("Mailbranch", "Editor").value("last_dir", str(Path.home())))
+        last = str(QSettings("Mailbranch", "Editor").value("last_dir", "") or "")
+        return last if last and Path(last).is_dir() else documents_dir()
 
     # -- files -----------------------------------------------------------
     def maybe_save(self) -> bool:
@@ -218,7 +261,8 @@ class EditorWindow(QMainWindow):
             return False
         apply_missing_positions(flow)
         self.document.set_flow(flow, Path(path))
-        QSettings("Mailbranch", "Editor").setValue("last_dir", str(Path(path).resolve().parent))
+        if not _private(Path(path).resolve().parent):
+            QSettings("Mailbranch", "Editor").setValue("last_dir", str(Path(path).resolve().parent))
         self._fit_pending = True
         if self.isVisible():
             self._fit_now()
@@ -262,7 +306,7 @@ class EditorWindow(QMainWindow):
         super().showEvent(event)
         if not self._docks_sized:
             self._docks_sized = True
-            self.resizeDocks([self.findings_dock], [140], Qt.Orientation.Vertical)
+            self.resizeDocks([self.findings_dock], [PROBLEMS_HEIGHT], Qt.Orientation.Vertical)
             self.resizeDocks([self.palette_dock, self.inspector_dock], [170, 360], Qt.Orientation.Horizontal)
         if self._fit_pending:
             QTimer.singleShot(0, self._fit_now)
@@ -272,7 +316,7 @@ class EditorWindow(QMainWindow):
         if not self._fit_pending:
             return
         self._fit_pending = False
-        self.editor.view.zoom_to_fit()
+        self.editor.view.zoom_to_fit(readable=True)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.maybe_save():
