@@ -5,6 +5,9 @@ them again on output: about 2 ms per message, most of an outbox's CPU. The
 outbox's messages always have the same shape (a few headers, and a
 multipart/alternative of text and HTML), so they are written directly:
 RFC 2047 for non-ASCII headers, 7bit or quoted-printable bodies, CRLF line ends.
+An address with non-ASCII characters is written as UTF-8 (RFC 6532), which is
+only valid over SMTPUTF8; ``ascii_address`` gives the form every server takes
+(IDNA for the domain) when the local part is ASCII.
 ``tests/delivery/test_mime.py`` checks the bytes parse back to the same
 message ``render.build_message`` makes.
 """
@@ -15,6 +18,10 @@ import binascii
 import secrets
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
+
+import idna
+
+from engine.delivery.smtp import MessageProblem
 
 
 def _header(value: str, name: str = "Subject") -> str:
@@ -28,9 +35,44 @@ def _address(value: str) -> str:
     name, address = parseaddr(value)
     if not address:
         return _header(value, "To")
+    if not address.isascii():
+        # RFC 6532: the address itself in UTF-8; a display name still as an encoded word.
+        if not name:
+            return address
+        shown = formataddr((name, "x@x"), charset="utf-8")[:-len("<x@x>")]
+        return f"{shown}<{address}>"
     if name and not name.isascii():
         return formataddr((name, address), charset="utf-8")
     return formataddr((name, address))
+
+
+def ascii_address(address: str) -> str:
+    """The address as every SMTP server takes it: the domain in IDNA (``xn--…``).
+
+    Raises :class:`MessageProblem` when that is impossible: a local part (before
+    the @) with non-ASCII characters needs a server that offers SMTPUTF8.
+    """
+    if address.isascii():
+        return address
+    local, at, domain = address.rpartition("@")
+    if not at:
+        raise MessageProblem(f"{address} is not an email address")
+    if not local.isascii():
+        raise MessageProblem(f"{address} has non-ASCII characters before the @, and the outgoing server does not "
+                             "offer SMTPUTF8, which such an address needs")
+    try:
+        ascii_domain = idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError as exc:
+        raise MessageProblem(f"the domain of {address} cannot be written for the mail system ({exc})") from None
+    return f"{local}@{ascii_domain}"
+
+
+def ascii_sender(sender: str) -> str:
+    """``ascii_address`` for a ``Name <address>`` header value, keeping the name."""
+    name, address = parseaddr(sender)
+    if not address or address.isascii():
+        return sender
+    return formataddr((name, ascii_address(address)), charset="utf-8") if name else ascii_address(address)
 
 
 def _body(text: str) -> tuple[str, bytes]:
@@ -63,7 +105,8 @@ def build_raw(*, sender: str, to: str, subject: str, html: str, text: str, messa
         "MIME-Version: 1.0",
         f'Content-Type: multipart/alternative; boundary="{boundary}"',
     ]
-    chunks = [("\r\n".join(head) + "\r\n\r\n").encode("ascii")]
+    # UTF-8 only when an address needs it (RFC 6532); everything else is ASCII already.
+    chunks = [("\r\n".join(head) + "\r\n\r\n").encode("utf-8")]
     for subtype, body in (("plain", text), ("html", html)):
         encoding, data = _body(body)
         chunks += [f'--{boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
