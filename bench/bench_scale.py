@@ -119,7 +119,7 @@ def run_postgres(admin: str, leads: int, workers: int, tmp: Path, env: dict) -> 
 
     url = fresh_pg(admin)
     db = Database(url)
-    db.create_all()
+    db.migrate()
     app = build_app(libpq_url(db.url), None)
 
     async def schema() -> None:
@@ -157,7 +157,7 @@ def run_sqlite(leads: int, tmp: Path) -> tuple[float, float]:
     from engine.runtime.runner import CampaignRunner, RunnerSettings
 
     db = Database(tmp / "embedded.db")
-    db.create_all()
+    db.migrate()
     engine = CampaignEngine.create(db, scaled_flow(), SystemClock(), delivery="real")
     settings = RunnerSettings(SmtpSettings.from_url("sandbox"), grace_ms=1000, poll_seconds=0.2)
     runner = CampaignRunner(db, [engine], settings)

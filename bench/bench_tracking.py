@@ -140,7 +140,7 @@ async def bench_events(workdir: Path, seconds: float, warmup: float) -> tuple[di
     from engine.store.database import Database
 
     db = Database(workdir / "events.db")
-    db.create_all()
+    db.migrate()
     engine, send_ids = campaign_with_sends(db, 20_000)
     tokens = TrackingTokens(b"bench-secret-0123456789abcdef0123456789")
     paths = [f"/o/{tokens.open_token(engine.campaign_id, sid)}.gif" for sid in send_ids]
@@ -182,7 +182,7 @@ def sandbox_process(path: str, ports, stop) -> None:
         from engine.store.database import Database
 
         db = Database(path)
-        db.create_all()
+        db.migrate()
         sandbox = SandboxServer(db)
         await sandbox.start()
         ports.put(sandbox.port)
@@ -209,7 +209,7 @@ async def bench_sends(workdir: Path, count: int, connections: int) -> dict:
     try:
         port = ports.get(timeout=30)
         db = Database(workdir / "sends.db")
-        db.create_all()
+        db.migrate()
         campaign_with_sends(db, count)
         settings = SmtpSettings.from_url(f"smtp://127.0.0.1:{port}?connections={connections}&timeout=30")
         tokens = TrackingTokens(b"bench-secret-0123456789abcdef0123456789")

@@ -203,12 +203,15 @@ def print_summary(result, flow) -> None:
 
 def open_db(db_path: Path, must_exist: bool = True):
     from engine.store.database import Database
+    from engine.store.schema import SchemaError
 
     if must_exist and "://" not in str(db_path) and not Path(db_path).exists():
         fail(f"{db_path}: no such database; start a campaign with 'mailbranch run' first")
     try:
         db = Database(db_path)
-        db.create_all()
+        db.migrate()
+    except SchemaError as exc:
+        fail(f"{db_path}: {exc}")
     except Exception as exc:  # noqa: BLE001 - any driver error becomes one sentence
         fail(f"{db_path}: cannot open the database ({exc.__class__.__name__}: {exc})")
     return db

@@ -70,7 +70,7 @@ class Tracking:
 
     def __init__(self, tmp_path):
         self.db = Database(tmp_path / "t.db")
-        self.db.create_all()
+        self.db.migrate()
         from engine.flow import load_flow
 
         engine = CampaignEngine.create(self.db, load_flow(FLOWS / "flow-a.json"), SimulatedClock(),

@@ -143,7 +143,7 @@ def test_a_batch_that_fails_leaves_nothing_behind(monkeypatch, tmp_path, flows_d
     from engine.flow import load_flow
 
     db = Database(tmp_path / "run.db")
-    db.create_all()
+    db.migrate()
     clock = StepClock(1_000_000)
     engine = CampaignEngine.create(db, load_flow(flows_dir / "flow-a.json"), clock)
     engine.enroll([LeadInput("L")])

@@ -262,7 +262,7 @@ def _run_with_replay(data: dict, leads: list[LeadInput], events: list[dict], pau
                      replay: bool) -> dict:
     """Run to ``pause`` seconds, record again every event already past (if ``replay``), run to the end."""
     db = Database(":memory:")
-    db.create_all()
+    db.migrate()
     engine = CampaignEngine.create(db, to_flow(data), SimulatedClock(SIM_START))
     engine.enroll(leads)
     stamped = [{**e, "at": SIM_START + e["at"] * 1000} for e in events]

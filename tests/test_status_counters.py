@@ -13,7 +13,7 @@ from engine.store.database import Database
 def test_rejected_tracking_requests_reach_status(tmp_path, monkeypatch):
     monkeypatch.setenv("MAILBRANCH_HOME", str(tmp_path / "home"))
     db = Database(tmp_path / "run.db")
-    db.create_all()
+    db.migrate()
     runner = CampaignRunner(db, [], RunnerSettings(SmtpSettings.from_url("sandbox")))
     runner.tracking = SimpleNamespace(counters=SimpleNamespace(rejected=3))
     runner._count_rejections()

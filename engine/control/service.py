@@ -66,7 +66,7 @@ class EngineService:
     async def start(self) -> None:
         from engine.observe.metrics import METRICS, queue_depths
 
-        self.db.create_all()
+        self.db.migrate()
         if not getattr(METRICS, "_queues_watched", False):
             METRICS.watch_queues(lambda: queue_depths(self.db))
             METRICS._queues_watched = True

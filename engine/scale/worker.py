@@ -146,7 +146,7 @@ async def _sweep_forever(app: App, stalled_seconds: float) -> None:
 async def run_worker(db_url: str, smtp: SmtpSettings, public_url: str, concurrency: int = 4,
                      wait: bool = True) -> None:
     db = Database(db_url)
-    db.create_all()
+    db.migrate()
     state = WorkerState(db, smtp, public_url)
     app = build_app(libpq_url(db_url), state)
     # How long without a heartbeat before a worker counts as dead and its jobs are retried.

@@ -61,7 +61,7 @@ def simulate(flow: Flow, leads: Iterable[LeadInput], events: Iterable[dict[str, 
     back (what a large benchmark run needs), not every send and token.
     """
     db = db or Database(":memory:")
-    db.create_all()
+    db.migrate()
     clock = SimulatedClock(SIM_START)
     engine = CampaignEngine.create(db, flow, clock, mode=mode, batch_size=batch_size)
     engine.enroll(leads)

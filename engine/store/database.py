@@ -2,7 +2,8 @@
 
 One ``Database`` holds one SQLAlchemy engine and one ``sessionmaker``; callers
 own their transactions with ``with db.session() as session:`` (a
-``Session.begin()`` block), one per unit of work.
+``Session.begin()`` block), one per unit of work. Every opener calls
+``migrate()`` first: Alembic owns the schema (``engine.store.schema``).
 """
 
 from __future__ import annotations
@@ -10,14 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from engine.store.base import Base
+if TYPE_CHECKING:
+    from engine.store.schema import MigrationResult
 
 
 def database_url(target: Union[str, Path, None]) -> str:
@@ -58,19 +60,16 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
-    def create_all(self) -> None:
-        # Import every module that defines tables so they are registered.
-        import engine.delivery.mailbox  # noqa: F401
-        import engine.run.ids  # noqa: F401
-        import engine.store.models  # noqa: F401
+    def migrate(self) -> MigrationResult:
+        """Bring the schema to this code's revision before any other use.
 
-        if self.is_sqlite:
-            Base.metadata.create_all(self.engine)
-            return
-        # Several workers may start at once: one creates, the others wait and find it done.
-        with self.engine.begin() as connection:
-            connection.exec_driver_sql("SELECT pg_advisory_xact_lock(421337)")
-            Base.metadata.create_all(connection)
+        An empty database is created, an older one migrated (after a backup
+        copy on SQLite), a newer one refused with ``SchemaError``: see
+        ``engine.store.schema``. Cheap when the database is already current.
+        """
+        from engine.store.schema import migrate
+
+        return migrate(self)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

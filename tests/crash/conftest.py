@@ -30,6 +30,6 @@ def db(tmp_path):
     from engine.store.database import Database
 
     database = Database(tmp_path / "campaign.db")
-    database.create_all()
+    database.migrate()
     yield database
     database.dispose()

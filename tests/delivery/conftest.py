@@ -4,17 +4,15 @@ from email.message import EmailMessage
 
 import pytest
 
-import engine.delivery.mailbox  # noqa: F401 - registers the mailbox table
 from engine.delivery.sandbox import SandboxServer
 from engine.delivery.tracking_tokens import TrackingTokens
-from engine.store.base import Base
 from engine.store.database import Database
 
 
 @pytest.fixture
 def db(tmp_path):
     database = Database(tmp_path / "mailbranch.db")
-    Base.metadata.create_all(database.engine, tables=[engine.delivery.mailbox.MailboxMessage.__table__])
+    database.migrate()
     yield database
     database.dispose()
 

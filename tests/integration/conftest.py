@@ -17,6 +17,6 @@ def mailbranch_home(tmp_path, monkeypatch):
 @pytest.fixture
 def db(tmp_path):
     database = Database(tmp_path / "campaign.db")
-    database.create_all()
+    database.migrate()
     yield database
     database.dispose()

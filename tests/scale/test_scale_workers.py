@@ -123,7 +123,7 @@ def _count(db, sql):
 def scale_db(pg_url, tmp_path, monkeypatch):
     monkeypatch.setenv("MAILBRANCH_HOME", str(tmp_path / "home"))
     db = Database(pg_url)
-    db.create_all()
+    db.migrate()
     app = build_app(libpq_url(db.url), None)
 
     async def schema():

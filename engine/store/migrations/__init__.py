@@ -1,0 +1,1 @@
+"""Alembic's scripts for the campaign database (see ``engine.store.schema``)."""
