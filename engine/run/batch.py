@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from engine.delivery.render import message_id
 from engine.faults import crash_point
 from engine.observe.logs import OPS
-from engine.run.handlers import HANDLERS
+from engine.run.handlers import HANDLERS, RESUME
 from engine.run.state import EventState, ListenerState, SendState, TokenState, WaitState
 from engine.store.bulk import execute_many, fetch_all, insert_sql
 
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from engine.run.spec import ConditionSpec
 
 WAIT, EVENT = 0, 1  # rank within one instant: due waits fire before events
+#: Events about a send's fate rather than the lead's behaviour.
+DELIVERY_EVENTS = frozenset({"send_failed", "unsubscribe", "delivered", "send_skipped"})
 CHUNK = 10000
 
 
@@ -70,6 +72,12 @@ class Batch:
         self.skips: list[tuple] = []
         self.edge_counts: Counter[tuple[str, str]] = Counter()
         self.unsubscribed: set[int] = set()
+        #: Lead id -> why its address is on the installation's suppression list.
+        self.suppressed: dict[int, str] = {}
+        #: Sends whose delivery this batch played (SEMANTICS 9).
+        self.delivered: list[SendState] = []
+        #: The last delivery slot of a simulation with a send rate, as this batch left it.
+        self.slot: Optional[float] = None
         self.ended_then_failed: list[tuple[int]] = []
         self.heap: list[tuple[int, int, int, object]] = []
         self.processed = 0
@@ -101,6 +109,7 @@ class Batch:
             self._index_listener(ListenerState(*r))
         if self.ctx.checks_unsubscribes:
             self.unsubscribed.update(r[0] for r in fetch_all(s, SELECT_UNSUBSCRIBED))
+            self.suppressed.update((r[0], r[1]) for r in fetch_all(s, SELECT_SUPPRESSED))
 
     def _index_listener(self, listener: ListenerState) -> None:
         self.listeners.append(listener)
@@ -148,18 +157,22 @@ class Batch:
         if self.log_ops:
             self.ops.append(("timer", {"lead": token.lead_id, "token": token.id, "node": wait.node,
                                        "due": wait.due_at, "lag_ms": self.now - wait.due_at}))
-        for listener in self.listeners_by_token.get(token.id, ()):
-            if listener.state == "listening":
-                listener.state, listener.dirty = "expired", True
-        if self.spec.types[wait.node] == "wait":
-            self.move(token, "next")
+        node_type = self.spec.types[wait.node]
+        if node_type == "wait":
+            # The wait that ends is a condition's NO wait: its listening window closes.
+            for listener in self.listeners_by_token.get(token.id, ()):
+                if listener.state == "listening":
+                    listener.state, listener.dirty = "expired", True
+        resume = RESUME.get(node_type)
+        if resume is not None:
+            resume(self, token)
         self.walk(token)
 
     def handle_event(self, event: EventState) -> None:
         """SEMANTICS 5: record on its send, trigger every matching listener once."""
         self.events.append(event)
         event.handled_at = self.now
-        if event.type in ("send_failed", "unsubscribe"):
+        if event.type in DELIVERY_EVENTS:
             self.handle_delivery_event(event)
             return
         send = None
@@ -168,8 +181,8 @@ class Batch:
                 send = self.sends.get(event.send_id)
             elif event.node is not None:
                 send = self.send_index.get((event.lead_id, event.node))
-                if send is not None and send.at > event.at:
-                    send = None  # the send did not exist yet when the event happened
+                if send is not None and (send.at > event.at or self.awaits_delivery(send)):
+                    send = None  # the email had not been delivered yet when the event happened
         if send is None or send.lead_id != event.lead_id:
             event.state = "orphan"
             return
@@ -198,6 +211,20 @@ class Batch:
         """A send that failed for good fails its token (SEMANTICS 8); an
         unsubscribe finishes every token of the lead and stops its emails."""
         event.state = "handled"
+        if event.type in ("delivered", "send_skipped"):
+            send = self.sends.get(event.send_id) if event.send_id is not None else None
+            if send is not None and self.awaits_delivery(send):
+                token = self.tokens[send.token_id]
+                # Everything after the email counts from the instant it was settled,
+                # not from when this pass happens to play it (SEMANTICS 9).
+                self.now = event.at
+                if event.type == "delivered":
+                    RESUME["email"](self, token)
+                else:
+                    self.move(token, "next")  # not sent (suppressed at the last moment): it skips
+                event.triggered.append(send.node)
+                self.walk(token)
+            return
         if event.type == "send_failed":
             send = self.sends.get(event.send_id) if event.send_id is not None else None
             token = self.tokens.get(send.token_id) if send is not None else None
@@ -302,14 +329,58 @@ class Batch:
     def is_unsubscribed(self, lead_id: int) -> bool:
         return lead_id in self.unsubscribed
 
+    def suppression_of(self, lead_id: int) -> Optional[str]:
+        """Why this lead's address gets no email (SEMANTICS 12), or None."""
+        return self.suppressed.get(lead_id)
+
+    def delivers_at_once(self) -> bool:
+        return self.ctx.instant_delivery
+
+    def awaits_delivery(self, send: SendState) -> bool:
+        """Whether the token that made this send still stands on its node, unsettled."""
+        token = self.tokens.get(send.token_id)
+        return (token is not None and token.state == "waiting" and token.node == send.node
+                and token.last_send == send.id)
+
+    def await_delivery(self, token: TokenState, send: SendState) -> None:
+        """The token stands on the email node until its send is settled: by the
+        outbox's ``delivered`` event, or at its slot in a simulation with a rate."""
+        if send.status == "planned":
+            self.hold(token, send.planned_at)
+        else:
+            token.state = "waiting"
+
+    def mark_delivered(self, send: SendState) -> None:
+        if send.status == "planned":
+            send.status, send.sent_at = "sent", self.now
+        send.at = self.now
+        if not send.new:
+            self.delivered.append(send)
+
+    def _next_slot(self) -> int:
+        """Sends leave a simulated provider's queue in order, one per interval."""
+        ctx = self.ctx
+        if self.slot is None:
+            self.slot = ctx.last_slot
+            if self.slot is None:
+                row = fetch_all(self.session, "SELECT MAX(next_attempt_at) FROM sends WHERE campaign_id = ?",
+                                (ctx.campaign_id,))
+                self.slot = float(row[0][0]) if row and row[0][0] is not None else float("-inf")
+        self.slot = max(float(self.now), self.slot + ctx.send_interval_ms)
+        return int(round(self.slot))
+
     def create_send(self, token: TokenState) -> SendState:
         ctx = self.ctx
         send_id = ctx.ids.take(self.session, "sends")
-        simulated = ctx.delivery == "simulated"
+        if ctx.delivery != "simulated":
+            status, sent_at, planned = "queued", None, None
+        elif ctx.send_interval_ms is not None:
+            status, sent_at, planned = "planned", None, self._next_slot()
+        else:
+            status, sent_at, planned = "sent", self.now, None
         send = SendState(send_id, token.lead_id, token.id, token.node, self.now,
-                         message_id(ctx.campaign_id, token.id, token.node, ctx.domain),
-                         "sent" if simulated else "queued", sent_at=self.now if simulated else None,
-                         new=True)
+                         message_id(ctx.campaign_uid, token.id, token.node, ctx.message_domain(token.node)),
+                         status, sent_at=sent_at, planned_at=planned, new=True)
         self.sends[send_id] = send
         self.send_index[(send.lead_id, send.node)] = send
         self.stats["sends"] += 1
@@ -318,9 +389,10 @@ class Batch:
                                       "send": send_id}))
         return send
 
-    def record_skip(self, token: TokenState, send: SendState) -> None:
+    def record_skip(self, token: TokenState, send: Optional[SendState], reason: str) -> None:
         self.stats["skips"] += 1
-        self.skips.append((self.ctx.campaign_id, token.lead_id, token.id, token.node, send.id, self.now))
+        self.skips.append((self.ctx.campaign_id, token.lead_id, token.id, token.node,
+                           send.id if send is not None else None, self.now, reason))
 
     def listen(self, token: TokenState, spec: ConditionSpec, send: SendState, until: int) -> None:
         self._index_listener(ListenerState(self.ctx.ids.take(self.session, "listeners"), token.lead_id,
@@ -351,13 +423,18 @@ class Batch:
 
         sends = self.sends.values()
         new_sends = [(x.id, cid, x.lead_id, x.token_id, x.node, x.at, x.message_id, x.status, 0, x.sent_at,
-                      x.opened_at, x.clicked_at, _urls_text(x.clicked_urls)) for x in sends if x.new]
+                      x.planned_at, x.opened_at, x.clicked_at, _urls_text(x.clicked_urls))
+                     for x in sends if x.new]
         execute_many(s, INSERT_SEND, new_sends)
         changed_sends = [(x.opened_at, x.clicked_at, _urls_text(x.clicked_urls), x.id)
                          for x in sends if x.dirty and not x.new]
         execute_many(s, UPDATE_SEND_EVENTS, changed_sends)
+        delivered = [(x.status, x.at, x.sent_at, x.id) for x in self.delivered]
+        execute_many(s, UPDATE_SEND_DELIVERED, delivered)
+        if self.slot is not None:
+            self.ctx.last_slot = self.slot
         execute_many(s, INSERT_SKIP, self.skips)
-        written += len(new_sends) + len(changed_sends) + len(self.skips)
+        written += len(new_sends) + len(changed_sends) + len(delivered) + len(self.skips)
 
         waits = self.waits.values()
         new_waits = [(w.id, cid, w.token_id, w.lead_id, w.node, w.due_at, w.state, w.fired_at)
@@ -412,12 +489,15 @@ SELECT_WAITS = (f"SELECT id, token_id, lead_id, node, due_at, state, fired_at FR
                 " AND state = 'pending'")
 SELECT_LISTENERS = ("SELECT id, lead_id, token_id, condition, send_id, event, url, mode, since, until, state,"
                     f" triggered_token FROM listeners WHERE {_IN_BATCH} AND state = 'listening'")
+#: A lead whose address is on the installation's suppression list (stored lower-cased).
+SELECT_SUPPRESSED = ("SELECT l.id, s.reason FROM leads l JOIN suppressions s ON s.email = lower(l.email)"
+                     " WHERE l.id IN (SELECT lead_id FROM batch_leads)")
 SELECT_UNSUBSCRIBED = "SELECT id FROM leads WHERE id IN (SELECT lead_id FROM batch_leads) AND unsubscribed_at IS NOT NULL"
 INSERT_TOKEN = insert_sql("tokens", "id, campaign_id, lead_id, parent_id, node, state, tracked, path, last_send,"
                                     " created_at, finished_at, version")
 INSERT_SEND = insert_sql("sends", "id, campaign_id, lead_id, token_id, node, at, message_id, status, attempts,"
-                                  " sent_at, opened_at, clicked_at, clicked_urls")
-INSERT_SKIP = insert_sql("skips", "campaign_id, lead_id, token_id, node, send_id, at")
+                                  " sent_at, next_attempt_at, opened_at, clicked_at, clicked_urls")
+INSERT_SKIP = insert_sql("skips", "campaign_id, lead_id, token_id, node, send_id, at, reason")
 INSERT_WAIT = insert_sql("waits", "id, campaign_id, token_id, lead_id, node, due_at, state, fired_at")
 INSERT_LISTENER = insert_sql("listeners", "id, campaign_id, lead_id, token_id, condition, send_id, event, url,"
                                           " mode, since, until, state, triggered_token")
@@ -425,6 +505,7 @@ UPDATE_TOKEN = ("UPDATE tokens SET node = ?, state = ?, tracked = ?, path = ?, l
                 " version = ? WHERE id = ? AND version = ?")
 FAIL_ENDED_TOKEN = "UPDATE tokens SET state = 'failed', version = version + 1 WHERE id = ? AND state = 'finished'"
 UPDATE_SEND_EVENTS = "UPDATE sends SET opened_at = ?, clicked_at = ?, clicked_urls = ? WHERE id = ?"
+UPDATE_SEND_DELIVERED = "UPDATE sends SET status = ?, at = ?, sent_at = ? WHERE id = ?"
 UPDATE_WAIT = "UPDATE waits SET state = ?, fired_at = ? WHERE id = ? AND state = 'pending'"
 UPDATE_LISTENER = "UPDATE listeners SET state = ?, triggered_token = ? WHERE id = ? AND state = 'listening'"
 UPDATE_EVENT = ("UPDATE events SET state = ?, send_id = ?, triggered = ?, handled_at = ? WHERE id = ?"

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine.faults import crash_point
@@ -67,10 +67,17 @@ class CampaignEngine:
             self.started_at = campaign.started_at
             self.delivery = campaign.delivery
             self.name = campaign.name
+            self.uid = campaign.uid
         self.settings = settings
         self.spec = CampaignSpec(self.flow, settings.get("mode"))
+        rate = settings.get("send_rate")
         self.ctx = RunContext(campaign_id, self.spec, clock, ids or IdAllocator(), delivery=self.delivery,
-                              checks_unsubscribes=True)
+                              checks_unsubscribes=True,
+                              # SEMANTICS 9: a simulation delivers at once unless it has a send rate;
+                              # the app's simulations (campaign clock, sandbox) too. Real runs wait.
+                              instant_delivery=not rate and (self.delivery == "simulated" or clock.simulated),
+                              send_interval_ms=1000.0 / float(rate) if rate else None)
+        self.ctx.campaign_uid = self.uid
         if settings.get("distributed"):
             from engine.scale.jobs import DEFAULT_SHARDS, ShardJobs
 
@@ -141,10 +148,6 @@ class CampaignEngine:
             execute_many(s, INSERT_WAIT, waits)
             if self.ctx.jobs is not None:
                 self.ctx.jobs.wake_jobs_for_waits(s, [(w[0], w[3], w[5]) for w in waits])
-        # Addresses that unsubscribed from any campaign get nothing from this one.
-        s.execute(text("UPDATE leads SET unsubscribed_at = (SELECT u.at FROM unsubscribes u WHERE u.email ="
-                       " lower(leads.email)) WHERE campaign_id = :c AND unsubscribed_at IS NULL AND lower(email)"
-                       " IN (SELECT email FROM unsubscribes)"), {"c": self.campaign_id})
         campaign = s.get(Campaign, self.campaign_id)
         campaign.open_tracked += len(fresh)
         if campaign.complete_at is None and campaign.open_tracked == 0:
@@ -231,11 +234,16 @@ class CampaignEngine:
             except ConcurrentTransition as exc:
                 log.info("batch retried: %s", exc)
                 self.metrics.batch_conflicts.inc()
-                self.ctx.ids.forget()
+                self._forget()
             except BaseException:
-                self.ctx.ids.forget()
+                self._forget()
                 raise
         raise RuntimeError("a batch kept conflicting with another worker; giving up for now")
+
+    def _forget(self) -> None:
+        """After a rollback: what was handed out inside it is read again."""
+        self.ctx.ids.forget()
+        self.ctx.last_slot = None
 
     def _observe(self, batch: Batch) -> None:
         """Metrics and the per-operation log, for a batch that has committed."""

@@ -60,6 +60,8 @@ class SendState:
     clicked_at: Optional[int] = None
     clicked_urls: tuple[str, ...] = ()
     sent_at: Optional[int] = None
+    #: A simulation with a send rate: the instant this send leaves the queue.
+    planned_at: Optional[int] = None
     new: bool = False
     dirty: bool = False
 
