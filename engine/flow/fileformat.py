@@ -5,21 +5,34 @@ notes written by the editor (or by hand) survive a load-save round trip. A
 broken file raises ``FlowFileError`` with one sentence naming the place (node
 id, field); it never escapes as a traceback. Versions migrate through
 ``MIGRATIONS``, so ``/1`` files keep opening when ``/2`` exists.
+
+What the file format itself needs is checked here, so that nothing later can
+crash on it: JSON nested deeper than ``MAX_DEPTH`` (Python's parser and every
+recursive walk would otherwise hit ``RecursionError``), numbers Python cannot
+read, and ids, types and ports that are not valid Unicode (they end up in the
+database and in Message-IDs). Odd text elsewhere (a subject, a note) is
+validation's to report, as a finding on the node that holds it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Union
 
 from engine.flow.model import FORMAT, NODE_TYPES, SETTINGS, Edge, Flow, Node
+from engine.flow.text import bad_character, shown
 
 _TYPE_WORDS = {str: "text", int: "a number", float: "a number", list: "a list", dict: "an object"}
 
 #: Migrations keyed by the version they read, each returning the next version's data.
 MIGRATIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+#: How deeply lists and objects may nest in a flow file. A real flow needs
+#: about five levels; the bound stops a hostile file before any recursion.
+MAX_DEPTH = 64
 
 
 class FlowFileError(ValueError):
@@ -41,16 +54,59 @@ def load_flow(path: Union[str, Path]) -> Flow:
 
 
 def loads_flow(text: str) -> Flow:
+    _check_nesting(text)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise FlowFileError(f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except ValueError:  # an integer of thousands of digits: Python refuses to read it
+        raise FlowFileError("not valid JSON: it holds a number with more than 4,300 digits") from None
+    except RecursionError:  # pragma: no cover - _check_nesting stops such files first
+        raise FlowFileError(_TOO_DEEP) from None
     return flow_from_data(data)
+
+
+_TOO_DEEP = f"lists and objects are nested more than {MAX_DEPTH} levels deep; a flow file never needs that"
+_STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _check_nesting(text: str) -> None:
+    """Refuse text nested deeper than ``MAX_DEPTH`` before parsing it.
+
+    Strings are skipped whole by the regular expression, so brackets inside
+    them do not count, and only brackets cost a step of Python.
+    """
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return
+    depth = 0
+    for match in _STRUCTURE.finditer(text):
+        char = match.group()
+        if char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = text.count("\n", 0, match.start()) + 1
+                raise FlowFileError(f"{_TOO_DEEP} (line {line})")
+        elif char in "]}":
+            depth -= 1
+
+
+def _depth_within(value: Any, limit: int) -> bool:
+    """True if ``value`` nests at most ``limit`` lists and objects deep (no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            if depth > limit:
+                return False
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return True
 
 
 def flow_from_data(data: Any) -> Flow:
     if not isinstance(data, dict):
         raise FlowFileError("the file must hold a JSON object with 'format', 'nodes' and 'edges'")
+    if not _depth_within(data, MAX_DEPTH):
+        raise FlowFileError(_TOO_DEEP)
     fmt = data.get("format")
     while fmt in MIGRATIONS:
         data = MIGRATIONS[fmt](data)
@@ -87,12 +143,14 @@ def _node_from_data(raw: Any, index: int) -> Node:
     node_id = raw.get("id")
     if not isinstance(node_id, str) or not node_id:
         raise FlowFileError(f"{where}: field 'id' must be non-empty text")
+    _check_id(node_id, f"{where}: the id '{shown(node_id)}'")
     where = f"node '{node_id}'"
     node_type = raw.get("type")
     if not isinstance(node_type, str):
         raise FlowFileError(f"{where}: field 'type' must be text, one of {', '.join(NODE_TYPES)}")
     if node_type not in NODE_TYPES:
-        raise FlowFileError(f"{where}: unknown node type '{node_type}'; expected one of {', '.join(NODE_TYPES)}")
+        raise FlowFileError(f"{where}: unknown node type '{shown(node_type)}'; expected one of "
+                            f"{', '.join(NODE_TYPES)}")
     known = SETTINGS[node_type]
     settings: dict[str, Any] = {}
     extra: dict[str, Any] = {}
@@ -119,11 +177,22 @@ def _edge_from_data(raw: Any, index: int) -> Edge:
     for key in ("from", "to"):
         if not isinstance(raw.get(key), str):
             raise FlowFileError(f"{where}: field '{key}' must be a node id (text)")
+        _check_id(raw[key], f"{where}: field '{key}' ('{shown(raw[key])}')")
     port = raw.get("port", "next")
     if not isinstance(port, str):
         raise FlowFileError(f"{where} (from '{raw['from']}'): field 'port' must be text")
+    _check_id(port, f"{where} (from '{raw['from']}'): field 'port' ('{shown(port)}')")
     extra = {k: v for k, v in raw.items() if k not in ("from", "to", "port")}
     return Edge(raw["from"], raw["to"], port, extra)
+
+
+def _check_id(value: str, where: str) -> None:
+    """Ids name rows, Message-IDs and tracking tokens, so they must be valid Unicode."""
+    position = bad_character(value)
+    if position is not None:
+        raise FlowFileError(f"{where} holds an invalid character (half of a UTF-16 pair, "
+                            f"\\u{ord(value[position]):04x}) at position {position + 1}; ids must be "
+                            "plain text")
 
 
 def flow_to_data(flow: Flow) -> dict[str, Any]:

@@ -1,25 +1,461 @@
-"""The sandboxed Jinja2 environment every template goes through.
+"""The sandboxed Jinja2 environment every template goes through, with size limits.
 
 Validation uses it to catch broken templates while the marketer types; the
 renderer uses the same environment, so what validates is what renders.
+
+Jinja2's sandbox stops a template from reaching Python's internals, but not
+from asking for a value of a billion characters (``{{ 'a' * 1000000000 }}``),
+a number of a billion digits (``{{ 9 ** 9 ** 9 }}``) or ten billion loop
+steps: one such template grew a run to 4 GB. So this environment checks
+sizes before it builds a value, wherever a template can make one grow:
+
+- the operators ``*``, ``+``, ``%`` and ``**`` (``call_binop``), and ``~``
+  (a checked join in the compiled code);
+- the filters and ``str`` methods that take a width or a repeat count
+  (``center``, ``indent``, ``replace``, ``join``, ``format``, ``ljust``...);
+- text captured by ``{% set %}``, macros and filter blocks, and the output;
+- loop steps and calls, counted per render (``MAX_STEPS``).
+
+Each limit raises ``TemplateLimitError``, a ``SecurityError`` (so a
+``TemplateError``) whose message is one sentence for the marketer.
 """
 
 from __future__ import annotations
 
+import math
+import re
+import string
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from functools import lru_cache
-from typing import Optional
+from typing import Any, Optional
 
-from jinja2 import TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, nodes
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import generate_lorem_ipsum
 
-ENVIRONMENT = SandboxedEnvironment(autoescape=False)
+#: The most characters one rendered template, or one value inside it, may hold
+#: (about 2 MB): far above any real email, far below what hurts the engine.
+MAX_CHARS = 2_000_000
+#: The most loop steps and calls one render may take.
+MAX_STEPS = 100_000
+#: The largest whole number a template may compute, in bits (about 1,200 digits).
+MAX_INT_BITS = 4_000
+#: ``lipsum(n)`` paragraphs at most.
+MAX_LIPSUM = 100
+
+_STEPS: ContextVar[Optional[list[int]]] = ContextVar("mailbranch_template_steps", default=None)
+_FORMAT_NUMBER = re.compile(r"%(?:\([^)]*\))?[-+ #0]*(\*|\d+)?(?:\.(\*|\d+))?")
+_DIGITS = re.compile(r"\d+")
+
+
+class TemplateLimitError(SecurityError):
+    """A template asked for more than one email may hold; ``str()`` says what."""
+
+
+def _too_long(size: int) -> TemplateLimitError:
+    return TemplateLimitError(f"the template builds a text of {size:,} characters; one email holds at most "
+                              f"{MAX_CHARS:,}")
+
+
+def size_of(value: Any, depth: int = 0) -> int:
+    """Roughly how many characters ``value`` prints as: what repeating or joining it costs."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, bool) or value is None:
+        return 5
+    if isinstance(value, int):
+        return value.bit_length() // 3 + 1
+    if isinstance(value, (list, tuple, dict, set, frozenset)):
+        if depth >= 3:
+            return 2 * len(value) + 2
+        items = value.items() if isinstance(value, dict) else value
+        total = 2
+        for item in items:
+            total += size_of(item, depth + 1) + 2
+            if total > MAX_CHARS:
+                break
+        return total
+    return 8
+
+
+def check_size(value: Any) -> Any:
+    """``value`` unchanged if it fits in one email, else ``TemplateLimitError``."""
+    if isinstance(value, str) and len(value) > MAX_CHARS:
+        raise _too_long(len(value))
+    return value
+
+
+def _check_int(value: Any) -> None:
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INT_BITS:
+        raise TemplateLimitError("the template computes a number too large for an email")
+
+
+def _check_count(value: Any, what: str) -> None:
+    """A width, repeat or count argument: at most ``MAX_CHARS``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) > MAX_CHARS:
+        raise TemplateLimitError(f"the template asks for {what} of {value:,.0f}; one email holds at most "
+                                 f"{MAX_CHARS:,} characters")
+
+
+def _check_percent_format(fmt: str, args: Any) -> None:
+    """``'%999999999d' % x`` would build the padding before anything could stop it."""
+    values = args if isinstance(args, tuple) else (args,)
+    for match in _FORMAT_NUMBER.finditer(fmt):
+        for group in match.groups():
+            if group == "*":
+                for value in values:
+                    _check_count(value, "a width")
+            elif group:
+                _check_count(int(group), "a width")
+
+
+def _check_str_format(fmt: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """``'{:999999999}'.format(x)``, and widths given as arguments (``'{:{}}'``)."""
+    nested = False
+    for _text, _field, spec, _conversion in string.Formatter().parse(fmt):
+        if spec:
+            nested = nested or "{" in spec
+            for digits in _DIGITS.findall(spec):
+                _check_count(int(digits), "a width")
+    if nested:
+        for value in (*args, *kwargs.values()):
+            _check_count(value, "a width")
+
+
+def _tick(steps: int = 1) -> None:
+    counter = _STEPS.get()
+    if counter is not None:
+        counter[0] += steps
+        if counter[0] > MAX_STEPS:
+            raise TemplateLimitError(f"the template takes more than {MAX_STEPS:,} loop steps or calls to fill "
+                                     "one email")
+
+
+def _counted(iterable: Iterable[Any]) -> Iterator[Any]:
+    """A loop's iterable, each step counted against the render's budget."""
+    for item in iterable:
+        _tick()
+        yield item
+
+
+class _CappedBuffer(list):
+    """What ``{% set %}...{% endset %}``, macros and filter blocks capture, capped."""
+
+    __slots__ = ("size",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.size = 0
+
+    def append(self, item: Any) -> None:
+        if isinstance(item, str):
+            self.size += len(item)
+            if self.size > MAX_CHARS:
+                raise _too_long(self.size)
+        list.append(self, item)
+
+    def extend(self, items: Iterable[Any]) -> None:
+        for item in items:
+            self.append(item)
+
+
+class _CappedCodeGenerator(CodeGenerator):
+    """Jinja2's code generator with the three growth paths the sandbox does not see."""
+
+    def buffer(self, frame: Frame) -> None:
+        frame.buffer = self.temporary_identifier()
+        self.writeline(f"{frame.buffer} = environment.capped_buffer()")
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.check_size(")
+        super().visit_Concat(node, frame)
+        self.write(")")
+
+    def visit_For(self, node: nodes.For, frame: Frame) -> None:
+        if node.recursive:
+            super().visit_For(node, frame)
+            return
+        original = node.iter
+        node.iter = nodes.Call(nodes.EnvironmentAttribute("counted"), [original], [], None, None)
+        try:
+            super().visit_For(node, frame)
+        finally:
+            node.iter = original
+
+
+class CappedTemplate(Template):
+    """A template whose ``render`` counts steps and stops output past ``MAX_CHARS``."""
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        token = _STEPS.set([0])
+        try:
+            parts: list[str] = []
+            size = 0
+            for chunk in self.generate(*args, **kwargs):
+                size += len(chunk)
+                if size > MAX_CHARS:
+                    raise TemplateLimitError(f"the template writes more than {MAX_CHARS:,} characters; one "
+                                             "email holds at most that")
+                parts.append(chunk)
+            return "".join(parts)
+        finally:
+            _STEPS.reset(token)
+
+
+def _capped_lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:  # noqa: A002
+    """Jinja2's ``lipsum`` with at most ``MAX_LIPSUM`` paragraphs of at most 1,000 words."""
+    if not isinstance(n, int) or not isinstance(max, int) or n > MAX_LIPSUM or max > 1000:
+        raise TemplateLimitError(f"lipsum() makes at most {MAX_LIPSUM} paragraphs of at most 1,000 words")
+    return generate_lorem_ipsum(n, html, min, max)
+
+
+class LimitedSandbox(ImmutableSandboxedEnvironment):
+    """The sandbox with size limits; see the module docstring for where they apply.
+
+    Immutable, so ``list.append`` and ``dict.update`` cannot grow a value
+    step by step behind the checks.
+    """
+
+    code_generator_class = _CappedCodeGenerator
+    template_class = CappedTemplate
+    intercepted_binops = frozenset({"*", "+", "%", "**"})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.globals["lipsum"] = _capped_lipsum
+        for name, check in _FILTER_CHECKS.items():
+            self.filters[name] = _checked_filter(self.filters[name], check)
+
+    # Names the compiled code reaches through ``environment``.
+    capped_buffer = staticmethod(_CappedBuffer)
+    check_size = staticmethod(check_size)
+    counted = staticmethod(_counted)
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for seq, count in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(count, int) and not isinstance(count, bool):
+                    if count > 0 and size_of(seq) * count > MAX_CHARS:
+                        raise _too_long(size_of(seq) * count)
+            if isinstance(left, int) and isinstance(right, int):
+                if left.bit_length() + right.bit_length() > MAX_INT_BITS:
+                    raise TemplateLimitError("the template computes a number too large for an email")
+        elif operator == "+":
+            if isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
+                total = size_of(left) + size_of(right)
+                if total > MAX_CHARS:
+                    raise _too_long(total)
+        elif operator == "%":
+            if isinstance(left, str):
+                _check_percent_format(left, right)
+        elif operator == "**":
+            if isinstance(left, int) and isinstance(right, int) and abs(left) > 1 and right > 0:
+                if right * math.log2(abs(left)) > MAX_INT_BITS:
+                    raise TemplateLimitError("the template computes a number too large for an email")
+        result = super().call_binop(context, operator, left, right)
+        _check_int(result)
+        return check_size(result)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        _tick()
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, str):
+            _check_str_method(owner, getattr(__obj, "__name__", ""), args, kwargs)
+        result = super().call(__context, __obj, *args, **kwargs)
+        _check_int(result)
+        return check_size(result)
+
+    def wrap_str_format(self, value: Any) -> Optional[Callable[..., str]]:
+        wrapper = super().wrap_str_format(value)
+        if wrapper is None:
+            return None
+        fmt: str = value.__self__
+        is_map = value.__name__ == "format_map"
+
+        def checked(*args: Any, **kwargs: Any) -> str:
+            mapping = args[0] if is_map and args and isinstance(args[0], dict) else kwargs
+            _check_str_format(fmt, () if is_map else args, mapping)
+            return check_size(wrapper(*args, **kwargs))
+
+        return checked
+
+
+def _check_str_method(text: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Pre-check the ``str`` methods that can multiply a text's size."""
+    if name in ("ljust", "rjust", "center", "zfill"):
+        for value in (*args, *kwargs.values()):
+            _check_count(value, "a width")
+    elif name == "expandtabs":
+        size = args[0] if args else kwargs.get("tabsize", 8)
+        if isinstance(size, int):
+            _check_count(text.count("\t") * size + len(text), "a text")
+    elif name == "replace" and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
+        _check_replace(text, args[0], args[1], args[2] if len(args) > 2 else -1)
+    elif name == "join" and args:
+        _check_join(text, args[0])
+
+
+def _check_replace(text: str, old: str, new: str, count: Any = -1) -> None:
+    hits = text.count(old) if old else len(text) + 1
+    if isinstance(count, int) and count >= 0:
+        hits = min(hits, count)
+    grown = len(text) + hits * (len(new) - len(old))
+    if grown > MAX_CHARS:
+        raise _too_long(grown)
+
+
+def _check_join(separator: str, items: Any) -> None:
+    if not isinstance(items, (list, tuple)):
+        return  # a generator or range: joined items are counted by the size check after
+    total = len(separator) * max(len(items) - 1, 0)
+    for item in items:
+        total += size_of(item)
+        if total > MAX_CHARS:
+            raise _too_long(total)
+
+
+# -- filters that can grow a value, each with a check on its arguments ----------
+def _center_check(value: Any, width: Any = 80, *_: Any, **__: Any) -> None:
+    _check_count(width, "a width")
+
+
+def _indent_check(value: Any, width: Any = 4, first: bool = False, blank: bool = False, **_: Any) -> None:
+    text = str(value) if not isinstance(value, str) else value
+    if isinstance(width, str):
+        pad = len(width)
+    elif isinstance(width, int):
+        _check_count(width, "a width")
+        pad = width
+    else:
+        return
+    grown = len(text) + (text.count("\n") + 1) * pad
+    if grown > MAX_CHARS:
+        raise _too_long(grown)
+
+
+def _replace_check(value: Any, old: Any = "", new: Any = "", count: Any = None, **_: Any) -> None:
+    if isinstance(value, str) and isinstance(old, str) and isinstance(new, str):
+        _check_replace(value, old, new, -1 if count is None else count)
+
+
+def _join_check(value: Any, d: Any = "", attribute: Any = None, **_: Any) -> None:
+    if isinstance(d, str) and attribute is None:
+        _check_join(d, value)
+
+
+def _format_check(value: Any, *args: Any, **kwargs: Any) -> None:
+    if isinstance(value, str):
+        _check_percent_format(value, args or tuple(kwargs.values()))
+
+
+def _count_check(value: Any, count: Any = 1, *_: Any, **__: Any) -> None:
+    _check_count(count, "a count")
+    if isinstance(count, int) and count > 10_000:
+        raise TemplateLimitError(f"the template asks for {count:,} groups; at most 10,000 fit one email")
+
+
+def _wordwrap_check(value: Any, width: Any = 79, break_long_words: bool = True, wrapstring: Any = None,
+                    **_: Any) -> None:
+    if isinstance(value, str) and isinstance(wrapstring, str) and isinstance(width, int) and width > 0:
+        grown = len(value) + (len(value) // width + 1) * len(wrapstring)
+        if grown > MAX_CHARS:
+            raise _too_long(grown)
+
+
+def _tojson_check(value: Any, indent: Any = None, **_: Any) -> None:
+    _check_count(indent, "an indent")
+    if isinstance(indent, int) and indent > 100:
+        raise TemplateLimitError("tojson indents by at most 100 spaces")
+
+
+_FILTER_CHECKS: dict[str, Callable[..., None]] = {
+    "center": _center_check,
+    "indent": _indent_check,
+    "replace": _replace_check,
+    "join": _join_check,
+    "format": _format_check,
+    "batch": _count_check,
+    "slice": _count_check,
+    "wordwrap": _wordwrap_check,
+    "tojson": _tojson_check,
+}
+
+
+def _checked_filter(func: Callable[..., Any], check: Callable[..., None]) -> Callable[..., Any]:
+    """``func`` with ``check`` run on its arguments first and the size checked after.
+
+    Jinja2 passes the context or environment first to filters marked with
+    ``pass_context`` or ``pass_environment``; the wrapper keeps that mark and
+    hands ``check`` only the value and the template's own arguments.
+    """
+    from jinja2.utils import _PassArg
+
+    passes = _PassArg.from_obj(func)
+
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        own = args[1:] if passes is not None else args
+        check(*own, **kwargs)
+        return check_size(func(*args, **kwargs))
+
+    if passes is not None:
+        checked.jinja_pass_arg = passes  # type: ignore[attr-defined]
+    checked.__name__ = getattr(func, "__name__", "filter")
+    return checked
+
+
+ENVIRONMENT = LimitedSandbox(autoescape=False)
+#: Missing fields render empty, as at run time; used to try a template once.
+_TRIAL_ENVIRONMENT = ENVIRONMENT.overlay(undefined=ChainableUndefined)
+
+#: Nodes a template can use without any chance of hitting a limit when its
+#: fields are empty: plain text, ``{{ field }}``, ``{{ lead.city }}``.
+_HARMLESS = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.Name, nodes.Getattr, nodes.Getitem,
+             nodes.Const)
+_HARMLESS_FILTERS = frozenset({"default", "d", "e", "escape", "upper", "lower", "title", "capitalize", "trim",
+                               "striptags", "safe"})
+
+
+def _needs_trial(tree: nodes.Template) -> bool:
+    """True unless the template is plain text and fields, which cannot grow."""
+    for node in tree.find_all(nodes.Node):
+        if isinstance(node, nodes.Filter):
+            if node.name not in _HARMLESS_FILTERS:
+                return True
+            continue
+        if not isinstance(node, _HARMLESS):
+            return True
+    return False
 
 
 @lru_cache(maxsize=8192)
 def template_error(source: str) -> Optional[str]:
-    """A sentence describing the template's syntax error, or None if it parses."""
+    """A sentence describing what is wrong with the template, or None.
+
+    Syntax errors come from parsing. A template that could do more than
+    print its fields is also tried once with every field empty, so one that
+    builds a huge value for every lead (``{{ 'a' * 1000000000 }}``) is
+    caught before a run; other errors at that trial are ignored, because a
+    real lead's fields may make them go away.
+    """
+    if len(source) > MAX_CHARS:
+        return f"it has {len(source):,} characters; one email holds at most {MAX_CHARS:,}"
     try:
-        ENVIRONMENT.parse(source)
+        tree = ENVIRONMENT.parse(source)
     except TemplateSyntaxError as exc:
         return f"line {exc.lineno}: {exc.message}"
+    except RecursionError:
+        return "its tags are nested too deeply"
+    if not _needs_trial(tree):
+        return None
+    try:
+        _TRIAL_ENVIRONMENT.from_string(source).render(email="lead@example.com")
+    except TemplateLimitError as exc:
+        return str(exc)
+    except (RecursionError, MemoryError):
+        return "filling it in needs more than one email can take"
+    except Exception:  # noqa: BLE001 - other errors may depend on a real lead's fields
+        return None
     return None
