@@ -218,6 +218,18 @@ class EngineCounter(Base):
     value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class RuntimeStatus(Base):
+    """What a process of the engine says about itself (outbox paused and why, a
+    supervised task that died), so ``mailbranch status`` in another process sees it."""
+
+    __tablename__ = "runtime_status"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    #: JSON object; its shape belongs to the writer (engine/runtime/status.py).
+    data: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
 def add_to_counter(session, name: str, amount: int) -> None:
     from sqlalchemy import update as _update
 
