@@ -15,6 +15,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from engine.flow.durations import DurationError, format_duration, parse_duration
@@ -29,7 +30,7 @@ err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() els
 
 
 def fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -53,8 +54,8 @@ def validate_command(flow_path: Path = typer.Argument(..., metavar="FLOW"),
             out.print(f"[green]✓[/] {flow_path}: no problems found.")
         for f in findings:
             colour = "red" if f.is_error else "yellow"
-            where = f" [{f.node}]" if f.node else ""
-            out.print(f"[{colour}]{f.severity}[/] {f.code}{where}: {f.message}", highlight=False)
+            where = escape(f" [{f.node}]") if f.node else ""
+            out.print(f"[{colour}]{f.severity}[/] {f.code}{where}: {escape(f.message)}", highlight=False)
     raise typer.Exit(1 if has_errors(findings) else 0)
 
 
@@ -65,8 +66,8 @@ def read_valid_flow(path: Path, doing: str):
     if has_errors(findings):
         for f in findings:
             if f.is_error:
-                err.print(f"[red]error[/] {f.code}" + (f" [{f.node}]" if f.node else "") + f": {f.message}",
-                          highlight=False)
+                err.print(f"[red]error[/] {f.code}" + (escape(f" [{f.node}]") if f.node else "")
+                          + f": {escape(f.message)}", highlight=False)
         fail(f"the flow has errors; fix them before {doing}", 1)
     return flow
 
