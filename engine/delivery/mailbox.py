@@ -8,6 +8,7 @@ integer milliseconds since the Unix epoch, like the engine's.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from email import policy
 from email.header import decode_header, make_header
 from email.message import EmailMessage
@@ -41,6 +42,15 @@ class MailboxMessage(Base):
         """The text (``plain``) or ``html`` part's content, if the message has one."""
         part = self.email().get_body(preferencelist=(subtype,))
         return part.get_content() if part is not None else None
+
+
+@dataclass(frozen=True)
+class StoredBatch:
+    """What one group commit of the sandbox did."""
+
+    stored: int
+    resent: int  # copies of a Message-ID the mailbox already held: not kept again
+    accepted: list[tuple[str, int]]  # (Message-ID, received at) of every message answered 250
 
 
 def now_ms() -> int:
@@ -80,21 +90,47 @@ def store_message(
     return row
 
 
+#: engine_counters row: copies of a message the sandbox already had (answered 250, not kept again).
+RESENDS_COUNTER = "sandbox_resends"
+
+
 def store_messages(session: Session, batch: list[tuple[str, list[str], bytes]],
-                   received_at: Optional[int] = None) -> int:
-    """Keep many received messages with one INSERT (the sandbox's group commit)."""
+                   received_at: Optional[int] = None) -> StoredBatch:
+    """Keep many received messages with one INSERT (the sandbox's group commit).
+
+    A message whose Message-ID the mailbox already holds is a resend after a
+    crash (SEMANTICS 8: the Message-ID is the same every time, so it can be
+    recognised downstream): it is not kept twice, only counted, so the
+    mailbox shows what a lead received and the counter shows how often a
+    crash made the engine send again.
+    """
     from sqlalchemy import insert
 
+    from engine.store.models import add_to_counter
+
     at = now_ms() if received_at is None else received_at
-    rows = []
+    parsed = []
     for mail_from, rcpt_tos, raw in batch:
         headers = BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
+        parsed.append((mail_from, rcpt_tos, raw, _decoded(headers["Message-ID"]), _decoded(headers["Subject"])))
+    ids = {message_id for *_rest, message_id, _subject in parsed if message_id}
+    seen = set(session.scalars(select(MailboxMessage.message_id).where(MailboxMessage.message_id.in_(ids)))) \
+        if ids else set()
+    rows = []
+    resent = 0
+    for mail_from, rcpt_tos, raw, message_id, subject in parsed:
+        if message_id is not None and message_id in seen:
+            resent += 1
+            continue
+        if message_id is not None:
+            seen.add(message_id)
         rows.append({"received_at": at, "mail_from": mail_from, "rcpt_tos": list(rcpt_tos),
-                     "message_id": _decoded(headers["Message-ID"]), "subject": _decoded(headers["Subject"]),
-                     "raw": raw})
+                     "message_id": message_id, "subject": subject, "raw": raw})
     if rows:
         session.execute(insert(MailboxMessage), rows)
-    return len(rows)
+    if resent:
+        add_to_counter(session, RESENDS_COUNTER, resent)
+    return StoredBatch(len(rows), resent, [(message_id, at) for *_rest, message_id, _s in parsed if message_id])
 
 
 def list_messages(
@@ -134,3 +170,10 @@ def count_by_message_id(session: Session) -> dict[Optional[str], int]:
     """How many copies of each Message-ID arrived: more than one means a resend."""
     query = select(MailboxMessage.message_id, func.count()).group_by(MailboxMessage.message_id)
     return {message_id: count for message_id, count in session.execute(query)}
+
+
+def count_resends(session: Session) -> int:
+    """How many messages arrived again with a Message-ID the mailbox already held (a resend after a crash)."""
+    from engine.store.models import read_counter
+
+    return read_counter(session, RESENDS_COUNTER)

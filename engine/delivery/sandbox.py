@@ -4,7 +4,11 @@ It runs aiosmtpd's SMTP protocol inside the caller's event loop (through
 ``loop.create_server``, not aiosmtpd's threaded ``Controller``), so the engine
 starts and stops it with ``await`` next to its other servers, and port 0
 works: the real port is read back from the socket. Every accepted message
-is stored in the mailbox table.
+is stored in the mailbox table; a message whose Message-ID the mailbox
+already holds (a resend after a crash) is answered 250 and counted, not kept
+twice. When the engine runs the sandbox in its own process on the same
+database, ``on_accepted`` marks the sends sent in the very transaction that
+keeps the messages, so the mailbox and the outbox cannot disagree.
 
 For tests (and for trying the retry logic by hand) it can misbehave on
 purpose: answer the next messages with a 4xx or 5xx, or drop the
@@ -21,10 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, syntax
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, syntax
+from aiosmtpd.smtp import Session as SmtpSession
+from sqlalchemy.orm import Session
 
 from engine.delivery.errors import CannotListen
 from engine.delivery.mailbox import store_messages
+from engine.store.bulk import begin_write
 from engine.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -87,7 +94,7 @@ class _MailboxHandler:
     def __init__(self, sandbox: SandboxServer) -> None:
         self.sandbox = sandbox
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+    async def handle_DATA(self, server: SMTP, session: SmtpSession, envelope: Envelope) -> str:
         fault = self.sandbox._next_fault()
         if fault is not None and not (fault.drop and fault.store):
             if fault.drop:
@@ -118,6 +125,12 @@ class SandboxServer:
         self.port = port
         self.hostname = hostname
         self.received = 0
+        #: Copies of a Message-ID already in the mailbox: answered 250, not kept again.
+        self.resends = 0
+        #: Called inside the transaction that keeps a group of messages, with their
+        #: (Message-ID, received at), before any of them is answered 250: the engine
+        #: in this process marks their sends sent there (``runtime/journal.py``).
+        self.on_accepted: Optional[Callable[[Session, list[tuple[str, int]]], object]] = None
         self._faults: deque[Fault] = deque()
         self._server: Optional[asyncio.AbstractServer] = None
         self._connections: set[SMTP] = set()
@@ -145,8 +158,12 @@ class SandboxServer:
 
     def _store_batch(self, batch: list[_Received]) -> None:
         with self.db.session() as session:
-            store_messages(session, batch)
-        self.received += len(batch)
+            begin_write(session)  # it reads (known Message-IDs) before it writes
+            stored = store_messages(session, batch)
+            if self.on_accepted is not None:
+                self.on_accepted(session, stored.accepted)
+        self.received += stored.stored
+        self.resends += stored.resent
 
     # Life cycle -------------------------------------------------------------
 
