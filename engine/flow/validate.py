@@ -6,20 +6,30 @@ condition" is answered with the dominator tree and one reachability search,
 never by enumerating paths, so flows full of diamonds stay fast. Template
 parsing and link extraction are cached by text, so re-validating after one
 edit only re-parses what changed.
+
+Validation also stops what would crash a run later: waits longer than a year
+or written as NaN or infinity, text that is not valid Unicode anywhere in the
+flow (a lone UTF-16 surrogate, which no file, database or email can store),
+numbers that are not finite, and templates that would build more than one
+email can hold. Every message quotes the user's text through ``shown``, so
+printing a finding never fails.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 import networkx as nx
 
-from engine.flow.durations import DurationError, parse_duration
+from engine.flow.durations import MAX_WAIT_SECONDS, DurationError, format_duration, parse_duration
 from engine.flow.links import link_urls
 from engine.flow.model import EVENTS, MODES, Edge, Flow, Node
 from engine.flow.templates import template_error
+from engine.flow.text import bad_character, bad_text_sentence, shown
 
 ERROR = "error"
 WARNING = "warning"
@@ -53,9 +63,9 @@ def has_errors(findings: list[Finding]) -> bool:
 
 def label(node: Node) -> str:
     """How a message names a step: its type and id, with the subject for an email."""
-    if node.type == "email" and node.get("subject"):
-        return f"email “{node.id}” ({node.get('subject')})"
-    return f"{node.type} “{node.id}”"
+    if node.type == "email" and isinstance(node.get("subject"), str) and node.get("subject"):
+        return f"email “{shown(node.id)}” ({shown(node.get('subject'))})"
+    return f"{node.type} “{shown(node.id)}”"
 
 
 class _Validator:
@@ -74,6 +84,7 @@ class _Validator:
                                      nodes or ((node,) if node else ())))
 
     def run(self) -> list[Finding]:
+        self.check_text()
         self.check_starts()
         self.check_edges()
         self.check_ports()
@@ -102,17 +113,17 @@ class _Validator:
         for edge in self.flow.edges:
             source, target = self.nodes.get(edge.source), self.nodes.get(edge.target)
             if source is None:
-                self.add("bad-edge", ERROR, f"An edge starts at “{edge.source}”, which is not a step "
+                self.add("bad-edge", ERROR, f"An edge starts at “{shown(edge.source)}”, which is not a step "
                          "of this flow. Delete the edge.", edge=edge)
                 continue
             if target is None:
-                self.add("bad-edge", ERROR, f"An edge from {label(source)} leads to “{edge.target}”, "
+                self.add("bad-edge", ERROR, f"An edge from {label(source)} leads to “{shown(edge.target)}”, "
                          "which is not a step of this flow. Delete the edge or reconnect it.",
                          source.id, edge)
                 continue
             if edge.port not in source.ports:
                 ports = ", ".join(source.ports) or "no outputs"
-                self.add("bad-edge", ERROR, f"An edge leaves {label(source)} by “{edge.port}”, but a "
+                self.add("bad-edge", ERROR, f"An edge leaves {label(source)} by “{shown(edge.port)}”, but a "
                          f"{source.type} step has {ports}. Reconnect it from a real output.", source.id, edge)
                 continue
             if target.type == "start":
@@ -120,7 +131,7 @@ class _Validator:
                          "nothing can lead into Start. Delete the edge.", source.id, edge)
                 continue
             if (source.id, edge.port) in self.port_edge:
-                self.add("bad-edge", ERROR, f"The {edge.port.upper()} output of {label(source)} has "
+                self.add("bad-edge", ERROR, f"The {shown(edge.port.upper())} output of {label(source)} has "
                          "more than one edge; each output leads to exactly one step. Delete the extra "
                          "edge.", source.id, edge)
                 continue
@@ -150,6 +161,26 @@ class _Validator:
                     self.add("dead-end", ERROR, f"{label(node).capitalize()} leads nowhere. Connect it to "
                              "the next step, or to an End.", node.id)
 
+    def check_text(self) -> None:
+        """Every string valid Unicode and every number finite, wherever the flow holds it."""
+        for where, problem in _odd_values(self.flow.name, "the campaign name"):
+            self.add("bad-setting", ERROR, f"{where.capitalize()} {problem}.")
+        for key, value in self.flow.extra.items():
+            for where, problem in _odd_values(value, f"the flow field “{shown(key)}”", key):
+                self.add("bad-setting", ERROR, f"{where.capitalize()} {problem}.")
+        for node in self.nodes.values():
+            for source in (node.settings, node.extra):
+                for key, value in source.items():
+                    if key == "duration":
+                        continue  # check_settings explains a bad duration in its own words
+                    for where, problem in _odd_values(value, f"the {_field_word(key)} of {label(node)}", key):
+                        self.add("bad-setting", ERROR, f"{where[0].upper()}{where[1:]} {problem}.", node.id)
+        for edge in self.flow.edges:
+            for key, value in edge.extra.items():
+                where = f"the field “{shown(key)}” of the edge from “{shown(edge.source)}”"
+                for spot, problem in _odd_values(value, where, key):
+                    self.add("bad-setting", ERROR, f"{spot[0].upper()}{spot[1:]} {problem}.", edge=edge)
+
     def check_settings(self) -> None:
         for node in self.nodes.values():
             for problem in _setting_problems(node, self.nodes):
@@ -170,8 +201,8 @@ class _Validator:
                 loop = sorted(component)
             rest = sorted(component - set(loop))
             order = loop + rest
-            shown = " → ".join(order + [order[0]])
-            self.add("cycle", ERROR, f"These steps form a loop: {shown}. A campaign must always move "
+            loop_text = " → ".join(shown(n) for n in order + [order[0]])
+            self.add("cycle", ERROR, f"These steps form a loop: {loop_text}. A campaign must always move "
                      "forward; remove one of the edges that closes the loop.", order[0],
                      nodes=tuple(order))
         return acyclic
@@ -244,7 +275,7 @@ class _Validator:
                          "open condition.", cond.id)
             elif url and url not in links:
                 self.add("click-without-links", ERROR, f"{label(cond).capitalize()} waits for a click on "
-                         f"{url}, which is not a link in {label(email)}. Pick one of its links.", cond.id)
+                         f"{shown(url)}, which is not a link in {label(email)}. Pick one of its links.", cond.id)
 
     def check_waits_on_yes_paths(self, reachable: set[str]) -> None:
         """Waits that only tokens created by a YES trigger can reach (SEMANTICS 6).
@@ -296,8 +327,8 @@ def _setting_problems(node: Node, nodes: dict[str, Node]) -> list[str]:
             if source:
                 error = template_error(source)
                 if error:
-                    problems.append(f"The {word} of {name} is not a valid template ({error}). "
-                                    "Check the {{ }} and {% %} tags.")
+                    problems.append(f"The {word} of {name} is a broken template ({error}). "
+                                    "Fix the {{ }} and {% %} tags.")
     elif node.type == "wait":
         duration = node.get("duration")
         if duration is None:
@@ -308,27 +339,64 @@ def _setting_problems(node: Node, nodes: dict[str, Node]) -> list[str]:
             except DurationError as exc:
                 problems.append(f"The duration of {name} is not valid: {exc}.")
             else:
-                if seconds <= 0:
+                if round(seconds * 1000) <= 0:
                     problems.append(f"{name.capitalize()} must wait longer than zero; set a duration such as 1d.")
+                elif seconds > MAX_WAIT_SECONDS:
+                    problems.append(f"{name.capitalize()} waits {format_duration(seconds)}, longer than the "
+                                    f"longest wait of {MAX_WAIT_SECONDS // 86400} days; set a shorter duration.")
     elif node.type == "condition":
         event = node.get("event")
         if event not in EVENTS:
             if event is None:
                 problems.append(f"{name.capitalize()} has no event. Choose “open” or “click”.")
             else:
-                problems.append(f"{name.capitalize()} waits for an unknown event “{event}”. Choose “open” "
+                problems.append(f"{name.capitalize()} waits for an unknown event “{shown(event)}”. Choose “open” "
                                 "or “click”.")
         if node.get("mode") is not None and node.get("mode") not in MODES:
-            problems.append(f"{name.capitalize()} has an unknown mode “{node.get('mode')}”. Choose "
+            problems.append(f"{name.capitalize()} has an unknown mode “{shown(node.get('mode'))}”. Choose "
                             "“parallel” or “exclusive”.")
         named = node.get("email")
         if named and (named not in nodes or nodes[named].type != "email"):
-            problems.append(f"{name.capitalize()} watches “{named}”, which is not an email of this flow. "
+            problems.append(f"{name.capitalize()} watches “{shown(named)}”, which is not an email of this flow. "
                             "Pick an email before it, or “nearest”.")
         if node.get("url") and event == "open":
             problems.append(f"{name.capitalize()} names a link, but only click conditions can. Remove the "
                             "link or make it a click condition.")
     return problems
+
+
+_FIELD_WORDS = {"subject": "subject", "html": "body", "text": "text body", "sender": "sender", "url": "link",
+                "event": "event", "email": "watched email", "mode": "mode", "leads": "lead list"}
+
+
+def _field_word(key: str) -> str:
+    return _FIELD_WORDS.get(key) or f"field “{shown(key)}”"
+
+
+def _odd_values(value: Any, where: str, key: str = "") -> Iterator[tuple[str, str]]:
+    """``(where, problem)`` for each string that is not valid Unicode and each number
+    that is not finite inside ``value`` (lists and objects included; the file
+    format bounds their depth)."""
+    stack: list[tuple[Any, str]] = [(value, where)]
+    if bad_character(key) is not None:
+        yield where, "has a name with " + bad_text_sentence(key, bad_character(key) or 0)[len("holds "):]
+    while stack:
+        item, spot = stack.pop()
+        if isinstance(item, str):
+            position = bad_character(item)
+            if position is not None:
+                yield spot, bad_text_sentence(item, position)
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                yield spot, f"holds {item}, which is not a number; write a real number"
+        elif isinstance(item, dict):
+            for child_key, child in item.items():
+                if isinstance(child_key, str) and bad_character(child_key) is not None:
+                    yield spot, ("holds a field name with "
+                                 + bad_text_sentence(child_key, bad_character(child_key) or 0)[len("holds "):])
+                stack.append((child, spot))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((child, spot) for child in item)
 
 
 def validate(flow: Flow) -> list[Finding]:
