@@ -143,7 +143,7 @@ async def bench_events(workdir: Path, seconds: float, warmup: float) -> tuple[di
     db.migrate()
     engine, send_ids = campaign_with_sends(db, 20_000)
     tokens = TrackingTokens(b"bench-secret-0123456789abcdef0123456789")
-    paths = [f"/o/{tokens.open_token(engine.campaign_id, sid)}.gif" for sid in send_ids]
+    paths = [f"/o/{tokens.open_token(engine.uid, sid)}.gif" for sid in send_ids]
 
     sink = EngineSink(db)
     server = TrackingServer(tokens, sink, port=0)

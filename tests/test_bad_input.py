@@ -78,6 +78,7 @@ class Tracking:
         engine.enroll([LeadInput("a", "a@example.com"), LeadInput("b", "b@example.com")])
         engine.run_to_end(engine.clock.now())
         self.campaign_id = engine.campaign_id
+        self.uid = engine.uid
         self.tokens = TrackingTokens(b"k" * 32)
         self.other_tokens = TrackingTokens(b"z" * 32)
 
@@ -91,19 +92,20 @@ TOKEN_CHARS = string.ascii_letters + string.digits + "-_.~%"
 
 def test_forged_damaged_oversized_and_wrong_campaign_tokens(tmp_path):
     world = Tracking(tmp_path)
-    cid = world.campaign_id
-    good_open = world.tokens.open_token(cid, 1)
-    good_click = world.tokens.click_token(cid, 1, "https://shop.example/offer")
+    uid = world.uid
+    good_open = world.tokens.open_token(uid, 1)
+    good_click = world.tokens.click_token(uid, 1, "https://shop.example/offer")
     bad = [
-        world.other_tokens.open_token(cid, 1),                      # signed with another installation's key
-        world.tokens.open_token(cid + 1, 1),                         # right key, wrong campaign
-        world.tokens.open_token(cid, 999),                           # a send that does not exist
+        world.other_tokens.open_token(uid, 1),                      # signed with another installation's key
+        world.tokens.open_token("another-campaign-uid", 1),          # right key, another campaign
+        world.tokens.open_token(uid, 999),                           # a send that does not exist
         good_open[:-3], good_open[:10], good_open + "x",            # truncated, damaged
         "A" * 4000,                                                  # oversized, within HTTP limits
-        world.tokens.unsubscribe_token(cid, 1),                      # another purpose
+        world.tokens.unsubscribe_token(uid, 1, "a@example.com"),     # another purpose
     ]
-    bad_clicks = [world.other_tokens.click_token(cid, 1, "https://evil.example"),
-                  world.tokens.click_token(cid + 1, 1, "https://shop.example/offer"),
+    # Genuine, but of another campaign: goes to its own email's link and records nothing.
+    foreign_click = world.tokens.click_token("another-campaign-uid", 1, "https://old.example/")
+    bad_clicks = [world.other_tokens.click_token(uid, 1, "https://evil.example"),
                   good_click[:-2], good_click.replace(good_click[5], "Q" if good_click[5] != "Q" else "R", 1),
                   "B" * 4000]
 
@@ -122,6 +124,8 @@ def test_forged_damaged_oversized_and_wrong_campaign_tokens(tmp_path):
             for route in ("o", "c"):
                 async with http.get(f"{base}/{route}/{'C' * 20000}", allow_redirects=False) as r:
                     assert r.status in (400, 414) and "Location" not in r.headers
+            async with http.get(f"{base}/c/{foreign_click}", allow_redirects=False) as r:
+                assert r.status == 302 and r.headers["Location"] == "https://old.example/"
             async with http.get(f"{base}/c/{good_click}", allow_redirects=False) as r:
                 assert r.status == 302 and r.headers["Location"] == "https://shop.example/offer"
         rejected = server.rejected
@@ -130,7 +134,7 @@ def test_forged_damaged_oversized_and_wrong_campaign_tokens(tmp_path):
 
     rejected = asyncio.run(scenario())
     assert world.events() == 1  # only the genuine click
-    assert rejected == len(bad) + len(bad_clicks)
+    assert rejected == len(bad) + len(bad_clicks) + 1  # + the foreign click
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from email import policy
 from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage
-from email.utils import formatdate
+from email.utils import formatdate, parseaddr
 from functools import lru_cache
 from typing import Any, Optional
 
@@ -36,6 +36,10 @@ HTML_ENVIRONMENT: SandboxedEnvironment = ENVIRONMENT.overlay(undefined=Chainable
 
 _TEMPLATE_SYNTAX = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 _MSGID_SAFE = re.compile(r"[A-Za-z0-9_-]")
+_DOMAIN_SAFE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
+#: Who a campaign's emails are from when its email node names no sender.
+DEFAULT_SENDER = "Mailbranch <campaigns@mailbranch.local>"
+DEFAULT_DOMAIN = "mailbranch.local"
 
 
 class _CachedHeaderRegistry(HeaderRegistry):
@@ -138,15 +142,33 @@ def _msgid_part(value: Id) -> str:
     return "".join(ch if _MSGID_SAFE.match(ch) else "".join(f"={b:02X}" for b in ch.encode()) for ch in str(value))
 
 
-def message_id(campaign_id: Id, token_id: Id, node_id: Id, domain: str = "mailbranch.local") -> str:
+def sender_domain(sender: Optional[str]) -> str:
+    """The domain of a From address, as a Message-ID's right-hand side: lower-case
+    ASCII (an internationalised domain in its IDNA form), or the default
+    sender's domain when the address has none usable."""
+    address = parseaddr(sender or "")[1] or (sender or "")
+    domain = address.rpartition("@")[2].strip().rstrip(".").lower() if "@" in address else ""
+    if domain and not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            domain = ""
+    if not domain or not _DOMAIN_SAFE.fullmatch(domain):
+        return DEFAULT_DOMAIN
+    return domain
+
+
+def message_id(campaign_uid: Id, token_id: Id, node_id: Id, domain: str = DEFAULT_DOMAIN) -> str:
     """The Message-ID of the send of ``node_id`` for ``token_id``: the same every time.
 
-    A resend after a crash in the middle of SMTP carries the same id, so the
-    receiving side (and the sandbox mailbox) can recognise the duplicate.
-    Characters outside ``[A-Za-z0-9_-]`` are escaped as ``=XX`` so that
-    different ids never give the same Message-ID.
+    ``<t{token}.{node}.{campaign uid}@{sender's domain}>``. A resend after a
+    crash in the middle of SMTP carries the same id, so the receiving side
+    (and the sandbox mailbox) can recognise the duplicate; the campaign's
+    world-unique uid keeps two campaigns (or two databases) from ever giving
+    two messages one id. Characters outside ``[A-Za-z0-9_-]`` are escaped as
+    ``=XX`` so that different ids never give the same Message-ID.
     """
-    return f"<t{_msgid_part(token_id)}.{_msgid_part(node_id)}.{_msgid_part(campaign_id)}@{domain}>"
+    return f"<t{_msgid_part(token_id)}.{_msgid_part(node_id)}.{_msgid_part(campaign_uid)}@{domain}>"
 
 
 def build_message(
@@ -193,11 +215,12 @@ def render_email(
     urls: TrackingUrls,
     token_id: Id,
     node_id: Id,
-    domain: str = "mailbranch.local",
+    domain: Optional[str] = None,
 ) -> RenderedEmail:
     """Everything for one send: filled templates, tracking, headers.
 
-    ``urls`` carries the campaign, send and lead ids the tracking tokens sign.
+    ``urls`` carries the campaign uid, send and lead ids the tracking tokens
+    sign; the Message-ID's domain is the sender's unless ``domain`` is given.
     """
     rendered, tracked = _trackable(content, fields, email, urls)
     message = build_message(
@@ -206,7 +229,7 @@ def render_email(
         subject=rendered.subject,
         html=rendered.html,
         text=rendered.text,
-        message_id=message_id(urls.campaign_id, token_id, node_id, domain),
+        message_id=message_id(urls.campaign_uid, token_id, node_id, domain or sender_domain(sender)),
         unsubscribe_url=urls.unsubscribe(),
     )
     return RenderedEmail(message, rendered.errors, tracked)

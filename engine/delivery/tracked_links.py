@@ -22,23 +22,29 @@ _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class TrackingUrls:
-    """The tracking server's URLs for one send to one lead."""
+    """The tracking server's URLs for one send to one lead.
+
+    ``campaign_uid`` is the campaign's world-unique uid and ``email`` the
+    address the message goes to: the unsubscribe token carries it, so the
+    unsubscribe is honoured even where the campaign is not known.
+    """
 
     public_url: str
     tokens: TrackingTokens
-    campaign_id: Id
+    campaign_uid: str
     send_id: Id
     lead_id: Id
+    email: str
 
     @property
     def base(self) -> str:
         return self.public_url.rstrip("/")
 
     def pixel(self) -> str:
-        return f"{self.base}/o/{self.tokens.open_token(self.campaign_id, self.send_id)}.gif"
+        return f"{self.base}/o/{self.tokens.open_token(self.campaign_uid, self.send_id)}.gif"
 
     def click(self, url: str) -> str:
-        return f"{self.base}/c/{self.tokens.click_token(self.campaign_id, self.send_id, url)}"
+        return f"{self.base}/c/{self.tokens.click_token(self.campaign_uid, self.send_id, url)}"
 
     def unsubscribe(self) -> str:
         return self._unsubscribe_url
@@ -47,7 +53,7 @@ class TrackingUrls:
     def _unsubscribe_url(self) -> str:
         # Asked for three times per message (header, HTML and text footers); the token is
         # deterministic, so it is signed once.
-        return f"{self.base}/u/{self.tokens.unsubscribe_token(self.campaign_id, self.lead_id)}"
+        return f"{self.base}/u/{self.tokens.unsubscribe_token(self.campaign_uid, self.lead_id, self.email)}"
 
 
 class _AnchorFinder(HTMLParser):

@@ -4,11 +4,15 @@ It serves nothing else (every other path or method is a 404). Tokens are
 checked by signature before anything else, so a forged or damaged request
 costs no database work and changes nothing; it is counted in ``rejected``.
 What a genuine request means is decided by a sink (the engine's event
-handling), which may still say "unknown send" (False).
+handling), which may still say that the token's campaign or send is not
+one of this database's (a *foreign* token: an email of an older campaign or
+of another database, counted in ``foreign`` and ``rejected``).
 
 The pixel always answers 200 with the GIF, so a mail client never shows a
 broken image; a click answers 302 only to the URL signed into its token
-(never an open redirect), otherwise 404.
+(never an open redirect; a foreign click still goes to its own email's
+link), otherwise 404. An unsubscribe is honoured for the address its token
+carries, foreign or not.
 """
 
 from __future__ import annotations
@@ -33,16 +37,21 @@ _NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate, private", "P
 
 
 class TrackingSink(Protocol):
-    """Where genuine events go. Each returns False when the send or lead is unknown.
+    """Where genuine events go.
 
-    ``at`` is milliseconds since the Unix epoch, the engine's unit.
+    ``campaign`` is the uid the token carries (None for a release 0.1 token).
+    Opens and clicks return False when the campaign or send is not here;
+    ``unsubscribe`` returns ``"unsubscribed"`` (recorded in its campaign),
+    ``"suppressed"`` (campaign not here: only the address was suppressed) or
+    ``"unknown"`` (no address to suppress). ``at`` is milliseconds since the
+    Unix epoch, the engine's unit.
     """
 
-    async def record_open(self, campaign_id: Id, send_id: Id, at: int) -> bool: ...
+    async def record_open(self, campaign: Optional[str], send_id: Id, at: int) -> bool: ...
 
-    async def record_click(self, campaign_id: Id, send_id: Id, url: str, at: int) -> bool: ...
+    async def record_click(self, campaign: Optional[str], send_id: Id, url: str, at: int) -> bool: ...
 
-    async def unsubscribe(self, campaign_id: Id, lead_id: Id) -> bool: ...
+    async def unsubscribe(self, campaign: Optional[str], lead_id: Id, email: Optional[str]) -> str: ...
 
 
 @dataclass
@@ -51,6 +60,8 @@ class Counters:
     clicks: int = 0
     unsubscribes: int = 0
     rejected: int = 0
+    #: Genuine tokens of a campaign that is not here (also counted in ``rejected``).
+    foreign: int = 0
     sink_errors: int = 0
 
 
@@ -80,10 +91,16 @@ def _not_found(request: web.Request) -> web.Response:
     return _page("Link not found", "<p>This link is not valid.</p>", status=404)
 
 
-async def _ask_sink(request: web.Request, call: str, *args: object) -> Optional[bool]:
+def _foreign(request: web.Request) -> None:
+    counters = request.app[COUNTERS]
+    counters.foreign += 1
+    counters.rejected += 1
+
+
+async def _ask_sink(request: web.Request, call: str, *args: object) -> Optional[object]:
     """The sink's answer, or None if it failed (logged and counted, never shown)."""
     try:
-        return bool(await getattr(request.app[SINK], call)(*args))
+        return await getattr(request.app[SINK], call)(*args)
     except Exception:
         log.exception("tracking sink failed in %s", call)
         request.app[COUNTERS].sink_errors += 1
@@ -96,11 +113,11 @@ async def pixel(request: web.Request) -> web.Response:
         request.app[COUNTERS].rejected += 1
     else:
         at = request.app[CLOCK]()
-        accepted = await _ask_sink(request, "record_open", claim.campaign_id, claim.send_id, at)
+        accepted = await _ask_sink(request, "record_open", claim.campaign_uid, claim.send_id, at)
         if accepted:
             request.app[COUNTERS].opens += 1
         elif accepted is False:
-            request.app[COUNTERS].rejected += 1
+            _foreign(request)
     return web.Response(body=PIXEL_GIF, content_type="image/gif", headers=_NO_STORE)
 
 
@@ -109,13 +126,15 @@ async def click(request: web.Request) -> web.Response:
     if claim is None:
         return _not_found(request)
     at = request.app[CLOCK]()
-    accepted = await _ask_sink(request, "record_click", claim.campaign_id, claim.send_id, claim.url, at)
-    if accepted is False:
-        return _not_found(request)
+    accepted = await _ask_sink(request, "record_click", claim.campaign_uid, claim.send_id, claim.url, at)
     # The URL was signed into this email's token: safe to send the reader on,
-    # even if recording failed (the reader should not pay for our outage).
+    # even if recording failed (the reader should not pay for our outage) or
+    # the email belongs to a campaign that is not here (an old email's link
+    # keeps working, and records nothing in any campaign).
     if accepted:
         request.app[COUNTERS].clicks += 1
+    elif accepted is False:
+        _foreign(request)
     raise web.HTTPFound(claim.url, headers=_NO_STORE)
 
 
@@ -136,11 +155,17 @@ async def unsubscribe(request: web.Request) -> web.Response:
     claim = request.app[TOKENS].read_unsubscribe(request.match_info["token"])
     if claim is None:
         return _not_found(request)
-    accepted = await _ask_sink(request, "unsubscribe", claim.campaign_id, claim.lead_id)
-    if accepted is False:
-        return _not_found(request)
-    if accepted is None:
+    outcome = await _ask_sink(request, "unsubscribe", claim.campaign_uid, claim.lead_id, claim.email)
+    if outcome is None:
         return _page("Please try again", "<p>We could not record your request just now.</p>", status=503)
+    if outcome not in ("unsubscribed", "suppressed"):
+        # A release 0.1 link of a campaign that is not here: it names no address.
+        _foreign(request)
+        return _page("Link expired", "<p>This unsubscribe link is from an older email and no longer says which "
+                     "address it was for. Please use the link in a more recent email, or reply to the sender "
+                     "and ask to be removed.</p>", status=410)
+    if outcome == "suppressed":
+        _foreign(request)
     request.app[COUNTERS].unsubscribes += 1
     return _page("You are unsubscribed", "<p>You will not receive these emails any more.</p>")
 

@@ -2,6 +2,12 @@
 carries, so the tracking server can tell a genuine request from a forged or
 damaged one without touching the database.
 
+Tokens name their campaign by its world-unique uid, never by the integer id
+(which restarts at 1 in every database): a token from another database or an
+older campaign can then never be taken for one of the running campaign.
+Tokens are signed, not encrypted: anyone holding one can read the address an
+unsubscribe token carries (it is the reader's own address, in their own email).
+
 Each purpose has its own salt, so an open token can never be replayed as a
 click or an unsubscribe. Payloads are compact JSON lists (itsdangerous
 compresses them when that is shorter) to keep URLs short. The secret is made
@@ -66,75 +72,103 @@ def _read_secret(path: Path) -> bytes:
 
 @dataclass(frozen=True)
 class OpenClaim:
-    campaign_id: Id
+    #: The campaign's world-unique uid; None for a token made by release 0.1,
+    #: which carried the database's integer id and so names no campaign safely.
+    campaign_uid: Optional[str]
     send_id: Id
 
 
 @dataclass(frozen=True)
 class ClickClaim:
-    campaign_id: Id
+    campaign_uid: Optional[str]
     send_id: Id
+    #: The link as it was in that email: signed, so safe to redirect to.
     url: str
 
 
 @dataclass(frozen=True)
 class UnsubscribeClaim:
-    campaign_id: Id
+    campaign_uid: Optional[str]
     lead_id: Id
+    #: The address the email was sent to (signed, not encrypted); None in a
+    #: release 0.1 token.
+    email: Optional[str]
 
 
 def _is_id(value: Any) -> bool:
     return (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, str) and value != "")
 
 
+def _uid(value: Any) -> Optional[str]:
+    """A campaign uid is text; an integer is a release 0.1 campaign id (no longer trusted)."""
+    return value if isinstance(value, str) else None
+
+
 class TrackingTokens:
-    """Makes and reads the three kinds of token with one installation secret."""
+    """Makes and reads the three kinds of token with one installation secret.
+
+    Open and click tokens carry (campaign uid, send id), a click also the URL;
+    an unsubscribe token carries (campaign uid, lead id, address). So each
+    token can still be answered when its campaign is in another database: the
+    click redirects to its own URL, the unsubscribe suppresses its address.
+    """
 
     def __init__(self, secret: Union[str, bytes]) -> None:
         self._serializers = {
             purpose: URLSafeSerializer(secret, salt=salt) for purpose, salt in _SALTS.items()
         }
 
-    def _dump(self, purpose: str, payload: list[Any]) -> str:
-        for value in payload[:2]:
-            if not _is_id(value):
-                raise ValueError(f"a tracking id must be an int or a non-empty string, not {value!r}")
-        return self._serializers[purpose].dumps(payload)
+    def _dump(self, purpose: str, campaign_uid: str, payload: list[Any]) -> str:
+        if not isinstance(campaign_uid, str) or not campaign_uid:
+            raise ValueError(f"a tracking token needs the campaign's uid (text), not {campaign_uid!r}")
+        if not _is_id(payload[0]):
+            raise ValueError(f"a tracking id must be an int or a non-empty string, not {payload[0]!r}")
+        return self._serializers[purpose].dumps([campaign_uid, *payload])
 
-    def _load(self, purpose: str, token: object, size: int) -> Optional[list[Any]]:
+    def _load(self, purpose: str, token: object, sizes: tuple[int, ...]) -> Optional[list[Any]]:
         if not isinstance(token, str) or not token or len(token) > 8192:
             return None
         try:
             payload = self._serializers[purpose].loads(token)
         except (BadData, ValueError, TypeError, UnicodeError):
             return None
-        if not isinstance(payload, list) or len(payload) != size or not all(map(_is_id, payload[:2])):
+        if not isinstance(payload, list) or len(payload) not in sizes or not all(map(_is_id, payload[:2])):
             return None
         return payload
 
-    def open_token(self, campaign_id: Id, send_id: Id) -> str:
-        return self._dump("open", [campaign_id, send_id])
+    def open_token(self, campaign_uid: str, send_id: Id) -> str:
+        return self._dump("open", campaign_uid, [send_id])
 
-    def click_token(self, campaign_id: Id, send_id: Id, url: str) -> str:
+    def click_token(self, campaign_uid: str, send_id: Id, url: str) -> str:
         if not is_trackable(url):
             raise ValueError(f"only http(s) links are tracked, not {url!r}")
-        return self._dump("click", [campaign_id, send_id, url])
+        return self._dump("click", campaign_uid, [send_id, url])
 
-    def unsubscribe_token(self, campaign_id: Id, lead_id: Id) -> str:
-        return self._dump("unsubscribe", [campaign_id, lead_id])
+    def unsubscribe_token(self, campaign_uid: str, lead_id: Id, email: str) -> str:
+        if not isinstance(email, str) or "@" not in email:
+            raise ValueError(f"an unsubscribe token needs the address it was sent to, not {email!r}")
+        return self._dump("unsubscribe", campaign_uid, [lead_id, email])
 
     def read_open(self, token: object) -> Optional[OpenClaim]:
         """The claim a genuine open token makes, or None for anything else."""
-        payload = self._load("open", token, 2)
-        return OpenClaim(*payload) if payload else None
+        payload = self._load("open", token, (2,))
+        return OpenClaim(_uid(payload[0]), payload[1]) if payload else None
 
     def read_click(self, token: object) -> Optional[ClickClaim]:
         """The claim a genuine click token makes, or None; the URL is one we signed."""
-        payload = self._load("click", token, 3)
+        payload = self._load("click", token, (3,))
         if not payload or not isinstance(payload[2], str) or not is_trackable(payload[2]):
             return None
-        return ClickClaim(*payload)
+        return ClickClaim(_uid(payload[0]), payload[1], payload[2])
 
     def read_unsubscribe(self, token: object) -> Optional[UnsubscribeClaim]:
-        payload = self._load("unsubscribe", token, 2)
-        return UnsubscribeClaim(*payload) if payload else None
+        """The claim of a genuine unsubscribe token (release 0.1's carry no address)."""
+        payload = self._load("unsubscribe", token, (2, 3))
+        if not payload:
+            return None
+        if len(payload) == 2:
+            return UnsubscribeClaim(None, payload[1], None)
+        uid, email = _uid(payload[0]), payload[2]
+        if uid is None or not isinstance(email, str) or "@" not in email:
+            return None
+        return UnsubscribeClaim(uid, payload[1], email)

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from engine.delivery.render import DEFAULT_SENDER, sender_domain
 from engine.run.clock import Clock
 from engine.run.ids import IdAllocator
 from engine.run.spec import CampaignSpec
@@ -21,8 +22,30 @@ class RunContext:
     delivery: str = "simulated"
     domain: str = "mailbranch.local"
     checks_unsubscribes: bool = False
+    #: SEMANTICS 9: whether a token walks past an email node the moment its send
+    #: is made (a simulation without a send rate, or a simulation on the app's
+    #: campaign clock) or stands there until the send is settled.
+    instant_delivery: bool = True
+    #: A simulation's send rate as ms between deliveries (``simulate --send-rate``).
+    send_interval_ms: Optional[float] = None
+    #: The last delivery slot handed out at that rate (None: read it from the database).
+    last_slot: Optional[float] = None
     #: Scale-out (PostgreSQL + procrastinate): defers the jobs that will wake
     #: workers for the waits and sends a batch wrote, in the batch's own
     #: transaction. None in the embedded, one-process engine.
     jobs: Optional[Any] = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("mailbranch.engine"))
+    #: The campaign's world-unique id (``Campaign.uid``): Message-IDs and
+    #: tracking tokens carry it, never the integer id (SEMANTICS 12).
+    campaign_uid: str = ""
+    _domains: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def message_domain(self, node: str) -> str:
+        """The Message-ID domain of an email node's sends: its sender's domain
+        (the node's ``sender``, or the default sender)."""
+        domain = self._domains.get(node)
+        if domain is None:
+            spec_node = self.spec.nodes.get(node)
+            sender = (spec_node.get("sender") if spec_node is not None else None) or DEFAULT_SENDER
+            domain = self._domains[node] = sender_domain(sender)
+        return domain

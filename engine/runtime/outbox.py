@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from engine.delivery.mime import envelope_sender
-from engine.delivery.render import EmailContent, render_raw
+from engine.delivery.render import DEFAULT_SENDER, EmailContent, render_raw
 from engine.delivery.smtp import Sender, SendOutcome, backoff
 from engine.delivery.tracked_links import TrackingUrls
 from engine.delivery.tracking_tokens import TrackingTokens
@@ -38,12 +38,12 @@ from engine.faults import crash_point
 from engine.flow.fileformat import loads_flow
 from engine.observe.logs import OPS, op
 from engine.observe.metrics import METRICS
+from engine.store import suppression
 from engine.store.bulk import begin_write, execute_many, fetch_all
 from engine.store.database import Database
 
 log = logging.getLogger("mailbranch.outbox")
 
-DEFAULT_SENDER = "Mailbranch <campaigns@mailbranch.local>"
 
 
 @dataclass
@@ -72,7 +72,9 @@ class _Claimed:
     attempts: int
     email: Optional[str]
     fields: dict = field(default_factory=dict)
+    #: The lead unsubscribed or its address is on the suppression list: not sent.
     unsubscribed: bool = False
+    campaign_uid: str = ""
 
 
 class Outbox:
@@ -126,8 +128,9 @@ class Outbox:
             execute_many(s, "UPDATE sends SET status = 'queued', claimed_until = NULL WHERE status = 'sending'"
                             " AND claimed_until < ?", [(now,)])
             rows = fetch_all(s, "SELECT s.id, s.campaign_id, s.lead_id, s.token_id, s.node, s.message_id,"
-                                " s.attempts, l.email, l.fields, l.unsubscribed_at FROM sends s JOIN leads l"
-                                " ON l.id = s.lead_id WHERE s.status = 'queued' AND (s.next_attempt_at IS NULL"
+                                " s.attempts, l.email, l.fields, l.unsubscribed_at, c.uid FROM sends s JOIN leads l"
+                                " ON l.id = s.lead_id JOIN campaigns c ON c.id = s.campaign_id"
+                                " WHERE s.status = 'queued' AND (s.next_attempt_at IS NULL"
                                 " OR s.next_attempt_at <= ?)" + scope.replace("campaign_id", "s.campaign_id")
                                 .replace("lead_id", "s.lead_id")
                                 + " ORDER BY s.at, s.id LIMIT ?", (now, *scope_args, self.batch))
@@ -138,12 +141,16 @@ class Outbox:
             won = {r[0] for r in fetch_all(s, f"UPDATE sends SET status = 'sending', claimed_until = ? WHERE id IN"
                                               f" ({marks}) AND status = 'queued' RETURNING id",
                                            (now + self.lease_ms, *(r[0] for r in rows)))}
+            # SEMANTICS 12: an address on the installation's suppression list gets nothing,
+            # whichever campaign it unsubscribed from (checked again here, at the last moment).
+            blocked = suppression.suppressed(s, [r[7] for r in rows if r[0] in won])
             claimed = []
             for r in rows:
                 if r[0] in won:
                     fields = r[8] if isinstance(r[8], dict) else json.loads(r[8] or "{}")
-                    claimed.append(_Claimed(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], fields,
-                                            r[9] is not None))
+                    stopped = r[9] is not None or suppression.normalise(r[7] or "") in blocked
+                    claimed.append(_Claimed(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], fields, stopped,
+                                            r[10]))
             return claimed
 
     def _release(self, send_ids: list[int]) -> None:
@@ -243,7 +250,8 @@ class Outbox:
         if item.unsubscribed or not item.email:
             return None
         content, sender = self._content(item.campaign_id, item.node)
-        urls = TrackingUrls(self.public_url(), self.tokens, item.campaign_id, item.send_id, item.lead_id)
+        urls = TrackingUrls(self.public_url(), self.tokens, item.campaign_uid, item.send_id, item.lead_id,
+                            item.email)
         raw, errors = render_raw(content, item.fields, email=item.email, sender=sender, urls=urls,
                                  message_id=item.message_id)
         for error in errors:

@@ -1,11 +1,14 @@
 """Real events into the engine: the tracking server's sink, with group commit.
 
-Each open, click or unsubscribe is checked against the database (does this
-send belong to this campaign?) and recorded as a pending event, which the
-engine then handles exactly like a simulated one. Requests that arrive while
-a commit is under way wait for the next one and share it, so thousands of
-events a second cost a few dozen transactions, and each request is answered
-only once its event is safely stored.
+Each open, click or unsubscribe names its campaign by the world-unique uid its
+token carries, and is checked against the database (is that a campaign here,
+does this send belong to it?) before it is recorded as a pending event, which
+the engine then handles exactly like a simulated one. A token from another
+database or an older campaign records nothing in any campaign (SEMANTICS 12);
+an unsubscribe still puts the address it carries on the suppression list.
+Requests that arrive while a commit is under way wait for the next one and
+share it, so thousands of events a second cost a few dozen transactions, and
+each request is answered only once its event is safely stored.
 """
 
 from __future__ import annotations
@@ -15,32 +18,47 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Union
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from engine.faults import crash_point
+from engine.store import suppression
 from engine.store.bulk import begin_write, execute_many, fetch_all, insert_sql
 from engine.store.database import Database
-from engine.store.models import Lead, Unsubscribe
+from engine.store.models import Campaign, Lead
 
 log = logging.getLogger("mailbranch.sink")
 
 INSERT_EVENT = insert_sql("events", "campaign_id, lead_id, lead_key, type, node, send_id, url, at, source, state,"
                                     " triggered")
 
+#: A campaign as a caller names it: the integer id (the CLI and the control API,
+#: inside this database), the uid a tracking token carries, or None (a token made
+#: by release 0.1, whose integer id means nothing safe any more).
+CampaignRef = Union[int, str, None]
+
+#: What an unsubscribe did.
+UNSUBSCRIBED = "unsubscribed"  # recorded in its campaign here, and the address suppressed
+SUPPRESSED = "suppressed"  # the campaign is not here: only the address went on the suppression list
+UNKNOWN = "unknown"  # nothing says which address it was (a release 0.1 token for another campaign)
+
 
 @dataclass
 class _Item:
     kind: str  # open | click | unsubscribe
-    campaign_id: int
+    campaign: CampaignRef
     ref: int  # send id, or lead id for an unsubscribe
     url: Optional[str]
-    at: int
+    at: Optional[int]
     future: asyncio.Future
+    email: Optional[str] = None  # for an unsubscribe: the address its token carries
+    campaign_id: Optional[int] = None  # resolved before writing
 
 
 def _as_int(value: object) -> Optional[int]:
+    if isinstance(value, bool):
+        return None
     try:
         return int(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -65,28 +83,33 @@ class EngineSink:
         self._flusher: Optional[asyncio.Task] = None
         self.commits = 0
         self.recorded = 0
+        #: Genuine tokens whose campaign is not here or whose send is not that
+        #: campaign's: answered normally, recorded nowhere.
+        self.foreign = 0
+        #: uid -> integer id of this database's campaigns (a uid never changes).
+        self._campaign_ids: dict[str, int] = {}
 
-    async def record_open(self, campaign_id, send_id, at: int) -> bool:
-        return await self._submit("open", campaign_id, send_id, None, at)
+    async def record_open(self, campaign: CampaignRef, send_id, at: int) -> bool:
+        """True if the open was recorded; False when its campaign or send is not here."""
+        return await self._submit("open", campaign, send_id, None, at)
 
-    async def record_click(self, campaign_id, send_id, url: str, at: int) -> bool:
-        return await self._submit("click", campaign_id, send_id, url, at)
+    async def record_click(self, campaign: CampaignRef, send_id, url: str, at: int) -> bool:
+        return await self._submit("click", campaign, send_id, url, at)
 
-    async def unsubscribe(self, campaign_id, lead_id) -> bool:
-        return await self._submit("unsubscribe", campaign_id, lead_id, None, None)
+    async def unsubscribe(self, campaign: CampaignRef, lead_id, email: Optional[str] = None) -> str:
+        """Honour an unsubscribe: ``UNSUBSCRIBED``, ``SUPPRESSED`` or ``UNKNOWN`` (see above)."""
+        return await self._submit("unsubscribe", campaign, lead_id, None, None, email)
 
-    async def _submit(self, kind: str, campaign_id, ref, url: Optional[str], at: Optional[int]) -> bool:
-        cid, rid = _as_int(campaign_id), _as_int(ref)
-        if cid is None or rid is None:
-            return False
-        if self.campaign_time is not None:
-            own = self.campaign_time(cid)
-            if own is not None:
-                at = own
-        if at is None:
-            at = self.clock_ms() if self.clock_ms else time.time_ns() // 1_000_000
+    async def _submit(self, kind: str, campaign: CampaignRef, ref, url: Optional[str], at: Optional[int],
+                      email: Optional[str] = None):
+        rid = _as_int(ref)
+        if isinstance(campaign, bool) or not isinstance(campaign, (int, str, type(None))):
+            campaign = None
+        if rid is None or (campaign is None and not email):
+            self.foreign += 1
+            return UNKNOWN if kind == "unsubscribe" else False
         future = asyncio.get_running_loop().create_future()
-        self._queue.append(_Item(kind, cid, rid, url, at, future))
+        self._queue.append(_Item(kind, campaign, rid, url, at, future, email))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_loop())
         return await future
@@ -95,6 +118,7 @@ class EngineSink:
         while self._queue:
             items, self._queue = self._queue, []
             try:
+                await self._resolve(items)
                 results = await self._write_retrying(items)
             except Exception as exc:  # noqa: BLE001 - every waiting request must get an answer
                 log.error("could not record %d tracking events: %s", len(items), exc)
@@ -105,10 +129,31 @@ class EngineSink:
             for item, ok in zip(items, results, strict=True):
                 if not item.future.done():
                     item.future.set_result(ok)
-            if any(results) and self.on_recorded is not None:
+            if any(r is True or r == UNSUBSCRIBED for r in results) and self.on_recorded is not None:
                 self.on_recorded()
 
-    async def _write_retrying(self, items: list[_Item]) -> list[bool]:
+    async def _resolve(self, items: list[_Item]) -> None:
+        """Each item's campaign as this database's integer id (None: not here), and its time."""
+        unknown = {i.campaign for i in items if isinstance(i.campaign, str) and i.campaign not in self._campaign_ids}
+        if unknown:
+            self._campaign_ids.update(await asyncio.to_thread(self._campaigns_by_uid, sorted(unknown)))
+        for item in items:
+            if isinstance(item.campaign, str):
+                item.campaign_id = self._campaign_ids.get(item.campaign)
+            elif isinstance(item.campaign, int):
+                item.campaign_id = item.campaign
+            if item.campaign_id is not None and self.campaign_time is not None:
+                own = self.campaign_time(item.campaign_id)
+                if own is not None:
+                    item.at = own
+            if item.at is None:
+                item.at = self.clock_ms() if self.clock_ms else time.time_ns() // 1_000_000
+
+    def _campaigns_by_uid(self, uids: list[str]) -> dict[str, int]:
+        with self.db.session() as s:
+            return {uid: cid for uid, cid in s.execute(select(Campaign.uid, Campaign.id).where(Campaign.uid.in_(uids)))}
+
+    async def _write_retrying(self, items: list[_Item]) -> list:
         """SQLite refuses at once (busy timeout or not) a transaction that read and
         then wants to write while another connection writes: try it again."""
         for attempt in range(8):
@@ -120,11 +165,11 @@ class EngineSink:
                 await asyncio.sleep(0.05 * 2 ** attempt)
         raise AssertionError("unreachable")
 
-    def _write(self, items: list[_Item]) -> list[bool]:
-        """One transaction for all queued items; returns whether each was known."""
+    def _write(self, items: list[_Item]) -> list:
+        """One transaction for all queued items; returns what each one did."""
         with self.db.session() as s:
             begin_write(s)
-            send_ids = sorted({i.ref for i in items if i.kind != "unsubscribe"})
+            send_ids = sorted({i.ref for i in items if i.kind != "unsubscribe" and i.campaign_id is not None})
             sends: dict[int, tuple[int, int, str]] = {}
             for start in range(0, len(send_ids), 5000):
                 part = send_ids[start:start + 5000]
@@ -133,12 +178,16 @@ class EngineSink:
                         s, f"SELECT id, campaign_id, lead_id, node FROM sends WHERE id IN ({marks})", part):
                     sends[send_id] = (campaign_id, lead_id, node)
             rows, results = [], []
+            foreign = 0
             for item in items:
                 if item.kind == "unsubscribe":
-                    results.append(self._unsubscribe(s, item, rows))
+                    outcome = self._unsubscribe(s, item, rows)
+                    foreign += outcome != UNSUBSCRIBED
+                    results.append(outcome)
                     continue
                 known = sends.get(item.ref)
-                if known is None or known[0] != item.campaign_id:
+                if item.campaign_id is None or known is None or known[0] != item.campaign_id:
+                    foreign += 1
                     results.append(False)
                     continue
                 rows.append((item.campaign_id, known[1], None, item.kind, known[2], item.ref, item.url, item.at,
@@ -150,21 +199,40 @@ class EngineSink:
             crash_point("sink_before_commit")
         self.commits += 1
         self.recorded += len(rows)
+        self.foreign += foreign
         return results
 
-    def _unsubscribe(self, s, item: _Item, rows: list[tuple]) -> bool:
-        """Mark the address unsubscribed everywhere and finish its tokens in every campaign."""
-        lead = s.get(Lead, item.ref)
-        if lead is None or lead.campaign_id != item.campaign_id:
-            return False
-        address = (lead.email or "").lower()
-        if address and s.get(Unsubscribe, address) is None:
-            s.add(Unsubscribe(email=address, at=item.at, campaign_id=item.campaign_id))
-        same = [lead] if not address else list(s.execute(select(Lead).where(Lead.email == lead.email)).scalars())
+    def _unsubscribe(self, s, item: _Item, rows: list[tuple]) -> str:
+        """Put the address on the suppression list; if the token's lead is one of
+        this database's (its campaign, its address), also finish its tokens in
+        every campaign here that has the address (SEMANTICS 12)."""
+        lead = s.get(Lead, item.ref) if item.campaign_id is not None else None
+        if lead is not None and lead.campaign_id != item.campaign_id:
+            lead = None
+        if lead is not None and item.email is not None and suppression.normalise(lead.email or "") != \
+                suppression.normalise(item.email):
+            lead = None  # the lead's address is not the one that email went to
+        address = item.email or (lead.email if lead is not None else None)
+        if not address:
+            return UNKNOWN
+        uid = item.campaign if isinstance(item.campaign, str) else None
+        if uid is None and item.campaign_id is not None:
+            uid = s.execute(select(Campaign.uid).where(Campaign.id == item.campaign_id)).scalar()
+        try:
+            suppression.add(s, address, "unsubscribe", at=item.at, campaign_uid=uid)
+        except suppression.SuppressionError as exc:
+            log.warning("unsubscribe for an address that cannot be listed (%s); nothing recorded", exc)
+            return UNKNOWN
+        if lead is None:
+            return SUPPRESSED
+        normal = suppression.normalise(address)
+        same = list(s.execute(select(Lead).where(func.lower(Lead.email) == normal)).scalars())
+        if lead.id not in {other.id for other in same}:
+            same.append(lead)
         for other in same:
             if other.unsubscribed_at is None:
                 s.execute(update(Lead).where(Lead.id == other.id).values(unsubscribed_at=item.at))
                 rows.append((other.campaign_id, other.id, other.key, "unsubscribe", None, None, None, item.at,
                              "tracking", "pending", "[]"))
         s.flush()
-        return True
+        return UNSUBSCRIBED

@@ -11,6 +11,7 @@ because the tracking server and the CLI insert them from other places.
 
 from __future__ import annotations
 
+import secrets
 from typing import Any, Optional
 
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
@@ -23,10 +24,21 @@ from engine.store.base import Base
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
 
+def new_campaign_uid() -> str:
+    """A campaign id no other database shares (22 url-safe characters, 128 random bits).
+
+    Tracking tokens and Message-IDs carry it instead of the integer id, which
+    counts from 1 in every database (SEMANTICS 12).
+    """
+    return secrets.token_urlsafe(16)
+
+
 class Campaign(Base):
     __tablename__ = "campaigns"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
+    #: World-unique, made when the campaign is created (see ``new_campaign_uid``).
+    uid: Mapped[str] = mapped_column(String(32), unique=True, index=True, default=new_campaign_uid)
     name: Mapped[str] = mapped_column(String(200))
     flow_json: Mapped[str] = mapped_column(Text)
     #: running | complete | stopped
@@ -75,16 +87,6 @@ class Token(Base):
     finished_at: Mapped[Optional[int]] = mapped_column(BigInteger)
     #: Bumped on every change; updates are compare-and-set on it.
     version: Mapped[int] = mapped_column(Integer, default=0)
-
-
-class Unsubscribe(Base):
-    """An address that asked for no more email, from any campaign."""
-
-    __tablename__ = "unsubscribes"
-
-    email: Mapped[str] = mapped_column(String(320), primary_key=True)
-    at: Mapped[int] = mapped_column(BigInteger)
-    campaign_id: Mapped[Optional[int]] = mapped_column(BigInteger)
 
 
 class Send(Base):
@@ -242,3 +244,7 @@ def add_to_counter(session, name: str, amount: int) -> None:
 def read_counter(session, name: str) -> int:
     row = session.get(EngineCounter, name)
     return row.value if row else 0
+
+
+# The installation's suppression list (it replaced the ``unsubscribes`` table of release 0.1).
+from engine.store.suppression import Suppression  # noqa: E402,F401

@@ -340,11 +340,12 @@ class Trial:
             t.start()
         return threads
 
-    def _send_row(self, lead: str, node: str) -> Optional[tuple[int, int, int]]:
+    def _send_row(self, lead: str, node: str) -> Optional[tuple[int, int, int, str]]:
         try:
             with contextlib.closing(sqlite3.connect(self.db_path, timeout=30)) as c:
-                return c.execute("SELECT s.id, s.at, s.campaign_id FROM sends s JOIN leads l ON l.id = s.lead_id"
-                                 " WHERE l.key = ? AND s.node = ?", (lead, node)).fetchone()
+                return c.execute("SELECT s.id, s.at, s.campaign_id, c.uid FROM sends s JOIN leads l ON l.id = s.lead_id"
+                                 " JOIN campaigns c ON c.id = s.campaign_id WHERE l.key = ? AND s.node = ?",
+                                 (lead, node)).fetchone()
         except sqlite3.OperationalError:
             return None  # not created yet
 
@@ -356,12 +357,12 @@ class Trial:
                 time.sleep(0.05)
         if row is None:
             return
-        send_id, send_at, campaign_id = row
+        send_id, send_at, campaign_id, campaign_uid = row
         target = send_at + int(event.offset * 1000)
         delay = (target - now_ms()) / 1000
         if delay > 0 and self._stop.wait(delay):
             return
-        if self._by_http(campaign_id, send_id, event):
+        if self._by_http(campaign_uid, send_id, event):
             with self._lock:
                 self.result.events_by_http += 1
             return
@@ -387,12 +388,12 @@ class Trial:
             if not ok:
                 self.result.problems.append(f"the sink refused {event}")
 
-    def _by_http(self, campaign_id: int, send_id: int, event: PlannedEvent) -> bool:
+    def _by_http(self, campaign_uid: str, send_id: int, event: PlannedEvent) -> bool:
         tokens = _tokens(self.dir / "home")
         if event.type == "open":
-            path = f"/o/{tokens.open_token(campaign_id, send_id)}.gif"
+            path = f"/o/{tokens.open_token(campaign_uid, send_id)}.gif"
         else:
-            path = f"/c/{tokens.click_token(campaign_id, send_id, event.url)}"
+            path = f"/c/{tokens.click_token(campaign_uid, send_id, event.url)}"
         conn = http.client.HTTPConnection("127.0.0.1", self.tracking_port, timeout=8)
         try:
             conn.request("GET", path)

@@ -15,7 +15,7 @@ from engine.delivery.tracked_links import TrackingUrls
 from engine.delivery.tracking_server import TrackingServer
 from engine.leads.importer import import_leads
 
-from .test_tracking_server import RecordingSink
+from .test_tracking_server import UID, RecordingSink
 
 
 async def test_campaign_email_round_trip(db, sandbox, tokens):
@@ -29,7 +29,7 @@ async def test_campaign_email_round_trip(db, sandbox, tokens):
         settings = replace(SmtpSettings.from_url("sandbox"), port=sandbox.port, timeout=5)
         async with Sender(settings) as sender:
             for send_id, lead in zip((41, 42), leads, strict=True):
-                urls = TrackingUrls(tracking.public_url, tokens, 3, send_id, 9)
+                urls = TrackingUrls(tracking.public_url, tokens, UID, send_id, 9, lead.email)
                 email = render_email(content, lead.fields, email=lead.email, sender="Shop <shop@example.com>",
                                      urls=urls, token_id=send_id, node_id="e1")
                 assert (await sender.send(email.message)).ok
@@ -37,7 +37,7 @@ async def test_campaign_email_round_trip(db, sandbox, tokens):
         with db.session() as session:
             bob, ann = list_messages(session)
             assert (ann.subject, bob.subject) == ("Hi Ann", "Hi there")
-            assert count_by_message_id(session) == {"<t41.e1.3@mailbranch.local>": 1, "<t42.e1.3@mailbranch.local>": 1}
+            assert count_by_message_id(session) == {f"<t41.e1.{UID}@example.com>": 1, f"<t42.e1.{UID}@example.com>": 1}
             html = ann.body("html")
             text = ann.body("plain")
             unsubscribe = str(ann.email()["List-Unsubscribe"]).strip().strip("<>")
@@ -52,6 +52,6 @@ async def test_campaign_email_round_trip(db, sandbox, tokens):
                 assert (response.status, response.headers["Location"]) == (302, "https://shop.example/offer")
             async with http.post(unsubscribe, data=b"List-Unsubscribe=One-Click") as response:
                 assert response.status == 200
-    assert sink.opens == [(3, 41, 5)]
-    assert sink.clicks == [(3, 41, "https://shop.example/offer", 5)]
-    assert sink.unsubscribed == [(3, 9)]
+    assert sink.opens == [(UID, 41, 5)]
+    assert sink.clicks == [(UID, 41, "https://shop.example/offer", 5)]
+    assert sink.unsubscribed == [(UID, 9, "ann@example.com")]

@@ -5,14 +5,15 @@ from email import message_from_bytes, policy
 from urllib.parse import urlsplit
 
 from engine.delivery.html_text import html_to_text
-from engine.delivery.render import EmailContent, message_id, render_content, render_email
+from engine.delivery.render import EmailContent, message_id, render_content, render_email, sender_domain
 from engine.delivery.tracked_links import TrackingUrls
 
 PUBLIC = "https://t.mailbranch.example"
+UID = "Xq3v9Lr0bS2mTzK7aP1wYg"
 
 
 def render(tokens, html, subject="Hi", text=None, fields=None):
-    urls = TrackingUrls(PUBLIC, tokens, campaign_id=3, send_id=41, lead_id=9)
+    urls = TrackingUrls(PUBLIC, tokens, campaign_uid=UID, send_id=41, lead_id=9, email="ann@example.com")
     return render_email(
         EmailContent(subject, html, text), fields or {}, email="ann@example.com",
         sender="Shop <shop@example.com>", urls=urls, token_id=12, node_id="e1",
@@ -85,7 +86,7 @@ def test_links_are_tracked_pixel_and_unsubscribe_present(tokens):
     click = [h for h in hrefs if "/c/" in h]
     assert len(click) == 1 and click[0].startswith(PUBLIC + "/c/")
     claim = tokens.read_click(urlsplit(click[0]).path.rsplit("/", 1)[1])
-    assert (claim.campaign_id, claim.send_id, claim.url) == (3, 41, "https://shop.example/offer?a=1&b=2")
+    assert (claim.campaign_uid, claim.send_id, claim.url) == (UID, 41, "https://shop.example/offer?a=1&b=2")
     assert 'class="btn"' in body and "href='mailto:shop@example.com'" in body and 'href="#top"' in body
     pixel = re.search(r'<img src="([^"]+)" width="1" height="1"', body).group(1)
     assert pixel.startswith(PUBLIC + "/o/") and pixel.endswith(".gif")
@@ -93,7 +94,8 @@ def test_links_are_tracked_pixel_and_unsubscribe_present(tokens):
     assert body.index("<img") < body.index("</body>")
     unsubscribe = parsed["List-Unsubscribe"].strip().strip("<>")
     assert unsubscribe.startswith(PUBLIC + "/u/")
-    assert tokens.read_unsubscribe(unsubscribe.rsplit("/", 1)[1]).lead_id == 9
+    claim = tokens.read_unsubscribe(unsubscribe.rsplit("/", 1)[1])
+    assert (claim.campaign_uid, claim.lead_id, claim.email) == (UID, 9, "ann@example.com")
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert unsubscribe in body and f"Unsubscribe: {unsubscribe}" in text
 
@@ -104,17 +106,25 @@ def test_message_headers_and_alternative_structure(tokens):
     assert message["From"] == "Shop <shop@example.com>"
     assert message["To"] == "ann@example.com"
     assert message["Subject"] == "Hello ann@example.com"
-    assert message["Message-ID"] == "<t12.e1.3@mailbranch.local>"
+    assert message["Message-ID"] == f"<t12.e1.{UID}@example.com>"  # the sender's domain
     assert message.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
 
 
 def test_message_id_is_deterministic_and_distinct():
-    assert message_id(3, 12, "e1") == message_id(3, 12, "e1")
-    ids = {message_id(c, t, n) for c, t, n in [(1, 1, "e1"), (1, 1, "e2"), (1, 2, "e1"), (2, 1, "e1"),
-                                               (1, 1, "e.1"), (1, 1, "e=2E1"), (1, 1, "ü x")]}
-    assert len(ids) == 7
+    assert message_id(UID, 12, "e1") == message_id(UID, 12, "e1")
+    ids = {message_id(c, t, n) for c, t, n in [("a", 1, "e1"), ("a", 1, "e2"), ("a", 2, "e1"), ("b", 1, "e1"),
+                                               ("a", 1, "e.1"), ("a", 1, "e=2E1"), ("a", 1, "ü x"),
+                                               ("a-b_c", 1, "e1")]}
+    assert len(ids) == 8
     assert all(re.fullmatch(r"<[A-Za-z0-9_=.-]+@mailbranch\.local>", m) for m in ids)
+
+
+def test_message_id_domain_is_the_senders_domain_in_ascii():
+    assert sender_domain("Shop <News@Shop.Example>") == "shop.example"
+    assert sender_domain("jörg@exämple.com") == "xn--exmple-cua.com"
+    assert sender_domain("") == sender_domain("no address") == sender_domain("a@[10.0.0.1]") == "mailbranch.local"
+    assert message_id(UID, 7, "e2", sender_domain("Jörg <j@bücher.example>")) == f"<t7.e2.{UID}@xn--bcher-kva.example>"
 
 
 def test_template_cannot_reach_python_internals():

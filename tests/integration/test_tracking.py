@@ -61,12 +61,12 @@ async def test_forged_truncated_and_replayed_requests_change_nothing(db):
         click_token = links["click"].rsplit("/", 1)[1]
         open_token = links["pixel"].rsplit("/", 1)[1].removesuffix(".gif")
         bad_pixels = [
-            f"{base}/o/{forger.open_token(engine.campaign_id, send_id)}.gif",  # forged signature
+            f"{base}/o/{forger.open_token(engine.uid, send_id)}.gif",  # forged signature
             f"{base}/o/{open_token[:-6]}.gif",  # truncated
-            f"{base}/o/{runner.tokens.open_token(engine.campaign_id, 987654)}.gif",  # genuine, unknown send
+            f"{base}/o/{runner.tokens.open_token(engine.uid, 987654)}.gif",  # genuine, unknown send
         ]
         bad_clicks = [
-            f"{base}/c/{forger.click_token(engine.campaign_id, send_id, 'https://evil.example/')}",
+            f"{base}/c/{forger.click_token(engine.uid, send_id, 'https://evil.example/')}",
             f"{base}/c/{click_token[:-6]}",
             f"{base}/c/{click_token[:20]}",
             f"{base}/c/{open_token}",  # an open token is no click token
