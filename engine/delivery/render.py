@@ -7,6 +7,12 @@ blank fields alike, and an error at render time (``{{ 1/0 }}``, a blocked
 attribute) falls back to the template's plain text and is recorded instead
 of stopping the run. The HTML body escapes lead values; subject and text
 do not need to.
+
+Two things do stop one send, with a ``RenderError`` whose message is the
+reason a marketer reads: a template that runs into the sandbox's size limits
+(``engine/flow/templates.py``), and an email larger than ``MAX_EMAIL_CHARS``
+or holding text that is not valid Unicode once filled in. The outbox fails
+that send and goes on with the others.
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ from jinja2.sandbox import SandboxedEnvironment
 from engine.delivery.html_text import html_to_text
 from engine.delivery.tracked_links import TrackingUrls, add_footer, add_text_footer, rewrite_links
 from engine.delivery.tracking_tokens import Id
-from engine.flow.templates import ENVIRONMENT
+from engine.flow.templates import ENVIRONMENT, MAX_CHARS, TemplateLimitError
+from engine.flow.text import bad_character
 
 #: Same sandbox and settings as validation, but missing fields render empty.
 TEXT_ENVIRONMENT: SandboxedEnvironment = ENVIRONMENT.overlay(undefined=ChainableUndefined)
@@ -105,6 +112,32 @@ def template_context(fields: Mapping[str, Any], email: str) -> dict[str, Any]:
     return context
 
 
+#: The most characters one email may hold once filled in, subject, HTML and
+#: text together, with tracking (about 2 MB; providers refuse far less).
+MAX_EMAIL_CHARS = MAX_CHARS
+
+
+class RenderError(ValueError):
+    """This lead's email cannot be built; ``str(error)`` is the reason, one sentence."""
+
+
+class MessageTooLargeError(RenderError):
+    """The filled-in email is larger than ``MAX_EMAIL_CHARS``."""
+
+
+def _check_message(rendered: Rendered) -> None:
+    """Refuse an email that is too large or holds text no email can carry."""
+    size = len(rendered.subject) + len(rendered.html) + len(rendered.text)
+    if size > MAX_EMAIL_CHARS:
+        raise MessageTooLargeError(f"the email is {size:,} characters once filled in; one email may hold at "
+                                   f"most {MAX_EMAIL_CHARS:,}")
+    for part, value in (("subject", rendered.subject), ("HTML body", rendered.html), ("text body", rendered.text)):
+        position = bad_character(value)
+        if position is not None:
+            raise RenderError(f"the {part} holds an invalid character (\\u{ord(value[position]):04x}, half of a "
+                              "UTF-16 pair) once filled in; check this lead's fields")
+
+
 def fill(source: str, context: Mapping[str, Any], *, html: bool = False, part: str = "template") -> tuple[str, Optional[str]]:
     """The rendered template, and an error sentence if it could not render.
 
@@ -113,6 +146,8 @@ def fill(source: str, context: Mapping[str, Any], *, html: bool = False, part: s
     """
     try:
         return _compile(source, html).render(context), None
+    except TemplateLimitError as exc:
+        raise RenderError(f"the {part} template cannot be filled in: {exc}") from None
     except TemplateError as exc:
         error = f"{part}: {type(exc).__name__}: {exc}"
     except Exception as exc:  # noqa: BLE001 - arithmetic and type errors inside {{ }}
@@ -203,6 +238,7 @@ def _trackable(content: EmailContent, fields: Mapping[str, Any], email: str, url
     html, tracked = rewrite_links(rendered.html, urls)
     rendered.html = add_footer(html, urls)
     rendered.text = add_text_footer(rendered.text, urls)
+    _check_message(rendered)
     return rendered, tracked
 
 
