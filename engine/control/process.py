@@ -10,27 +10,30 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from typing import Optional
+from typing import Optional, Union
 
 from engine.control.server import ControlServer
 from engine.control.service import EngineService
 from engine.delivery.smtp import SmtpSettings
 from engine.observe.logs import configure
+from engine.runtime.policy import DeliveryPolicy
 from engine.runtime.runner import RunnerSettings
 from engine.store.database import Database
 
 SECRET_ENV = "MAILBRANCH_CONTROL_SECRET"
 
 
-async def serve(db_target: str, smtp: str, tracking_host: str, tracking_port: int, public_url: Optional[str],
-                control_port: int = 0, grace_ms: int = 2000) -> None:
+async def serve(db_target: str, smtp: Union[str, SmtpSettings], tracking_host: str, tracking_port: int,
+                public_url: Optional[str], control_port: int = 0, grace_ms: int = 2000,
+                policy: Optional[DeliveryPolicy] = None) -> None:
     secret = os.environ.get(SECRET_ENV)
     if not secret or len(secret) < 16:
         raise SystemExit(f"{SECRET_ENV} must hold the control secret (at least 16 characters)")
     configure()
     db = Database(db_target)
-    settings = RunnerSettings(SmtpSettings.from_url(smtp), tracking_host, tracking_port, public_url,
-                              grace_ms=grace_ms, poll_seconds=0.25)
+    settings = RunnerSettings(SmtpSettings.from_url(smtp) if isinstance(smtp, str) else smtp, tracking_host,
+                              tracking_port, public_url, grace_ms=grace_ms, poll_seconds=0.25,
+                              policy=policy or DeliveryPolicy())
     service = EngineService(db, settings)
     done = asyncio.Event()
     server = ControlServer(service, secret, control_port, on_shutdown=done.set)

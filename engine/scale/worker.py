@@ -6,6 +6,12 @@ and play its due work with the very engine the embedded app uses, or send a
 shard's queued emails. Every worker sweeps for jobs whose worker died (no
 heartbeat for ``MAILBRANCH_STALLED_SECONDS``, 30 by default) and retries them; the outbox's leases do the same for sends that
 a dead worker had claimed.
+
+Delivery follows the same policy as the embedded engine (``runtime/policy.py``):
+one ``OutboxStatus`` per worker process is shared by all its deliver jobs, so
+an outage or a refused session pauses that worker's sending as a whole (each
+job comes back when the pause ends) instead of every job probing on its own.
+The worker's long-lived tasks run under the supervisor.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import time
 from typing import Optional
 
@@ -21,8 +28,11 @@ from procrastinate import App, PsycopgConnector, RetryStrategy
 from engine.delivery.smtp import Sender, SmtpSettings
 from engine.run.clock import SystemClock
 from engine.run.engine import CampaignEngine
+from engine.runtime import status as runtime_status
 from engine.runtime.home import installation_tokens
-from engine.runtime.outbox import Outbox
+from engine.runtime.outbox import Outbox, OutboxStatus
+from engine.runtime.policy import DeliveryPolicy
+from engine.runtime.supervise import Supervisor
 from engine.scale.jobs import QUEUE, TASK_DELIVER, TASK_WAKE, ShardJobs
 from engine.store.bulk import fetch_all
 from engine.store.database import Database
@@ -38,7 +48,8 @@ def libpq_url(url: str) -> str:
 class WorkerState:
     """What one worker process keeps between jobs: engines, outboxes, the SMTP pool."""
 
-    def __init__(self, db: Database, smtp: SmtpSettings, public_url: str, grace_ms: int = 1000) -> None:
+    def __init__(self, db: Database, smtp: SmtpSettings, public_url: str, grace_ms: int = 1000,
+                 policy: Optional[DeliveryPolicy] = None) -> None:
         self.db = db
         self.clock = SystemClock()
         self.smtp = smtp
@@ -47,6 +58,11 @@ class WorkerState:
         self.tokens = installation_tokens()
         self.sender: Optional[Sender] = None
         self._engines: dict[int, CampaignEngine] = {}
+        self.policy = policy or DeliveryPolicy()
+        #: One pause and one set of last errors for every deliver job of this process.
+        self.outbox_status = OutboxStatus()
+        #: This worker's ``runtime_status`` row (several workers share a database).
+        self.status_name = f"{runtime_status.OUTBOX}:worker:{socket.gethostname()}:{os.getpid()}"
 
     def engine(self, campaign_id: int) -> CampaignEngine:
         engine = self._engines.get(campaign_id)
@@ -71,7 +87,8 @@ class WorkerState:
             self.sender = Sender(self.smtp)
         jobs = self.jobs(campaign_id)
         outbox = Outbox(self.db, self.sender, self.tokens, lambda: self.public_url, self.clock.now,
-                        campaigns=lambda: [campaign_id])
+                        campaigns=lambda: [campaign_id], policy=self.policy, status=self.outbox_status,
+                        name=self.status_name)
         outbox.shard = (shard, jobs.shards)
         outbox.on_events = lambda s, events: jobs.wake_now(s, [lead for _c, lead in events], self.clock.now())
         while await outbox.run_once():
@@ -144,10 +161,10 @@ async def _sweep_forever(app: App, stalled_seconds: float) -> None:
 
 
 async def run_worker(db_url: str, smtp: SmtpSettings, public_url: str, concurrency: int = 4,
-                     wait: bool = True) -> None:
+                     wait: bool = True, policy: Optional[DeliveryPolicy] = None) -> None:
     db = Database(db_url)
     db.migrate()
-    state = WorkerState(db, smtp, public_url)
+    state = WorkerState(db, smtp, public_url, policy=policy)
     app = build_app(libpq_url(db_url), state)
     # How long without a heartbeat before a worker counts as dead and its jobs are retried.
     stalled = float(os.environ.get("MAILBRANCH_STALLED_SECONDS", "30"))
@@ -155,14 +172,16 @@ async def run_worker(db_url: str, smtp: SmtpSettings, public_url: str, concurren
         await ensure_schema(app, db)
         started = time.time()
         log.info("worker started (concurrency %s)", concurrency)
-        sweeper = asyncio.create_task(_sweep_forever(app, stalled))
+        supervisor = Supervisor(on_change=runtime_status.task_recorder(
+            db, prefix=f"worker:{socket.gethostname()}:{os.getpid()}:"))
+        supervisor.start("stalled-job sweep", lambda: _sweep_forever(app, stalled))
         try:
-            await app.run_worker_async(queues=[QUEUE], concurrency=concurrency, wait=wait,
-                                       install_signal_handlers=True, fetch_job_polling_interval=0.5,
-                                       update_heartbeat_interval=max(0.5, stalled / 6),
-                                       stalled_worker_timeout=stalled)
+            await supervisor.run("job loop", lambda: app.run_worker_async(
+                queues=[QUEUE], concurrency=concurrency, wait=wait, install_signal_handlers=True,
+                fetch_job_polling_interval=0.5, update_heartbeat_interval=max(0.5, stalled / 6),
+                stalled_worker_timeout=stalled))
         finally:
-            sweeper.cancel()
+            await supervisor.stop()
             if state.sender is not None:
                 await state.sender.close()
             log.info("worker stopped after %.0fs", time.time() - started)
