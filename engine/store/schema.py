@@ -221,6 +221,8 @@ def backup_copy(file: Path, revision: str) -> Path:
         target = sqlite3.connect(str(copy))
         try:
             source.backup(target)
+            # One self-contained file: opening the copy later makes no -wal beside it.
+            target.execute("PRAGMA journal_mode=DELETE")
         finally:
             target.close()
     finally:

@@ -9,6 +9,9 @@
 - ``skips.reason`` (``already-sent`` for every existing skip, the only kind
   release 0.1 made) and ``skips.send_id`` nullable: a suppressed lead is
   skipped with nothing ever sent.
+- ``events.type`` 16 characters long: an event is also what became of a
+  send (``delivered``, ``send_skipped``, ``send_failed``), not only what the
+  lead did.
 - ``runtime_status``: what an engine process says about itself.
 
 This file is self-contained on purpose: it must keep working when the code it
@@ -79,6 +82,10 @@ def upgrade() -> None:
     with op.batch_alter_table("skips") as batch:
         batch.alter_column("send_id", existing_type=sa.BigInteger(), nullable=True)
 
+    with op.batch_alter_table("events") as batch:
+        batch.alter_column("type", existing_type=sa.String(length=8), type_=sa.String(length=16),
+                           existing_nullable=False)
+
     op.create_table(
         "runtime_status",
         sa.Column("name", sa.String(length=100), nullable=False),
@@ -94,6 +101,11 @@ def downgrade() -> None:
     place for them."""
     bind = op.get_bind()
     op.drop_table("runtime_status")
+    # Events release 0.1 cannot hold (what became of a send) go with the column's length.
+    bind.execute(sa.text("DELETE FROM events WHERE length(type) > 8"))
+    with op.batch_alter_table("events") as batch:
+        batch.alter_column("type", existing_type=sa.String(length=16), type_=sa.String(length=8),
+                           existing_nullable=False)
 
     # Skips of suppressed leads have no send: release 0.1 cannot hold them.
     bind.execute(sa.text("DELETE FROM skips WHERE send_id IS NULL"))
