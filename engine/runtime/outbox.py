@@ -7,13 +7,16 @@ outcome:
 
 - 250: ``sent``.
 - A transient failure of the message (4xx, a drop mid-DATA, a timeout): back
-  to ``queued`` with exponential backoff and jitter, until the attempts are
-  used up.
-- A permanent failure (5xx) or used-up retries: ``failed``, plus a
-  ``send_failed`` event, so the engine fails the token in its own transaction.
-- A failure of the server (cannot connect, login refused): the message is not
-  to blame, so it goes back unharmed and the whole outbox pauses, probing the
-  server with growing delays and saying so in ``status``.
+  to ``queued`` with growing delays, for a horizon of days (``policy.py``).
+- A permanent failure (5xx), a message that cannot be built for its lead (a
+  template that fails on its fields, an address this server cannot take), or
+  the horizon passed: ``failed`` with a reason a marketer can read, plus a
+  ``send_failed`` event, so the engine fails the token in its own
+  transaction. Nothing one message does can stop the others.
+- The server away (outage) or refusing our session (login, HELO, MAIL FROM,
+  STARTTLS, certificate): the message is not to blame, so it goes back
+  unharmed and the whole outbox pauses, probing with one message, and saying
+  why in ``status`` (``runtime_status`` row, for other processes too).
 
 SMTP has no idempotency key: if the process dies after the server said 250
 and before ``sent`` is committed, the lease runs out and the message is sent
@@ -26,24 +29,35 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
-from engine.delivery.mime import envelope_sender
+from engine.delivery.mime import ascii_address, ascii_sender, envelope_sender
 from engine.delivery.render import DEFAULT_SENDER, EmailContent, render_raw
-from engine.delivery.smtp import Sender, SendOutcome, backoff
+from engine.delivery.smtp import MessageProblem, Sender, SendOutcome
 from engine.delivery.tracked_links import TrackingUrls
 from engine.delivery.tracking_tokens import TrackingTokens
 from engine.faults import crash_point
 from engine.flow.fileformat import loads_flow
 from engine.observe.logs import OPS, op
 from engine.observe.metrics import METRICS
+from engine.runtime import status as runtime_status
+from engine.runtime.journal import OutcomeJournal, fold_journal
+from engine.runtime.policy import DeliveryPolicy, describe_horizon
+from engine.runtime.settled import settle_events
 from engine.store import suppression
 from engine.store.bulk import begin_write, execute_many, fetch_all
 from engine.store.database import Database
 
 log = logging.getLogger("mailbranch.outbox")
 
+#: On Ctrl-C, how long messages already on the wire may take to get their answer recorded.
+STOP_GRACE_SECONDS = 10.0
+
+
+#: The classes of ``last_errors``: the server away, our session refused, a message
+#: refused for good (or unbuildable), a message refused for now.
+ERROR_CLASSES = ("server", "session", "message", "transient")
 
 
 @dataclass
@@ -51,14 +65,28 @@ class OutboxStatus:
     state: str = "idle"  # idle | sending | paused
     reason: Optional[str] = None
     resume_at: Optional[int] = None
+    #: While paused: ``outage`` (server away) or ``session`` (server refuses us), and since when.
+    cause: Optional[str] = None
+    since: Optional[int] = None
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    #: class -> {"at": ms, "error": text}: the latest error of each class.
+    last_errors: dict = field(default_factory=dict)
 
     def describe(self) -> str:
         if self.state == "paused":
             return f"paused: {self.reason}"
         return self.state
+
+    def as_json(self) -> dict:
+        return {"state": self.state, "reason": self.reason, "resume_at": self.resume_at, "cause": self.cause,
+                "since": self.since, "sent": self.sent, "retried": self.retried, "failed": self.failed,
+                "last_errors": dict(self.last_errors)}
+
+
+#: A claimed send not tried because the outbox paused meanwhile: back in the queue, no try spent.
+HANDED_BACK = SendOutcome(ok=False, error="not tried: sending was paused", scope="server")
 
 
 @dataclass
@@ -75,35 +103,50 @@ class _Claimed:
     #: The lead unsubscribed or its address is on the suppression list: not sent.
     unsubscribed: bool = False
     campaign_uid: str = ""
+    #: When the send was queued: the 4xx retry horizon counts from here.
+    queued_at: int = 0
 
 
 class Outbox:
     def __init__(self, db: Database, sender: Sender, tokens: TrackingTokens,
                  public_url: Callable[[], str], clock_ms: Callable[[], int], *,
-                 max_attempts: int = 6, lease_ms: int = 120_000, batch: int = 200,
-                 retry_base: float = 30.0, pause_base: float = 2.0, pause_cap: float = 300.0,
-                 campaigns: Optional[Callable[[], Optional[list[int]]]] = None) -> None:
+                 max_attempts: Optional[int] = None, lease_ms: int = 120_000, batch: int = 200,
+                 retry_base: Optional[float] = None, pause_base: Optional[float] = None,
+                 pause_cap: Optional[float] = None, policy: Optional[DeliveryPolicy] = None,
+                 status: Optional[OutboxStatus] = None, name: str = runtime_status.OUTBOX,
+                 campaigns: Optional[Callable[[], Optional[list[int]]]] = None,
+                 campaign_time: Optional[Callable[[int], Optional[int]]] = None) -> None:
         self.db = db
         self.sender = sender
         self.tokens = tokens
         self.public_url = public_url
         self.clock_ms = clock_ms
-        self.max_attempts = max_attempts
         self.lease_ms = lease_ms
         self.batch = batch
-        self.retry_base = retry_base
-        self.pause_base = pause_base
-        self.pause_cap = pause_cap
+        # The policy; the single figures are the older way to shorten it (tests).
+        self.policy = replace(policy or DeliveryPolicy(), **{k: v for k, v in {
+            "max_attempts": max_attempts, "retry_base": retry_base, "outage_probe": pause_base,
+            "outage_cap": pause_cap}.items() if v is not None})
+        #: The ``runtime_status`` row this outbox keeps up to date.
+        self.name = name
+        runtime_status.ensure_table(db)
         #: Which campaigns this outbox serves (None: all), e.g. simulations go to the sandbox only.
         self.campaigns = campaigns
+        #: A campaign's own clock when it is simulated (None: the wall clock), for its events' times.
+        self.campaign_time = campaign_time
         #: Scale-out: only leads with ``id % count == index`` (index, count).
         self.shard: Optional[tuple[int, int]] = None
         #: Scale-out: called in the settling transaction with the (campaign, lead)
         #: of each ``send_failed`` event, to wake the worker that will fail the token.
         self.on_events: Optional[Callable[[object, list[tuple[int, int]]], None]] = None
-        self.status = OutboxStatus()
-        self._pauses = 0
+        #: Shared by the outboxes of one worker process, so a pause holds across its jobs.
+        self.status = status if status is not None else OutboxStatus()
+        self._status_dirty = False
         self._contents: dict[tuple[int, str], tuple[EmailContent, str]] = {}
+        #: Each 250 is written down the moment it arrives (``journal.py``): the window for a resend.
+        self.journal = OutcomeJournal.for_database(db.url)
+        self._accepted_at: dict[int, int] = {}  # send id -> when its 250 arrived, until settled
+        self._in_flight: dict[str, _Claimed] = {}  # Message-ID -> claim, for the in-process sandbox
 
     # -- claiming ------------------------------------------------------------
     def _scope(self) -> tuple[str, tuple]:
@@ -118,7 +161,7 @@ class Outbox:
             return " AND 1 = 0", ()
         return f" AND campaign_id IN ({', '.join('?' for _ in ids)}){shard}", (*ids, *shard_args)
 
-    def _claim(self, now: int) -> list[_Claimed]:
+    def _claim(self, now: int, limit: Optional[int] = None) -> list[_Claimed]:
         import json
 
         scope, scope_args = self._scope()
@@ -128,12 +171,13 @@ class Outbox:
             execute_many(s, "UPDATE sends SET status = 'queued', claimed_until = NULL WHERE status = 'sending'"
                             " AND claimed_until < ?", [(now,)])
             rows = fetch_all(s, "SELECT s.id, s.campaign_id, s.lead_id, s.token_id, s.node, s.message_id,"
-                                " s.attempts, l.email, l.fields, l.unsubscribed_at, c.uid FROM sends s JOIN leads l"
+                                " s.attempts, l.email, l.fields, l.unsubscribed_at, c.uid, s.at"
+                                " FROM sends s JOIN leads l"
                                 " ON l.id = s.lead_id JOIN campaigns c ON c.id = s.campaign_id"
                                 " WHERE s.status = 'queued' AND (s.next_attempt_at IS NULL"
                                 " OR s.next_attempt_at <= ?)" + scope.replace("campaign_id", "s.campaign_id")
                                 .replace("lead_id", "s.lead_id")
-                                + " ORDER BY s.at, s.id LIMIT ?", (now, *scope_args, self.batch))
+                                + " ORDER BY s.at, s.id LIMIT ?", (now, *scope_args, limit or self.batch))
             if not rows:
                 return []
             # One compare-and-set for the whole group; RETURNING says which rows this worker won.
@@ -150,7 +194,7 @@ class Outbox:
                     fields = r[8] if isinstance(r[8], dict) else json.loads(r[8] or "{}")
                     stopped = r[9] is not None or suppression.normalise(r[7] or "") in blocked
                     claimed.append(_Claimed(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], fields, stopped,
-                                            r[10]))
+                                            r[10], r[11]))
             return claimed
 
     def _release(self, send_ids: list[int]) -> None:
@@ -194,13 +238,17 @@ class Outbox:
         now = self.clock_ms()
         if self.status.state == "paused" and self.status.resume_at and now < self.status.resume_at:
             return 0
-        claimed = await asyncio.to_thread(self._claim, now)
+        await asyncio.to_thread(fold_journal, self)  # 250s a killed process took but never committed
+        # Paused: this pass is a probe, with a message or so, not a whole batch.
+        probing = self.status.state == "paused"
+        claimed = await asyncio.to_thread(self._claim, now, self.policy.probe_batch if probing else None)
         if not claimed:
             if self.status.state != "paused":
                 self.status.state = "idle"
             return 0
         crash_point("outbox_claimed")
-        self.status.state = "sending"
+        if not probing:
+            self.status.state = "sending"
         # Render each message just before a connection is free for it, so rendering
         # overlaps the SMTP round trips of the others; record each outcome within
         # about 50 ms of the server's answer, so a crash between a 250 and its
@@ -209,10 +257,24 @@ class Outbox:
         finished: list[tuple[_Claimed, Optional[SendOutcome]]] = []
         settled_ids: set[int] = set()
         total = 0
+        stopping = False
+        journal = self.journal.writer() if self.journal is not None else None
+        self._in_flight.update((item.message_id, item) for item in claimed)
 
         async def one(item: _Claimed) -> None:
             async with slots:
-                outcome = await self._send_one(item)
+                if stopping:
+                    return  # stopped before this one went out: handed back below
+                if not probing and self.status.state == "paused":
+                    outcome: Optional[SendOutcome] = HANDED_BACK  # the server went away meanwhile
+                else:
+                    outcome = await self._send_one(item)
+            self._note(outcome)
+            if outcome is not None and outcome.ok:
+                # Written down before anything else can run: a kill from here on sends nothing twice.
+                self._accepted_at[item.send_id] = at = self.clock_ms()
+                if journal is not None:
+                    journal.record(item.send_id, at, item.message_id)
             finished.append((item, outcome))
             if outcome is not None and outcome.ok:
                 crash_point("after_smtp_250")
@@ -220,67 +282,183 @@ class Outbox:
         def settle_finished() -> int:
             group = finished[:]
             del finished[:len(group)]
+            try:
+                settled = self._settle(group) if group else 0
+            except Exception:
+                finished[:0] = group  # the next settle (or the journal's fold) records them
+                raise
             settled_ids.update(item.send_id for item, _outcome in group)
-            return self._settle(group) if group else 0
+            return settled
 
         async def settle_often() -> None:
             nonlocal total
             while True:
                 await asyncio.sleep(0.05)
-                total += await asyncio.to_thread(settle_finished)
+                try:
+                    total += await asyncio.to_thread(settle_finished)
+                except Exception as exc:  # noqa: BLE001 - kept in `finished`; the final settle tries again
+                    log.warning("could not record sends yet (%s); retrying", exc)
 
         settler = asyncio.create_task(settle_often())
+        sends = asyncio.gather(*(one(item) for item in claimed))
+        committed = False
         try:
-            await asyncio.gather(*(one(item) for item in claimed))
-        except asyncio.CancelledError:
-            # Stopped mid-send (Ctrl-C): record what the server already took, and hand
-            # the other claims back now so the next run sends them at once.
+            try:
+                await asyncio.shield(sends)
+            except asyncio.CancelledError:
+                # Stopped (Ctrl-C, SIGTERM, the app closing): start nothing new, let the
+                # messages already on the wire get their answer and record it, and hand
+                # the rest back so the next run sends them at once.
+                stopping = True
+                settler.cancel()
+                try:
+                    await asyncio.wait_for(asyncio.shield(sends), STOP_GRACE_SECONDS)
+                except (TimeoutError, asyncio.CancelledError):
+                    sends.cancel()
+                settle_finished()
+                committed = not finished
+                self._release([item.send_id for item in claimed if item.send_id not in settled_ids])
+                raise
             settler.cancel()
-            settle_finished()
-            self._release([item.send_id for item in claimed if item.send_id not in settled_ids])
-            raise
-        settler.cancel()
-        try:
-            await settler
-        except asyncio.CancelledError:
-            pass
-        return total + await asyncio.to_thread(settle_finished)
+            try:
+                await settler
+            except asyncio.CancelledError:
+                pass
+            total += await asyncio.to_thread(settle_finished)
+            committed = True
+            return total
+        finally:
+            settler.cancel()
+            for item in claimed:
+                self._in_flight.pop(item.message_id, None)
+            if journal is not None:
+                journal.close(committed=committed)  # not committed: the next pass folds it
 
     async def _send_one(self, item: _Claimed) -> Optional[SendOutcome]:
+        """One send, contained: whatever this lead's data does, it ends as an outcome, never an exception."""
         if item.unsubscribed or not item.email:
             return None
+        try:
+            return await self._deliver(item)
+        except MessageProblem as exc:
+            return SendOutcome(False, True, None, str(exc), "message")
+        except Exception as exc:  # noqa: BLE001 - one lead's message must never stop the others
+            log.warning("send %s to %s could not be built: %s: %s", item.send_id, item.email,
+                        type(exc).__name__, exc)
+            return SendOutcome(False, True, None, f"the email could not be built for this lead "
+                                                  f"({type(exc).__name__}: {exc})", "message")
+
+    async def _deliver(self, item: _Claimed) -> SendOutcome:
         content, sender = self._content(item.campaign_id, item.node)
         urls = TrackingUrls(self.public_url(), self.tokens, item.campaign_uid, item.send_id, item.lead_id,
                             item.email)
-        raw, errors = render_raw(content, item.fields, email=item.email, sender=sender, urls=urls,
-                                 message_id=item.message_id)
-        for error in errors:
-            log.warning("send %s: template problem: %s", item.send_id, error)
-        return await self.sender.send_raw(envelope_sender(sender), [item.email], raw)
+        email = item.email or ""
+
+        def render(to: str, from_: str) -> bytes:
+            raw, errors = render_raw(content, item.fields, email=to, sender=from_, urls=urls,
+                                     message_id=item.message_id)
+            if errors:  # SEMANTICS 9: a template that fails on this lead's fields fails this send
+                raise MessageProblem("the template cannot be filled in for this lead: " + "; ".join(errors))
+            return raw
+
+        if email.isascii() and envelope_sender(sender).isascii():
+            return await self.sender.send_raw(envelope_sender(sender), [email], render(email, sender))
+
+        def build(smtputf8: bool) -> tuple[str, list[str], bytes]:
+            # SMTPUTF8 when the server offers it (RFC 6531/6532), else IDNA for the domains.
+            to, from_ = (email, sender) if smtputf8 else (ascii_address(email), ascii_sender(sender))
+            return envelope_sender(from_), [to], render(to, from_)
+
+        return await self.sender.send_built(build)
+
+    def _note(self, outcome: Optional[SendOutcome]) -> None:
+        """Pause, resume and the last errors, decided the moment an outcome arrives (not per batch)."""
+        if outcome is None or outcome is HANDED_BACK:
+            return
+        now = self.clock_ms()
+        if not outcome.ok:
+            kind = {"server": "server", "session": "session"}.get(
+                outcome.scope, "message" if outcome.permanent else "transient")
+            self.status.last_errors[kind] = {"at": now, "error": outcome.error}
+            self._status_dirty = True
+        if outcome.scope in ("server", "session") and not outcome.ok:
+            self._pause("session" if outcome.scope == "session" else "outage", outcome, now)
+        elif outcome.ok or outcome.code is not None:
+            # The server answered about a message: it is there and takes our session.
+            if self.status.state == "paused":
+                log.warning("sending resumed after %.0fs: the outgoing server answers again",
+                            (now - (self.status.since or now)) / 1000)
+            if self.status.state != "sending" or self.status.reason is not None:
+                self._status_dirty = True
+            self.status.state, self.status.reason, self.status.resume_at = "sending", None, None
+            self.status.cause = self.status.since = None
+
+    def _pause(self, cause: str, outcome: SendOutcome, now: int) -> None:
+        status = self.status
+        if status.state != "paused" or status.cause != cause:
+            status.since = now  # a new outage (or refusal): its probes start close together
+        delay = self.policy.probe_delay(cause, (now - (status.since or now)) / 1000)
+        if cause == "outage":
+            reason = f"the outgoing mail server cannot be reached ({outcome.error}); trying again in {delay:.3g}s"
+        else:
+            reason = (f"the outgoing mail server refuses to send for us: {outcome.error}. No lead was failed; "
+                      f"sending resumes by itself once this is fixed (next try in {delay:.3g}s)")
+        first = status.state != "paused" or status.reason != reason
+        status.state, status.cause, status.reason = "paused", cause, reason
+        status.resume_at = now + int(delay * 1000)
+        self._status_dirty = True
+        if first:
+            log.warning("sending paused: %s", reason)
+
+    def _final_reason(self, item: _Claimed, outcome: SendOutcome) -> Optional[str]:
+        if outcome.permanent:
+            return outcome.error
+        return (f"still refused for now after {item.attempts + 1} tries over "
+                f"{describe_horizon(self.policy.retry_horizon)}: {outcome.error}")
+
+    def save_status(self) -> None:
+        """Write this outbox's status row now (e.g. on stop); the settle writes it when it changed."""
+        with self.db.session() as s:
+            runtime_status.save(s, self.name, self.status.as_json(), self.clock_ms())
+        self._status_dirty = False
 
     def _settle(self, results: list[tuple[_Claimed, Optional[SendOutcome]]]) -> int:
         from engine.runtime.sink import INSERT_EVENT
 
         now = self.clock_ms()
         sent, requeue, failed, events, cancelled = [], [], [], [], []
-        server_trouble: Optional[SendOutcome] = None
+        # SEMANTICS 9: tokens of campaigns on the wall clock wait for these events;
+        # a simulation on the app's campaign clock delivered at once in campaign time.
+        moves_tokens: list[tuple[int, int]] = []
+        delivered: list[tuple[int, int]] = []
+        skipped: list[tuple[int, int]] = []
         for item, outcome in results:
+            campaign_now = self.campaign_time(item.campaign_id) if self.campaign_time else None
             if outcome is None:
                 cancelled.append((now, item.send_id))
+                if campaign_now is None:
+                    skipped.append((now, item.send_id))
+                    moves_tokens.append((item.campaign_id, item.lead_id))
             elif outcome.ok:
-                sent.append((now, item.send_id))
-            elif outcome.scope == "server" and not outcome.permanent:
-                server_trouble = outcome
+                at = self._accepted_at.pop(item.send_id, now)  # when its 250 arrived
+                sent.append((at, item.send_id))
+                if campaign_now is None:
+                    delivered.append((at, item.send_id))
+                    moves_tokens.append((item.campaign_id, item.lead_id))
+            elif outcome.scope in ("server", "session") and not outcome.permanent:
+                # Not the message's fault (server away, or refusing us): back as it was, no try spent.
                 requeue.append((item.attempts, None, outcome.error, item.send_id))
-            elif outcome.permanent or item.attempts + 1 >= self.max_attempts:
-                failed.append((item.attempts + 1, now, outcome.error, item.send_id))
+            elif outcome.permanent or self.policy.gives_up(item.attempts + 1, item.queued_at, now):
+                failed.append((item.attempts + 1, now, self._final_reason(item, outcome), item.send_id))
                 events.append((item.campaign_id, item.lead_id, None, "send_failed", item.node, item.send_id,
-                               None, now, "outbox", "pending", "[]"))
+                               None, now if campaign_now is None else campaign_now, "outbox", "pending", "[]"))
             else:
-                delay = int(backoff(item.attempts + 1, base=self.retry_base) * 1000)
-                requeue.append((item.attempts + 1, now + delay, outcome.error, item.send_id))
+                requeue.append((item.attempts + 1, self.policy.next_try(item.attempts + 1, item.queued_at, now),
+                                outcome.error, item.send_id))
         with self.db.session() as s:
             begin_write(s)
+            settle_events(s, "delivered", delivered)
+            settle_events(s, "send_skipped", skipped)
             execute_many(s, "UPDATE sends SET status = 'sent', sent_at = ?, claimed_until = NULL, error = NULL"
                             " WHERE id = ? AND status = 'sending'", sent)
             execute_many(s, "UPDATE sends SET status = 'cancelled', sent_at = ?, claimed_until = NULL"
@@ -290,8 +468,12 @@ class Outbox:
             execute_many(s, "UPDATE sends SET status = 'failed', attempts = ?, sent_at = ?, error = ?,"
                             " claimed_until = NULL WHERE id = ? AND status = 'sending'", failed)
             execute_many(s, INSERT_EVENT, events)
-            if events and self.on_events is not None:
-                self.on_events(s, [(e[0], e[1]) for e in events])
+            if self._status_dirty:
+                self._status_dirty = False
+                runtime_status.save(s, self.name, self.status.as_json(), now)
+            woken = [(e[0], e[1]) for e in events] + moves_tokens
+            if woken and self.on_events is not None:
+                self.on_events(s, woken)
         self.status.sent += len(sent)
         self.status.failed += len(failed)
         retried = sum(1 for r in requeue if r[1] is not None)
@@ -312,17 +494,5 @@ class Outbox:
             item = next(i for i, _o in results if i.send_id == send_id)
             op("failure", campaign=item.campaign_id, lead=item.lead_id, token=item.token_id, node=item.node,
                send=send_id, attempt=attempts, reason=error)
-        if server_trouble is not None and not sent:
-            self._pauses += 1
-            delay = min(self.pause_cap, self.pause_base * 2 ** (self._pauses - 1))
-            self.status.state = "paused"
-            self.status.reason = (f"the outgoing mail server cannot be reached ({server_trouble.error}); "
-                                  f"retrying in {delay:.0f}s")
-            self.status.resume_at = now + int(delay * 1000)
-            log.warning("sending paused: %s", self.status.reason)
-        else:
-            if self.status.state == "paused":
-                log.info("sending resumed")
-            self._pauses = 0
-            self.status.state, self.status.reason, self.status.resume_at = "sending", None, None
         return len(sent) + len(failed) + len(cancelled)
+

@@ -32,8 +32,11 @@ from engine.delivery.tracking_tokens import TrackingTokens
 from engine.observe.metrics import METRICS
 from engine.run.clock import Clock, SystemClock
 from engine.run.engine import CampaignEngine
+from engine.runtime import status as runtime_status
 from engine.runtime.home import installation_tokens
+from engine.runtime.journal import record_accepted
 from engine.runtime.outbox import Outbox
+from engine.runtime.policy import DeliveryPolicy
 from engine.runtime.sink import EngineSink
 from engine.store.bulk import fetch_all
 from engine.store.database import Database
@@ -65,6 +68,8 @@ class RunnerSettings:
     #: Scale-out: workers (``mailbranch worker``) play and send; this process
     #: only serves tracking and waits for the campaign to finish.
     distributed: bool = False
+    #: Retries, outage probes and session pauses of the outbox (``policy.py``).
+    policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
 
 
 class CampaignRunner:
@@ -107,13 +112,18 @@ class CampaignRunner:
         public = lambda: self.tracking.public_url  # noqa: E731
         lease_ms = _env_ms("MAILBRANCH_OUTBOX_LEASE_MS", 120_000)
         if self.settings.smtp.sandbox or self.sandbox is None:
-            self.outbox = Outbox(self.db, self.sender, self.tokens, public, self.clock.now, lease_ms=lease_ms)
+            self.outbox = Outbox(self.db, self.sender, self.tokens, public, self.clock.now, lease_ms=lease_ms,
+                                 campaign_time=self.campaign_time, policy=self.settings.policy)
         else:
             self.outbox = Outbox(self.db, self.sender, self.tokens, public, self.clock.now, lease_ms=lease_ms,
-                                 campaigns=lambda: self._campaigns(simulated=False))
+                                 campaigns=lambda: self._campaigns(simulated=False),
+                                 campaign_time=self.campaign_time, policy=self.settings.policy)
             self.sandbox_sender = Sender(SmtpSettings.from_url("sandbox").with_port(self.sandbox.port))
             self.sandbox_outbox = Outbox(self.db, self.sandbox_sender, self.tokens, public, self.clock.now,
-                                         lease_ms=lease_ms, campaigns=lambda: self._campaigns(simulated=True))
+                                         lease_ms=lease_ms, campaigns=lambda: self._campaigns(simulated=True),
+                                         campaign_time=self.campaign_time, name=runtime_status.SANDBOX_OUTBOX)
+        if self.sandbox is not None:  # its 250 and the send's record: one transaction
+            self.sandbox.on_accepted = self._sandbox_accepted
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.scheduler.start()
         if self.settings.distributed:
@@ -133,6 +143,11 @@ class CampaignRunner:
             await self.sandbox_sender.close()
         if self.sandbox is not None:
             await self.sandbox.stop()
+
+    def _sandbox_accepted(self, session, accepted: list[tuple[str, int]]) -> None:
+        for outbox in (self.outbox, self.sandbox_outbox):
+            if outbox is not None:
+                record_accepted(outbox, session, accepted)
 
     def wake(self) -> None:
         if self._wake is not None:

@@ -55,7 +55,7 @@ async def test_server_down_pauses_sending_with_a_status_then_everything_goes_out
         await asyncio.wait_for(task, timeout=15)
     finally:
         await runner.stop()
-    assert outbox.status.state == "sending" and outbox.status.reason is None
+    assert outbox.status.state in ("sending", "idle") and outbox.status.reason is None
     assert copies_by_message_id(db) == {mid: 1 for mid in message_ids(db)}
     assert len(message_ids(db)) == len(ADDRESSES)
     assert query(db, "SELECT state, COUNT(*) FROM tokens GROUP BY state") == [("finished", len(ADDRESSES))]
@@ -100,14 +100,14 @@ async def test_a_5xx_fails_that_leads_token_and_the_campaign_completes_showing_i
         figures = campaign_figures(s, engine.campaign_id)
     assert figures.state == "complete" and figures.complete_at is not None
     assert (figures.nodes["e1"].sent, figures.nodes["e1"].send_failed) == (4, 1)
-    # The token had already reached the end while its email sat in the outbox: it ends failed, not finished.
-    assert (figures.nodes["end"].finished, figures.nodes["end"].failed) == (4, 1)
+    # The token waited on e1 for its send (a send takes time): it fails there and never reaches the end.
+    assert (figures.nodes["e1"].failed, figures.nodes["end"].finished, figures.nodes["end"].failed) == (1, 4, 0)
     delivered = {rcpt for (rcpts,) in query(db, "SELECT rcpt_tos FROM mailbox_messages") for rcpt in json.loads(rcpts)}
     assert lead_email not in delivered and len(delivered) == len(ADDRESSES) - 1
 
 
 async def test_a_5xx_stops_the_rest_of_that_leads_path(db):
-    """The token waiting after the failed email fails at once: no follow-up e3, no wait to sit out."""
+    """The token waiting on the failed email fails there: no wait to sit out, no follow-up e3."""
     engine = start_campaign(db, flow_json(wait="30s"), ["ann@example.com"])
     runner = make_runner(db, [engine])
     await runner.start()
@@ -117,8 +117,8 @@ async def test_a_5xx_stops_the_rest_of_that_leads_path(db):
         await run_to_end(runner, timeout=10)  # well before the 30 s wait would end
     finally:
         await runner.stop()
-    assert query(db, "SELECT node, state FROM tokens") == [("w1", "failed")]
-    assert query(db, "SELECT state FROM waits WHERE node = 'w1'") == [("revoked",)]
+    assert query(db, "SELECT node, state FROM tokens") == [("e1", "failed")]
+    assert query(db, "SELECT state FROM waits WHERE node = 'w1'") == []
     assert query(db, "SELECT node, status FROM sends") == [("e1", "failed")]
     assert engine.complete_at is not None
 
@@ -129,7 +129,7 @@ async def test_used_up_retries_fail_the_token_too(db):
     await runner.start()
     try:
         outbox = fast_outbox(runner, max_attempts=3)
-        runner.sandbox.fail_next(3, "421 4.7.0 Too busy")
+        runner.sandbox.fail_next(3, "452 4.3.1 Insufficient system storage")  # (a 421 would pause the outbox)
         await run_to_end(runner)
     finally:
         await runner.stop()
