@@ -15,6 +15,10 @@ from sqlalchemy.orm import Session
 from engine.flow.fileformat import loads_flow
 from engine.store.models import Campaign, EdgeCount, Event, Lead, Send, Skip, Token, Wait
 
+#: What leads did (the figures count these), as opposed to the engine's own
+#: bookkeeping of a send's fate (delivered, skipped, failed).
+BEHAVIOUR_EVENTS = ("open", "click", "unsubscribe")
+
 
 @dataclass
 class NodeFigures:
@@ -132,7 +136,8 @@ def campaign_figures(session: Session, campaign_id: int) -> CampaignFigures:
     # All, late (handled, triggered nothing) and not yet handled events, in one pass.
     events, late, pending = session.execute(select(
         func.count(), func.count().filter(Event.state == "handled", Event.triggered == "[]"),
-        func.count().filter(Event.state == "pending")).where(Event.campaign_id == cid)).one()
+        func.count().filter(Event.state == "pending")).where(Event.campaign_id == cid,
+                                                             Event.type.in_(BEHAVIOUR_EVENTS))).one()
     attempts, failed_sends = session.execute(select(func.coalesce(func.sum(Send.attempts), 0),
                                                     func.count(Send.id).filter(Send.status == "failed"))
                                              .where(Send.campaign_id == cid)).one()

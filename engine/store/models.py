@@ -105,7 +105,10 @@ class Send(Base):
     at: Mapped[int] = mapped_column(BigInteger)
     message_id: Mapped[str] = mapped_column(String(200))
     #: queued | sending | sent | failed | cancelled (lead unsubscribed);
-    #: simulated sends are sent the moment they are made.
+    #: planned (a simulation with a send rate: delivered at ``next_attempt_at``).
+    #: Simulated sends without a rate are sent the moment they are made.
+    #: ``at`` is the queued instant until the engine plays the delivery, then the
+    #: delivered instant (SEMANTICS 9: the send's time in reports and timelines).
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[Optional[int]] = mapped_column(BigInteger)
@@ -121,7 +124,8 @@ class Send(Base):
 
 
 class Skip(Base):
-    """A token reached an email node already sent to its lead and moved on."""
+    """A token reached an email node and moved on without sending: the lead
+    already had that email (paths joined), or its address is suppressed."""
 
     __tablename__ = "skips"
 
@@ -130,8 +134,12 @@ class Skip(Base):
     lead_id: Mapped[int] = mapped_column(BigInteger)
     token_id: Mapped[int] = mapped_column(BigInteger)
     node: Mapped[str] = mapped_column(String(100))
-    send_id: Mapped[int] = mapped_column(BigInteger)
+    #: The earlier send the token watches from here on; None when nothing was
+    #: ever sent (the address is on the suppression list).
+    send_id: Mapped[Optional[int]] = mapped_column(BigInteger)
     at: Mapped[int] = mapped_column(BigInteger)
+    #: Why nothing was sent: ``already-sent`` (paths joined) or the suppression reason.
+    reason: Mapped[Optional[str]] = mapped_column(String(32))
 
 
 class Wait(Base):
@@ -186,7 +194,9 @@ class Event(Base):
     #: None when the event names a lead the campaign does not have.
     lead_id: Mapped[Optional[int]] = mapped_column(BigInteger)
     lead_key: Mapped[Optional[str]] = mapped_column(String(320))
-    type: Mapped[str] = mapped_column(String(8))
+    #: open | click | unsubscribe (what the lead did); delivered | send_skipped |
+    #: send_failed (what became of a send: moves or fails the token waiting on it).
+    type: Mapped[str] = mapped_column(String(16))
     node: Mapped[Optional[str]] = mapped_column(String(100))
     send_id: Mapped[Optional[int]] = mapped_column(BigInteger)
     url: Mapped[Optional[str]] = mapped_column(Text)

@@ -83,8 +83,9 @@ async def test_forged_truncated_and_replayed_requests_change_nothing(db):
 
             async with http.get(links["click"], allow_redirects=False) as response:
                 assert (response.status, response.headers["Location"]) == (302, OFFER)
-            await until(lambda: query(db, "SELECT COUNT(*) FROM sends WHERE node = 'e2'") == [(1,)],
-                        what="the click to send e2")
+            # e2 goes out and its token walks on to the end once it is delivered.
+            await until(lambda: query(db, "SELECT COUNT(*) FROM tokens WHERE node = 'end1' AND state = 'finished'")
+                        == [(1,)], what="the click to send e2 and its token to finish")
             before = tokens_table(db)
             async with http.get(links["click"], allow_redirects=False) as response:  # the reader clicks again
                 assert (response.status, response.headers["Location"]) == (302, OFFER)
