@@ -9,7 +9,7 @@ the same tracking sink as a real one.
 
 from __future__ import annotations
 
-import re
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -31,6 +31,8 @@ from PySide6.QtWidgets import (
 from qasync import asyncSlot
 
 from app.client import EngineError
+from editor.summary import readable_template, step_name
+from engine.delivery.render import fill, template_context
 from engine.flow.links import extract_links
 from engine.flow.model import Flow
 
@@ -56,29 +58,86 @@ def wall(ms: Optional[int]) -> str:
     return "" if ms is None else datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M")
 
 
-def plain_subject(subject: str) -> str:
-    """A subject without its template parts, for lists (``Hi {{ name }}`` -> ``Hi …``)."""
-    return re.sub(r"\s*\{\{.*?\}\}|\{%.*?%\}", " …", subject or "").strip()
+TRACKED_TIP = ("Tracked: how many of this lead's paths the campaign still counts on, of all its paths. "
+               "A lead starts with one path; a YES answer starts a second one beside it. "
+               "The first path, and any path that has gone down a NO branch, is tracked: the campaign "
+               "is complete when every tracked path has reached an end. 2/3 means three paths, two tracked.")
+#: Within one instant, causes come before what they cause: a wait ends, a path that was
+#: already there sends, an open or click comes in, then the paths it started send.
+_WAIT, _SEND, _EVENT, _SEND_FROM_EVENT = range(4)
+
+
+def subject_for(flow: Flow, node_id: str, fields: Optional[dict[str, Any]] = None, email: str = "") -> str:
+    """The subject a lead got: rendered with its fields, else the subject as written, made readable."""
+    node = flow.find_node(node_id)
+    if node is None or node.type != "email":
+        return step_name(flow, node_id)
+    subject = str(node.get("subject") or "")
+    if fields is not None:
+        rendered, error = fill(subject, template_context(fields, email), part="subject")
+        if error is None:
+            return " ".join(rendered.split())
+    return readable_template(subject)
 
 
 def timeline_lines(data: dict[str, Any], origin: Optional[int], flow: Flow) -> list[tuple[int, str]]:
-    """Sends, events and waits of one lead, oldest first, as sentences."""
-    subjects = {n.id: plain_subject(n.settings.get("subject", "")) for n in flow.nodes if n.type == "email"}
-    rows: list[tuple[int, str]] = []
-    for s in data.get("sends", []):
+    """Sends, events and waits of one lead as sentences, causes before their effects.
+
+    Steps are named as the marketer drew them (subjects, questions), never by id.
+    """
+    fields = data.get("fields") or {}
+    email = data.get("email") or ""
+    tokens = {t["id"]: t for t in data.get("tokens", [])}
+    sends_by_id = {s.get("id"): s for s in data.get("sends", [])}
+    rows: list[tuple[int, int, int, str]] = []
+    for i, s in enumerate(data.get("sends", [])):
         status = "" if s["status"] == "sent" else f" ({s['status']}{': ' + s['error'] if s.get('error') else ''})"
-        rows.append((s["at"], f"sent {s['node']} “{subjects.get(s['node'], '')}”{status}"))
-    for e in data.get("events", []):
+        token = tokens.get(s.get("token"), {})
+        # A path made at this very instant was started by an event of this instant.
+        forked = token.get("parent") is not None and token.get("created_at") == s["at"]
+        rank = _SEND_FROM_EVENT if forked else _SEND
+        rows.append((s["at"], rank, i, f"sent “{subject_for(flow, s['node'], fields, email)}”{status}"))
+    for i, e in enumerate(data.get("events", [])):
         what = "opened" if e["type"] == "open" else "clicked"
-        link = f" {e['url']}" if e.get("url") else ""
-        trig = f" → triggered {', '.join(e['triggered'])}" if e.get("triggered") else ""
-        rows.append((e["at"], f"{what} {e.get('node') or '?'}{link}{trig}"))
-    for w in data.get("waits", []):
-        state = {"pending": "waiting until", "fired": "waited until", "revoked": "wait cancelled at"}.get(
-            w["state"], w["state"])
-        rows.append((w["due_at"], f"{w['node']}: {state} {span(w['due_at'], origin)}"))
-    rows.sort(key=lambda r: r[0])
-    return rows
+        send = sends_by_id.get(e.get("send"))
+        node = e.get("node") or (send or {}).get("node")
+        about = f" “{subject_for(flow, node, fields, email)}”" if node else ""
+        link = f" ({e['url']})" if e.get("url") else ""
+        trig = (" → YES at " + ", ".join(step_name(flow, n) for n in e["triggered"])) if e.get("triggered") else ""
+        rows.append((e["at"], _EVENT, i, f"{what}{about}{link}{trig}"))
+    for i, w in enumerate(data.get("waits", [])):
+        # Shown at the time the wait ends (or would have ended), which is what moves the lead on.
+        state = {"pending": "ends (waiting now)", "fired": "ended", "revoked": "cancelled"}.get(w["state"], w["state"])
+        rows.append((w["due_at"], _WAIT, i, f"{step_name(flow, w['node'])} {state}"))
+    rows.sort(key=lambda r: (r[0], r[1], r[2]))
+    return [(at, text) for at, _rank, _i, text in rows]
+
+
+class RefreshGate:
+    """One background refresh at a time, and never a gate left shut for good.
+
+    A refresh that never comes back (its task was dropped when a modal dialog
+    re-entered the event loop, or the engine hung) would otherwise stop every
+    later refresh; after ``STUCK_AFTER_S`` the next one goes ahead anyway.
+    """
+
+    STUCK_AFTER_S = 15.0  # longer than the client's own 10 s timeout
+
+    def __init__(self) -> None:
+        self.since: Optional[float] = None
+
+    @property
+    def busy(self) -> bool:
+        return self.since is not None and time.monotonic() - self.since < self.STUCK_AFTER_S
+
+    def enter(self) -> bool:
+        if self.busy:
+            return False
+        self.since = time.monotonic()
+        return True
+
+    def leave(self) -> None:
+        self.since = None
 
 
 class LeadsPanel(QWidget):
@@ -98,7 +157,7 @@ class LeadsPanel(QWidget):
         self.total = 0
         self.timeline: Optional[dict[str, Any]] = None
         self.last_error = ""
-        self._loading = False
+        self._gate = RefreshGate()
 
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search leads (email or key)…")
@@ -116,6 +175,9 @@ class LeadsPanel(QWidget):
 
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Lead", "Where", "State", "Tracked"])
+        header_item = self.tree.headerItem()
+        header_item.setToolTip(1, "The steps where the lead's paths stand now")
+        header_item.setToolTip(3, TRACKED_TIP)
         self.tree.setRootIsDecorated(True)
         self.tree.setUniformRowHeights(True)
         self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -125,10 +187,19 @@ class LeadsPanel(QWidget):
         self.lead_label = QLabel("Select a lead to see its timeline.")
         self.lead_label.setWordWrap(True)
         self.timeline_list = QListWidget()
+        # Long subjects and links wrap instead of hiding behind a horizontal scroll bar.
+        self.timeline_list.setWordWrap(True)
+        self.timeline_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.timeline_list.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.timeline_list.setToolTip("What happened to this lead, in campaign time, causes before their effects")
         self.email_box = QComboBox()
         self.email_box.setToolTip("Which of the lead's emails the event is for")
         self.link_box = QComboBox()
         self.link_box.setToolTip("Which link the click follows")
+        for box in (self.email_box, self.link_box):
+            # Long subjects and URLs must not widen the panel (and with it the window).
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(8)
         self.open_button = QPushButton("Simulate open")
         self.click_button = QPushButton("Simulate click")
         events = QHBoxLayout()
@@ -200,9 +271,8 @@ class LeadsPanel(QWidget):
     async def refresh(self) -> None:
         """Reload the page of leads shown (and the selected lead's timeline)."""
         client = self.engine.client
-        if client is None or self._loading:
+        if client is None or not self._gate.enter():
             return
-        self._loading = True
         try:
             data = await client.leads(self.campaign_id, self.offset, PAGE, self.search.text().strip())
             self._fill(data)
@@ -212,7 +282,7 @@ class LeadsPanel(QWidget):
         except EngineError as exc:
             self._show_error(str(exc))
         finally:
-            self._loading = False
+            self._gate.leave()
 
     def _fill(self, data: dict[str, Any]) -> None:
         self.total = int(data.get("total", 0))
@@ -231,9 +301,15 @@ class LeadsPanel(QWidget):
             item = QTreeWidgetItem([lead["email"] or lead["key"], where, state, f"{tracked}/{len(tokens)}"])
             item.setData(0, Qt.ItemDataRole.UserRole, lead["key"])
             item.setToolTip(0, lead["key"])
+            item.setToolTip(1, "\n".join(step_name(self.flow, n) for n in where.split(", ") if n))
+            item.setToolTip(3, f"{tracked} of this lead's {len(tokens)} path{'s' if len(tokens) != 1 else ''} "
+                               "tracked. " + TRACKED_TIP)
             for t in tokens:
-                child = QTreeWidgetItem([f"token {t['id']}" + (f" (from {t['parent']})" if t["parent"] else ""),
+                child = QTreeWidgetItem([f"path {t['id']}" + (f" (from {t['parent']})" if t["parent"] else ""),
                                          t["node"], t["state"], "yes" if t["tracked"] else "no"])
+                child.setToolTip(1, step_name(self.flow, t["node"]))
+                child.setToolTip(3, "Tracked: the campaign waits for this path to end" if t["tracked"]
+                                 else "Not tracked: started by a YES answer; the campaign does not wait for it")
                 item.addChild(child)
             self.tree.addTopLevelItem(item)
             if lead["key"] in expanded:
@@ -304,9 +380,11 @@ class LeadsPanel(QWidget):
             keep = self.email_box.currentData()
             self.email_box.blockSignals(True)
             self.email_box.clear()
-            subjects = {n.id: plain_subject(n.settings.get("subject", "")) for n in self.flow.nodes}
             for node in sent:
-                self.email_box.addItem(f"{node}: {subjects.get(node, '')}", node)
+                subject = subject_for(self.flow, node, fields, data.get("email") or "")
+                self.email_box.addItem(subject, node)
+                self.email_box.setItemData(self.email_box.count() - 1, f"{subject} ({node})",
+                                           Qt.ItemDataRole.ToolTipRole)
             if keep in sent:
                 self.email_box.setCurrentIndex(sent.index(keep))
             self.email_box.blockSignals(False)

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
     QCheckBox,
+    QComboBox,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
@@ -40,6 +41,18 @@ from app.client import EngineError
 
 FETCH_TIMEOUT = 3.0
 HEADER_NAMES = ["From", "To", "Subject", "Message-ID", "List-Unsubscribe"]
+COLUMNS = ["Received", "Campaign", "Run", "To", "Subject", "From"]
+RECEIVED, CAMPAIGN, RUN, TO, SUBJECT, FROM = range(len(COLUMNS))
+#: The list shows at least this many messages, whatever the window's height.
+MIN_ROWS = 8
+#: What the "Show" filter offers: (label, kept ``simulated`` values).
+FILTERS = [("All messages", (True, False, None)), ("Simulations only", (True,)),
+           ("Real runs only", (False, None))]
+
+
+def run_kind(simulated: Optional[bool]) -> str:
+    """How a message reads in the Run column: the engine says whether its campaign was simulated."""
+    return {True: "Simulation", False: "Real run"}.get(simulated, "Not from a campaign")
 
 
 def _is_web(url: QUrl) -> bool:
@@ -144,25 +157,37 @@ class MailboxView(QWidget):
         #: The landing address of the last followed link.
         self.last_landing: Optional[str] = None
 
-        self.table = QTableWidget(0, 4)
-        self.table.setHorizontalHeaderLabels(["Received", "To", "From", "Subject"])
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.horizontalHeaderItem(RUN).setToolTip(
+            "Simulation: sent by a simulated run (always to this sandbox). Real run: sent by Campaign > Run.")
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.setAlternatingRowColors(True)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        for column in (RECEIVED, RUN, TO, FROM):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(CAMPAIGN, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(CAMPAIGN, 190)
+        header.setSectionResizeMode(SUBJECT, QHeaderView.ResizeMode.Stretch)
+        rows = self.table.verticalHeader().defaultSectionSize() * MIN_ROWS
+        self.table.setMinimumHeight(rows + header.sizeHint().height() + 2 * self.table.frameWidth())
         self.table.itemSelectionChanged.connect(self._selection_changed)
 
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.clicked.connect(lambda: self._spawn(self.refresh()))
         self.count_label = QLabel("No messages")
+        self.filter_box = QComboBox()
+        for label, _kept in FILTERS:
+            self.filter_box.addItem(label)
+        self.filter_box.setToolTip("Show the messages of simulations, of real runs, or all of them")
+        self.filter_box.currentIndexChanged.connect(lambda _i: self._apply_filter())
         top = QHBoxLayout()
         top.addWidget(self.count_label, 1)
+        top.addWidget(QLabel("Show"))
+        top.addWidget(self.filter_box)
         top.addWidget(self.refresh_button)
         list_box = QWidget()
         list_layout = QVBoxLayout(list_box)
@@ -210,8 +235,10 @@ class MailboxView(QWidget):
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(list_box)
         splitter.addWidget(preview)
-        splitter.setStretchFactor(0, 1)
-        splitter.setStretchFactor(1, 2)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
+        splitter.setChildrenCollapsible(False)
+        splitter.setSizes([320, 420])
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
 
@@ -236,8 +263,10 @@ class MailboxView(QWidget):
         try:
             self.table.setRowCount(len(self._messages))
             for row, m in enumerate(self._messages):
-                cells = [_when(m.get("received_at")), ", ".join(m.get("to") or []), m.get("from") or "",
-                         m.get("subject") or "(no subject)"]
+                campaign = (f"{m.get('campaign_name') or 'Campaign'} · {m['campaign']}"
+                            if m.get("campaign") is not None else "–")
+                cells = [_when(m.get("received_at")), campaign, run_kind(m.get("simulated")),
+                         ", ".join(m.get("to") or []), m.get("subject") or "(no subject)", m.get("from") or ""]
                 for column, text in enumerate(cells):
                     item = QTableWidgetItem(text)
                     item.setData(Qt.ItemDataRole.UserRole, m["id"])
@@ -247,9 +276,27 @@ class MailboxView(QWidget):
                     self.table.selectRow(row)
         finally:
             self.table.blockSignals(False)
+        self._apply_filter()
+
+    def _apply_filter(self) -> None:
+        """Hide the rows the "Show" filter leaves out, and say how many are shown."""
+        kept = FILTERS[self.filter_box.currentIndex()][1]
+        shown = 0
+        for row, m in enumerate(self._messages):
+            hidden = m.get("simulated") not in kept
+            self.table.setRowHidden(row, hidden)
+            shown += not hidden
         count = len(self._messages)
-        self.count_label.setText(f"{count} message{'s' if count != 1 else ''} captured by the sandbox"
-                                 if count else "No messages yet: run or simulate a campaign with the sandbox.")
+        if not count:
+            self.count_label.setText("No messages yet: run or simulate a campaign with the sandbox.")
+        elif shown == count:
+            self.count_label.setText(f"{count} message{'s' if count != 1 else ''} captured by the sandbox")
+        else:
+            self.count_label.setText(f"{shown} of {count} messages captured by the sandbox")
+
+    def visible_ids(self) -> list[int]:
+        """The messages the list shows now (the filter applied)."""
+        return [m["id"] for row, m in enumerate(self._messages) if not self.table.isRowHidden(row)]
 
     def message_ids(self) -> list[int]:
         return [m["id"] for m in self._messages]

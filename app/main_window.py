@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Optional
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QLabel, QMenu, QMessageBox, QTabWidget, QToolBar, QWidget
 from qasync import asyncSlot
@@ -24,7 +24,8 @@ from app.engine_process import EngineOptions, EngineProcess
 from app.paths import SAMPLE_FLOW, SAMPLE_LEADS, data_dir
 from app.run_dialog import RunDialog, RunRequest
 from app.run_view import SPEEDS, RunView
-from editor.window import EditorWindow
+from app.suppression_view import SuppressionView
+from editor.window import EditorWindow, default_window_size
 from engine.flow.fileformat import dumps_flow, loads_flow
 from engine.flow.model import Flow
 from engine.flow.validate import has_errors
@@ -42,10 +43,18 @@ try:
 except ImportError:  # pragma: no cover
     ReportView = None  # type: ignore[assignment,misc]
 
+#: One key for the simulation speed: the Settings dialog's default and the last speed chosen to run.
+SPEED_KEY = "simulation/speed"
 KEEP = "keep"
 STOP = "stop"
 CANCEL = "cancel"
 MAX_RECENT = 8
+
+
+def side_window_size(width: int, height: int) -> QSize:
+    """A mailbox or report window's size, never larger than the screen's free area."""
+    most = default_window_size()
+    return QSize(min(width, most.width()), min(height, most.height()))
 
 
 def app_settings() -> QSettings:
@@ -129,6 +138,8 @@ class MainWindow(EditorWindow):
         self._add("stop", "S&top Campaign", lambda: self._on_run("stop"))
         self._add("report", "&Report…", self.open_report, tip="Funnel, chart and CSV export of this run")
         self._add("mailbox", "Sandbox &Mailbox", self.open_mailbox, tip="Emails the sandbox captured")
+        self._add("suppression", "Suppression &List…", self.open_suppression_list,
+                  tip="Addresses no campaign emails: unsubscribes, bounces, complaints")
         self._add("about", "&About Mailbranch", self.show_about)
         self._add("where", "Where Is My &Data?", self.show_data_location)
 
@@ -155,7 +166,7 @@ class MainWindow(EditorWindow):
             self.speed_group.addAction(action)
             action.triggered.connect(lambda _c=False, v=value: self._on_run("set_speed", v))
         menu.addMenu(self.speed_menu)
-        for name in ("stop", None, "report"):
+        for name in ("stop", None, "report", "suppression"):
             menu.addSeparator() if name is None else menu.addAction(a[name])
         menu = self.menuBar().addMenu("&View")
         for name in ("zoom_in", "zoom_out", "zoom_reset", "zoom_fit", None, "snap", "arrange", None, "mailbox"):
@@ -273,7 +284,7 @@ class MainWindow(EditorWindow):
 
     def ask_run_options(self, simulated: bool) -> Optional[RunRequest]:
         """The lead list (and speed) for a run; None if the user cancels. Overridable."""
-        speed = float(self.settings.value("run/speed", 3600.0))
+        speed = float(self.settings.value(SPEED_KEY, 3600.0))
         dialog = RunDialog(self.document.flow.name, simulated, self.leads_path, speed, self)
         if dialog.exec() != RunDialog.DialogCode.Accepted:
             return None
@@ -293,7 +304,7 @@ class MainWindow(EditorWindow):
         self.leads_path = request.leads_path
         self.settings.setValue("run/leads", str(request.leads_path))
         if simulated:
-            self.settings.setValue("run/speed", request.speed)
+            self.settings.setValue(SPEED_KEY, request.speed)
         self._start(request)
         return True
 
@@ -399,7 +410,20 @@ class MainWindow(EditorWindow):
             return None
         view = MailboxView(self.engine.client)
         view.setWindowTitle("Sandbox mailbox — Mailbranch")
-        view.resize(900, 600)
+        view.resize(side_window_size(1100, 720))
+        view.show()
+        self.side_windows.append(view)
+        view.refresh_task = _spawn(view.refresh())
+        return view
+
+    def open_suppression_list(self) -> Optional[QWidget]:
+        """The installation's suppression list (SEMANTICS 12), in its own window."""
+        if self.engine.client is None:
+            self.statusBar().showMessage("The engine is not running yet; try again in a moment.", 5000)
+            return None
+        view = SuppressionView(self.engine.client)
+        view.setWindowTitle("Suppression list — Mailbranch")
+        view.resize(760, 560)
         view.show()
         self.side_windows.append(view)
         view.refresh_task = _spawn(view.refresh())
@@ -409,9 +433,9 @@ class MainWindow(EditorWindow):
         run = self.current_run()
         if ReportView is None or run is None or self.engine.client is None:
             return None
-        view = ReportView(self.engine.client, run.campaign_id)
+        view = ReportView(self.engine.client, run.campaign_id, flow=run.flow)
         view.setWindowTitle(f"Report — campaign {run.campaign_id}")
-        view.resize(900, 600)
+        view.resize(side_window_size(1000, 720))
         view.show()
         self.side_windows.append(view)
         view.refresh_task = _spawn(view.refresh())

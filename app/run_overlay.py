@@ -121,8 +121,52 @@ class NodeFiguresItem(QGraphicsItem):
             y += self._metrics.height()
 
 
+class EdgeCountItem(QGraphicsItem):
+    """An edge's count in a small pill, drawn above the steps so no port or node hides it.
+
+    It sits at the middle of the edge; beside the YES/NO pill when the edge has one.
+    """
+
+    def __init__(self, figures: EdgeFiguresItem) -> None:
+        super().__init__()
+        self.figures = figures
+        self.setZValue(4)
+        self._font = style.font(11, QFont.Weight.Bold)
+        self._metrics = QFontMetricsF(self._font)
+        self._rect = QRectF()
+
+    def place(self) -> None:
+        self.prepareGeometryChange()
+        text = self.figures.text()
+        w, h = self._metrics.horizontalAdvance(text) + 10, self._metrics.height() + 2
+        path = self.figures.edge_item.path()
+        centre = path.pointAtPercent(0.5)
+        label = style.PORT_LABELS.get(self.figures.edge.port)
+        if label:
+            pill = QFontMetricsF(style.font(10, QFont.Weight.Bold)).horizontalAdvance(label) + 12
+            centre += QPointF(pill / 2 + w / 2 + 3, 0)
+        self._rect = QRectF(centre.x() - w / 2, centre.y() - h / 2, w, h)
+        self.setVisible(self.figures.count > 0)
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        return self._rect.adjusted(-2, -2, 2, 2)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: Optional[QWidget] = None) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        f = self.figures
+        color = QColor(HIGHLIGHT if f.highlighted else f.edge_item.color())
+        painter.setFont(self._font)
+        h = self._rect.height()
+        painter.setPen(QPen(color, 1.2))
+        painter.setBrush(QColor("#FFFFFF"))
+        painter.drawRoundedRect(self._rect, h / 2, h / 2)
+        painter.setPen(color.darker(130))
+        painter.drawText(self._rect, Qt.AlignmentFlag.AlignCenter, f.text())
+
+
 class EdgeFiguresItem(QGraphicsItem):
-    """A band along an edge, as wide as its share of leads, with the count."""
+    """A band along an edge, as wide as its share of leads; its count is a separate item above the steps."""
 
     def __init__(self, edge_item: EdgeItem) -> None:
         super().__init__()
@@ -132,7 +176,8 @@ class EdgeFiguresItem(QGraphicsItem):
         self.width = 0.0
         self.highlighted = False
         self.setZValue(-0.5)
-        self._font = style.font(11, QFont.Weight.Bold)
+        self.label = EdgeCountItem(self)
+        self.label.setVisible(False)
 
     def text(self) -> str:
         return str(self.count)
@@ -143,16 +188,21 @@ class EdgeFiguresItem(QGraphicsItem):
             return
         self.prepareGeometryChange()
         self.count, self.width = count, width
-        self.setToolTip(f"{count} lead{'s' if count != 1 else ''} took this path")
+        tip = f"{count} lead{'s' if count != 1 else ''} took this path"
+        self.setToolTip(tip)
+        self.label.setToolTip(tip)
+        self.label.place()
         self.update()
 
     def set_highlighted(self, on: bool) -> None:
         if on != self.highlighted:
             self.highlighted = on
             self.update()
+            self.label.update()
 
-    def label_pos(self) -> QPointF:
-        return self.edge_item.path().pointAtPercent(0.78)
+    def label_rect(self) -> QRectF:
+        """Where the count is drawn, in scene coordinates."""
+        return self.label.mapRectToScene(self.label.boundingRect().adjusted(2, 2, -2, -2))
 
     def boundingRect(self) -> QRectF:
         return self.edge_item.path().boundingRect().adjusted(-MAX_BAND - 20, -MAX_BAND - 20, MAX_BAND + 20,
@@ -171,19 +221,6 @@ class EdgeFiguresItem(QGraphicsItem):
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(band)
             painter.drawPath(stroker.createStroke(path))
-        if self.count <= 0:
-            return
-        text = self.text()
-        painter.setFont(self._font)
-        fm = QFontMetricsF(self._font)
-        w, h = fm.horizontalAdvance(text) + 10, fm.height() + 2
-        centre = self.label_pos()
-        rect = QRectF(centre.x() - w / 2, centre.y() - h / 2, w, h)
-        painter.setPen(QPen(color, 1.2))
-        painter.setBrush(QColor("#FFFFFF"))
-        painter.drawRoundedRect(rect, h / 2, h / 2)
-        painter.setPen(color.darker(130))
-        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
 
 
 def visited_nodes(flow: Any, timeline: dict[str, Any]) -> set[str]:
@@ -225,6 +262,7 @@ class RunOverlay:
         for edge, item in scene.edges.items():
             figure = EdgeFiguresItem(item)
             scene.addItem(figure)
+            scene.addItem(figure.label)
             self.edges[(edge.source, edge.port)] = figure
 
     def apply(self, figures: dict[str, Any]) -> None:

@@ -27,7 +27,8 @@ from PySide6.QtWidgets import (
 from qasync import asyncSlot
 
 from app.client import EngineError, EngineUnavailable
-from app.leads_panel import LeadsPanel, span, wall
+from app.elided_label import ElidedLabel
+from app.leads_panel import LeadsPanel, RefreshGate, span, wall
 from app.run_overlay import RunOverlay
 from editor.controller import FlowEditor
 from editor.layout import apply_missing_positions
@@ -39,6 +40,9 @@ if TYPE_CHECKING:
 #: Simulation speeds offered: (label, campaign seconds per real second).
 SPEEDS = [("1 min/s", 60.0), ("1 hour/s", 3600.0), ("6 hours/s", 21600.0), ("1 day/s", 86400.0)]
 POLL_MS = 500
+#: The progress bar gives up width before the buttons do (a 1366 px laptop fits the whole bar).
+PROGRESS_MIN_WIDTH = 130
+PROGRESS_MAX_WIDTH = 240
 
 
 def speed_label(speed: Optional[float]) -> str:
@@ -67,7 +71,7 @@ class RunView(QWidget):
         self.engine_ok = True
         self.last_error = ""
         self.polls = 0
-        self._polling = False
+        self._poll_gate = RefreshGate()
         self._fitted = False
 
         self.editor = FlowEditor(flow, self)
@@ -79,18 +83,22 @@ class RunView(QWidget):
         self.leads.highlightRequested.connect(self.overlay.highlight)
         self.leads.message.connect(self.message.emit)
 
-        self.title = QLabel(f"<b>{flow.name}</b> · campaign {campaign_id}"
-                            + (" · simulation (sandbox only)" if simulated else " · real sending"))
+        # Labels shorten with "…" (whole text in the tooltip) rather than widen the window.
+        self.title = ElidedLabel(f"<b>{flow.name}</b> · campaign {campaign_id}"
+                                 + (" · simulation (sandbox only)" if simulated else " · real sending"))
         self.state_label = QLabel(self.state_text)
         self.state_label.setObjectName("RunState")
-        self.clock_label = QLabel()
+        self.clock_label = ElidedLabel()
         self.progress = QProgressBar()
-        self.progress.setFormat("%v of %m leads finished")
-        self.progress.setMinimumWidth(220)
+        self.progress.setFormat("%v of %m finished")
+        self.progress.setToolTip("Leads finished: every tracked path of the lead has reached an end")
+        self.progress.setMinimumWidth(PROGRESS_MIN_WIDTH)
+        self.progress.setMaximumWidth(PROGRESS_MAX_WIDTH)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.pause_button = QPushButton("Pause")
         self.skip_button = QPushButton("Skip to next timer")
+        self.skip_button.setToolTip("Move the campaign clock to the next wait that ends")
         self.speed_box = QComboBox()
         for label, value in SPEEDS:
             self.speed_box.addItem(label, value)
@@ -103,13 +111,12 @@ class RunView(QWidget):
         self.stop_button.clicked.connect(self.stop)
 
         bar = QHBoxLayout()
-        bar.addWidget(self.title)
-        bar.addSpacing(12)
+        bar.addWidget(self.title, 3)
+        bar.addSpacing(8)
         bar.addWidget(self.state_label)
-        bar.addSpacing(12)
-        bar.addWidget(self.clock_label)
-        bar.addStretch(1)
-        bar.addWidget(self.progress)
+        bar.addSpacing(8)
+        bar.addWidget(self.clock_label, 2)
+        bar.addWidget(self.progress, 1)
         bar.addWidget(self.pause_button)
         bar.addWidget(self.skip_button)
         bar.addWidget(self.speed_box)
@@ -119,7 +126,8 @@ class RunView(QWidget):
         split.addWidget(self.leads)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 1)
-        split.setSizes([1000, 360])
+        split.setChildrenCollapsible(False)
+        split.setSizes([1000, 380])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 0)
         layout.addLayout(bar)
@@ -142,13 +150,13 @@ class RunView(QWidget):
 
     @asyncSlot()
     async def poll(self) -> None:
-        if self._polling:
+        if not self._poll_gate.enter():
             return
         client = self.engine.client
         if client is None or not self.engine.is_ready:
+            self._poll_gate.leave()
             self._set_engine_ok(False)
             return
-        self._polling = True
         try:
             figures = await client.figures(self.campaign_id)
             self._set_engine_ok(True)
@@ -163,7 +171,11 @@ class RunView(QWidget):
             self.last_error = str(exc)
             self.message.emit(str(exc))
         finally:
-            self._polling = False
+            self._poll_gate.leave()
+
+    @property
+    def _polling(self) -> bool:
+        return self._poll_gate.busy
 
     @staticmethod
     def _signature(figures: dict[str, Any]) -> Any:
@@ -264,13 +276,11 @@ class RunView(QWidget):
 
     # -- looks ---------------------------------------------------------------
     def fit(self) -> None:
+        """The whole flow with its badges, at a zoom that stays readable (80% or more)."""
         content = self.editor.scene.content_rect()
         for item in self.overlay.nodes.values():
             content = content.united(item.sceneBoundingRect())
-        self.view.fitInView(content.adjusted(-20, -20, 20, 20), Qt.AspectRatioMode.KeepAspectRatio)
-        if self.view.zoom() > 1.0:
-            self.view.set_zoom(1.0)
-            self.view.centerOn(content.center())
+        self.view.zoom_to_fit(readable=True, content=content)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)

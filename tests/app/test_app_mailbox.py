@@ -25,7 +25,7 @@ from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 
 import app  # noqa: E402,F401  - the PySide6 refcount guard before any painting
-from app.mailbox_view import MailboxView  # noqa: E402
+from app.mailbox_view import SUBJECT, TO, MailboxView  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
@@ -91,7 +91,11 @@ class FakeClient:
                          canned_message(3, base, "ana@example.com", "Thanks for your interest")]
 
     async def mailbox(self, limit=100, offset=0):
-        return [{k: m[k] for k in ("id", "received_at", "to", "from", "subject", "message_id")}
+        # Messages 1 and 2 come from a simulation, 3 from a real run (as the engine answers).
+        runs = {1: (4, True), 2: (4, True), 3: (5, False)}
+        return [{**{k: m[k] for k in ("id", "received_at", "to", "from", "subject", "message_id")},
+                 "campaign": runs.get(m["id"], (None, None))[0], "campaign_name": "Spring offer",
+                 "simulated": runs.get(m["id"], (None, None))[1]}
                 for m in reversed(self.messages)]
 
     async def message(self, message_id):
@@ -137,10 +141,34 @@ def click_link(view, text):
 
 def test_list_shows_captured_messages_newest_first(view):
     assert view.table.rowCount() == 3
-    subjects = [view.table.item(r, 3).text() for r in range(3)]
+    subjects = [view.table.item(r, SUBJECT).text() for r in range(3)]
     assert subjects == ["Thanks for your interest", "Hi Ben, our spring offer", "Hi Ana, our spring offer"]
-    assert view.table.item(1, 1).text() == "ben@example.com"
+    assert view.table.item(1, TO).text() == "ben@example.com"
     assert "3 messages" in view.count_label.text()
+
+
+def test_campaign_column_and_the_simulation_filter(view):
+    from app.mailbox_view import CAMPAIGN, RUN
+
+    rows = {view.table.item(r, SUBJECT).text(): r for r in range(3)}
+    thanks, ben = rows["Thanks for your interest"], rows["Hi Ben, our spring offer"]
+    assert view.table.item(thanks, CAMPAIGN).text() == "Spring offer · 5"
+    assert (view.table.item(thanks, RUN).text(), view.table.item(ben, RUN).text()) == ("Real run", "Simulation")
+    view.filter_box.setCurrentText("Real runs only")
+    assert view.visible_ids() == [3]
+    assert view.count_label.text() == "1 of 3 messages captured by the sandbox"
+    view.filter_box.setCurrentText("Simulations only")
+    assert view.visible_ids() == [2, 1]
+    view.filter_box.setCurrentText("All messages")
+    assert view.visible_ids() == [3, 2, 1]
+
+
+def test_the_list_shows_more_than_a_few_rows(view, qtbot):
+    """At a laptop's height the list keeps room for eight messages above the preview."""
+    view.resize(1100, 700)
+    qtbot.wait(10)
+    row = view.table.verticalHeader().defaultSectionSize()
+    assert view.table.height() >= 8 * row
 
 
 def test_selecting_a_message_shows_it_and_loads_the_pixel(view, loop, tracking):
@@ -268,7 +296,7 @@ def test_click_in_the_preview_is_recorded_by_the_real_engine(qtbot, loop, engine
     qtbot.waitExposed(view)
     loop.run_until_complete(view.refresh())
     assert view.table.rowCount() == 2
-    row = next(r for r in range(2) if view.table.item(r, 1).text() == "ana@example.com")
+    row = next(r for r in range(2) if view.table.item(r, TO).text() == "ana@example.com")
     view.table.selectRow(row)
     settle(loop, view)
     assert view.header_labels["Subject"].text() == "Hi Ana, our spring offer"

@@ -92,7 +92,8 @@ def test_chart_in_days_with_the_three_series(view):
     assert "days" in view.plot.getAxis("bottom").labelText
     assert sum(view.curves["opens"].getData()[1]) == 29
     assert sum(view.curves["clicks"].getData()[1]) == 12
-    assert [item[1].text for item in view.legend.items] == ["Sent", "Opened", "Clicked"]
+    legend = view.legend.text()
+    assert legend.index("Sent") < legend.index("Opened") < legend.index("Clicked")
 
 
 def test_export_per_node_writes_the_chosen_file(view, loop, tmp_path, monkeypatch):
@@ -107,7 +108,7 @@ def test_export_per_node_writes_the_chosen_file(view, loop, tmp_path, monkeypatc
 
 def test_export_per_lead_and_cancel(view, loop, tmp_path, monkeypatch):
     monkeypatch.setattr(view, "choose_export_path", lambda per: None)
-    assert loop.run_until_complete(view.export("lead")) is None
+    assert view.export("lead") is None
     assert view.client.exported == [], "a cancelled chooser asks the engine for nothing"
     target = tmp_path / "leads.csv"
     monkeypatch.setattr(view, "choose_export_path", lambda per: str(target))

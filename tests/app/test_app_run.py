@@ -17,6 +17,8 @@ SCREENSHOT = ROOT / "docs" / "screenshots" / "run-view.png"
 
 
 STARTED: list = []
+#: A 1366x768 laptop screen less the window's frame and the desktop's panel.
+LAPTOP = (1350, 728)
 
 
 @pytest.fixture(autouse=True)
@@ -45,7 +47,7 @@ def open_window(qtbot, home, **kw):
     window.engine.ready.connect(lambda _r: window.engine_pids.add(window.engine.pid))
     STARTED.append(window)
     qtbot.addWidget(window)
-    window.resize(1500, 900)
+    window.resize(*LAPTOP)
     window.show()
     qtbot.waitExposed(window)
     window.start_engine()
@@ -126,8 +128,17 @@ def test_first_start_simulate_fire_events_and_complete(qtbot, qloop, home, monke
     qtbot.waitUntil(lambda: nodes["e2"].text().startswith("1 sent"), timeout=5000)
     assert nodes["e1"].text().splitlines()[2] == "1 clicked (5%)"
     qtbot.waitUntil(lambda: {"c2", "e2"} <= run.overlay.highlighted(), timeout=5000)
-    qtbot.waitUntil(lambda: any("clicked e1 https://shop.example/offer" in panel.timeline_list.item(i).text()
+    clicked = "clicked “Hi Ana, our spring offer” (https://shop.example/offer)"
+    qtbot.waitUntil(lambda: any(clicked in panel.timeline_list.item(i).text()
                                 for i in range(panel.timeline_list.count())), timeout=5000)
+
+    # On the laptop-sized window, after a simulation, every control is inside the window.
+    assert window.size().toTuple() == LAPTOP, "the run tab did not make the window grow"
+    assert window.minimumSizeHint().width() <= LAPTOP[0]
+    for widget in (run.stop_button, run.pause_button, run.skip_button, run.speed_box, panel.next_button,
+                   panel.open_button, panel.click_button, panel.email_box, panel.link_box):
+        corner = widget.mapTo(window, widget.rect().bottomRight())
+        assert widget.isVisible() and window.rect().contains(corner), widget
 
     window.grab().save(str(ARTIFACTS / "run-view.png"))
     if os.environ.get("MAILBRANCH_UPDATE_SCREENSHOTS"):  # the README's picture, refreshed on request
@@ -148,7 +159,9 @@ def test_first_start_simulate_fire_events_and_complete(qtbot, qloop, home, monke
     # The report and the sandbox mailbox open from the menus on the same engine.
     assert window.actions["report"].isEnabled() and window.actions["mailbox"].isEnabled()
     report = window.open_report()
-    qtbot.waitUntil(lambda: any(row and "e3" in " ".join(row) for row in report.row_texts()), timeout=5000)
+    # Its rows name the steps as drawn: e3 is "Did you miss it?".
+    qtbot.waitUntil(lambda: ["“Did you miss it?”", "email", "20"] in [r[:3] for r in report.row_texts()],
+                    timeout=5000)
     mailbox = window.open_mailbox()
     qtbot.waitUntil(lambda: len(mailbox.message_ids()) == 20 + 1 + 20, timeout=5000)  # e1, Ana's e2, e3
     close_window(qtbot, window, "stop")
