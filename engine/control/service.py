@@ -342,9 +342,19 @@ class EngineService:
 
     def mailbox(self, limit: int = 100, offset: int = 0, to: Optional[str] = None) -> list[dict[str, Any]]:
         with self.db.session() as s:
+            messages = list_messages(s, to=to, limit=limit, offset=offset)
+            # Which campaign sent each message (its send carries the same Message-ID), and whether
+            # it was a simulation, so the mailbox can tell them apart; None for mail from elsewhere.
+            ids = [m.message_id for m in messages if m.message_id]
+            senders = {mid: (cid, name, delivery) for mid, cid, name, delivery in s.execute(
+                select(Send.message_id, Campaign.id, Campaign.name, Campaign.delivery)
+                .join(Campaign, Campaign.id == Send.campaign_id).where(Send.message_id.in_(ids)))} if ids else {}
             return [{"id": m.id, "received_at": m.received_at, "to": m.rcpt_tos, "from": m.mail_from,
-                     "subject": m.subject, "message_id": m.message_id}
-                    for m in list_messages(s, to=to, limit=limit, offset=offset)]
+                     "subject": m.subject, "message_id": m.message_id,
+                     "campaign": senders.get(m.message_id, (None,))[0],
+                     "campaign_name": senders.get(m.message_id, (None, None))[1],
+                     "simulated": (senders[m.message_id][2] == "simulated") if m.message_id in senders else None}
+                    for m in messages]
 
     def message(self, message_id: int) -> dict[str, Any]:
         with self.db.session() as s:
