@@ -1,13 +1,23 @@
-"""Copy, paste and duplicate: a selection with its inner edges, pasted with fresh ids."""
+"""Copy, paste and duplicate: a selection with its inner edges, pasted with fresh ids.
+
+The system clipboard takes the ``QMimeData`` made here. Qt deletes it when
+the application object goes, after Python's wrapper has been torn down; the
+editor then ended with a segfault after any copy. ``put_on_clipboard`` keeps
+the handover and ``release_clipboard`` clears the clipboard before the
+application quits (``aboutToQuit``) or, for an application that never ran its
+event loop (tests, scripts), when the interpreter exits; Qt then deletes the
+data while both sides still agree who owns it.
+"""
 
 from __future__ import annotations
 
+import atexit
 import copy
 import json
 from typing import Any, Optional
 
-from PySide6.QtCore import QMimeData
-from PySide6.QtGui import QUndoCommand
+from PySide6.QtCore import QCoreApplication, QMimeData
+from PySide6.QtGui import QGuiApplication, QUndoCommand
 
 from editor import style
 from editor.commands import AddNode, Connect, Macro
@@ -36,6 +46,35 @@ def to_mime(data: dict[str, Any]) -> QMimeData:
     mime.setData(MIME, text.encode("utf-8"))
     mime.setText(text)
     return mime
+
+
+_handed: Optional[QMimeData] = None
+_release_hooked = False
+
+
+def put_on_clipboard(data: dict[str, Any]) -> None:
+    """Put copied steps on the system clipboard, to be cleared again on quit (see the module doc)."""
+    global _handed, _release_hooked
+    mime = to_mime(data)
+    QGuiApplication.clipboard().setMimeData(mime)
+    _handed = mime
+    if not _release_hooked:
+        _release_hooked = True
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(release_clipboard)
+        atexit.register(release_clipboard)
+
+
+def release_clipboard() -> None:
+    """Clear the clipboard if it still holds the data this process put there."""
+    global _handed
+    handed, _handed = _handed, None
+    if handed is None or QGuiApplication.instance() is None:
+        return
+    clipboard = QGuiApplication.clipboard()
+    if clipboard.mimeData() is handed:
+        clipboard.clear()
 
 
 def from_mime(mime: Optional[QMimeData]) -> Optional[dict[str, Any]]:

@@ -150,7 +150,7 @@ class FlowEditor(QObject):
             return False
         data = clipboard.selection_data(self.document.flow, ids)
         self._copied = data
-        QGuiApplication.clipboard().setMimeData(clipboard.to_mime(data))
+        clipboard.put_on_clipboard(data)
         self.message.emit(f"Copied {len(ids)} step{'s' if len(ids) != 1 else ''}.")
         return True
 
