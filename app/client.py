@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from typing import Any, Optional
+from urllib.parse import quote
 
 import aiohttp
 
@@ -112,6 +113,21 @@ class EngineClient:
 
     async def message(self, message_id: int) -> dict:
         return await self._request("GET", f"/mailbox/{message_id}")
+
+    async def suppressions(self, search: str = "", offset: int = 0, limit: int = 500) -> dict:
+        return await self._request("GET", f"/suppressions?q={quote(search, safe='')}&offset={offset}&limit={limit}")
+
+    async def suppress(self, emails: list[str], note: Optional[str] = None) -> dict:
+        return await self._request("POST", "/suppressions", {"emails": emails, "note": note})
+
+    async def unsuppress(self, emails: list[str]) -> list[str]:
+        return (await self._request("POST", "/suppressions/remove", {"emails": emails}))["removed"]
+
+    async def export_suppressions(self) -> str:
+        return await self._request("GET", "/suppressions/export", raw=True)
+
+    async def import_suppressions(self, csv_text: str) -> dict:
+        return await self._request("POST", "/suppressions/import", {"csv": csv_text})
 
     async def shutdown(self) -> None:
         await self._request("POST", "/shutdown", {})

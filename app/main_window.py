@@ -24,6 +24,7 @@ from app.engine_process import EngineOptions, EngineProcess
 from app.paths import SAMPLE_FLOW, SAMPLE_LEADS, data_dir
 from app.run_dialog import RunDialog, RunRequest
 from app.run_view import SPEEDS, RunView
+from app.suppression_view import SuppressionView
 from editor.window import EditorWindow, default_window_size
 from engine.flow.fileformat import dumps_flow, loads_flow
 from engine.flow.model import Flow
@@ -137,6 +138,8 @@ class MainWindow(EditorWindow):
         self._add("stop", "S&top Campaign", lambda: self._on_run("stop"))
         self._add("report", "&Report…", self.open_report, tip="Funnel, chart and CSV export of this run")
         self._add("mailbox", "Sandbox &Mailbox", self.open_mailbox, tip="Emails the sandbox captured")
+        self._add("suppression", "Suppression &List…", self.open_suppression_list,
+                  tip="Addresses no campaign emails: unsubscribes, bounces, complaints")
         self._add("about", "&About Mailbranch", self.show_about)
         self._add("where", "Where Is My &Data?", self.show_data_location)
 
@@ -163,7 +166,7 @@ class MainWindow(EditorWindow):
             self.speed_group.addAction(action)
             action.triggered.connect(lambda _c=False, v=value: self._on_run("set_speed", v))
         menu.addMenu(self.speed_menu)
-        for name in ("stop", None, "report"):
+        for name in ("stop", None, "report", "suppression"):
             menu.addSeparator() if name is None else menu.addAction(a[name])
         menu = self.menuBar().addMenu("&View")
         for name in ("zoom_in", "zoom_out", "zoom_reset", "zoom_fit", None, "snap", "arrange", None, "mailbox"):
@@ -408,6 +411,19 @@ class MainWindow(EditorWindow):
         view = MailboxView(self.engine.client)
         view.setWindowTitle("Sandbox mailbox — Mailbranch")
         view.resize(side_window_size(1100, 720))
+        view.show()
+        self.side_windows.append(view)
+        view.refresh_task = _spawn(view.refresh())
+        return view
+
+    def open_suppression_list(self) -> Optional[QWidget]:
+        """The installation's suppression list (SEMANTICS 12), in its own window."""
+        if self.engine.client is None:
+            self.statusBar().showMessage("The engine is not running yet; try again in a moment.", 5000)
+            return None
+        view = SuppressionView(self.engine.client)
+        view.setWindowTitle("Suppression list — Mailbranch")
+        view.resize(760, 560)
         view.show()
         self.side_windows.append(view)
         view.refresh_task = _spawn(view.refresh())

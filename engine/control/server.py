@@ -134,6 +134,36 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type="text/plain", charset="utf-8")
 
 
+async def list_suppressions(request: web.Request) -> web.Response:
+    q = request.query
+    return _json(_service(request).suppressions(q.get("q", ""), int(q.get("offset", 0)), int(q.get("limit", 500))))
+
+
+async def add_suppressions(request: web.Request) -> web.Response:
+    body = await request.json()
+    return _json(_service(request).suppress(body["emails"], body.get("note")))
+
+
+async def remove_suppressions(request: web.Request) -> web.Response:
+    body = await request.json()
+    return _json(_service(request).unsuppress(body["emails"]))
+
+
+async def export_suppressions(request: web.Request) -> web.Response:
+    return web.Response(text=_service(request).export_suppressions(), content_type="text/csv")
+
+
+async def import_suppressions(request: web.Request) -> web.Response:
+    """A CSV as ``{"csv": "..."}``, or as the request body itself (``text/csv``)."""
+    if request.content_type == "application/json":
+        text = (await request.json())["csv"]
+        if not isinstance(text, str):
+            raise ValueError("csv must be text")
+    else:
+        text = await request.text()
+    return _json(_service(request).import_suppressions(text))
+
+
 async def shutdown(request: web.Request) -> web.Response:
     request.app[ON_SHUTDOWN]()
     return _json({"ok": True})
@@ -156,6 +186,11 @@ def build_app(service: EngineService, secret: str, on_shutdown: Callable[[], Non
     r.add_get("/mailbox", mailbox)
     r.add_get("/mailbox/{mid:\\d+}", message)
     r.add_get("/metrics", metrics)
+    r.add_get("/suppressions", list_suppressions)
+    r.add_post("/suppressions", add_suppressions)
+    r.add_post("/suppressions/remove", remove_suppressions)
+    r.add_get("/suppressions/export", export_suppressions)
+    r.add_post("/suppressions/import", import_suppressions)
     r.add_post("/shutdown", shutdown)
     return app
 

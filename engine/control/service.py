@@ -30,6 +30,7 @@ from engine.run.clock import SimulatedClock, SystemClock
 from engine.run.engine import CampaignEngine, LeadInput
 from engine.run.report import campaign_figures
 from engine.runtime.runner import CampaignRunner, RunnerSettings
+from engine.store import suppression
 from engine.store.database import Database
 from engine.store.models import Campaign, Event, Lead, Send, Token, Wait
 
@@ -366,6 +367,40 @@ class EngineService:
                     "message_id": m.message_id, "received_at": m.received_at,
                     "headers": {k: str(v) for k, v in parsed.items()},
                     "html": m.body("html"), "text": m.body("plain")}
+
+    # -- the installation's suppression list (SEMANTICS 12) ----------------------
+    def suppressions(self, search: str = "", offset: int = 0, limit: int = 500) -> dict[str, Any]:
+        with self.db.session() as s:
+            found = suppression.entries(s, search=search, offset=offset, limit=limit)
+            return {"entries": [e.as_json() for e in found], "total": suppression.count(s)}
+
+    def suppress(self, emails: list[str], note: Optional[str] = None) -> dict[str, Any]:
+        """Suppress addresses by hand (reason ``manual``); all or none."""
+        if not isinstance(emails, list) or not emails:
+            raise ServiceError("name at least one address to suppress")
+        with self.db.session() as s:
+            try:
+                added = [e for e in emails if suppression.add(s, e, "manual", note=note or None)]
+            except suppression.SuppressionError as exc:
+                raise ServiceError(str(exc)) from None
+        return {"added": len(added), "already": len(emails) - len(added)}
+
+    def unsuppress(self, emails: list[str]) -> dict[str, Any]:
+        """Take the named addresses off the list (never a pattern: each one in full)."""
+        if not isinstance(emails, list) or not emails or not all(isinstance(e, str) for e in emails):
+            raise ServiceError("name each address to remove from the suppression list")
+        with self.db.session() as s:
+            return {"removed": suppression.remove(s, emails)}
+
+    def export_suppressions(self) -> str:
+        with self.db.session() as s:
+            return suppression.export_csv(s)
+
+    def import_suppressions(self, text: str) -> dict[str, Any]:
+        with self.db.session() as s:
+            result = suppression.import_csv(s, text)
+        return {"added": result.added, "already": result.already, "summary": result.summary(),
+                "rejected": [{"line": r.line, "reason": r.reason} for r in result.rejected]}
 
     def health(self) -> dict[str, Any]:
         return {"ok": True, "campaigns": sorted(self.handles), "uptime": time.time() - self.started_at,
