@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from engine.delivery.mime import ascii_address, ascii_sender, envelope_sender
-from engine.delivery.render import DEFAULT_SENDER, EmailContent, render_raw
+from engine.delivery.render import DEFAULT_SENDER, EmailContent, RenderError, render_raw
 from engine.delivery.smtp import MessageProblem, Sender, SendOutcome
 from engine.delivery.tracked_links import TrackingUrls
 from engine.delivery.tracking_tokens import TrackingTokens
@@ -342,6 +342,8 @@ class Outbox:
             return await self._deliver(item)
         except MessageProblem as exc:
             return SendOutcome(False, True, None, str(exc), "message")
+        except RenderError as exc:
+            return SendOutcome(False, True, None, f"the email could not be built for this lead: {exc}", "message")
         except Exception as exc:  # noqa: BLE001 - one lead's message must never stop the others
             log.warning("send %s to %s could not be built: %s: %s", item.send_id, item.email,
                         type(exc).__name__, exc)
