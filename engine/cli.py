@@ -8,6 +8,7 @@ could not be read.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from datetime import UTC
 from pathlib import Path
@@ -81,6 +82,27 @@ def parse_until(text: Optional[str]) -> Optional[float]:
         fail(f"--until: {exc}")
 
 
+_RATE_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def parse_send_rate(text: Optional[str]) -> Optional[float]:
+    """``14/s``, ``500/m``, ``10000/h``, ``50000/d`` or a bare number per second -> sends per second."""
+    if text is None:
+        return None
+    count, _slash, unit = text.strip().partition("/")
+    try:
+        value = float(count)
+    except ValueError:
+        value = float("nan")
+    per = _RATE_UNITS.get(unit.strip().lower() or "s")
+    if per is None or not math.isfinite(value) or value <= 0:
+        fail(f"--send-rate: {text!r} is not a rate; write it like 14/s, 500/m or 10000/h")
+    rate = value / per
+    if rate > 1_000_000:
+        fail("--send-rate: at most 1,000,000 sends a second")
+    return rate
+
+
 def read_leads(spec: str):
     from engine.run.engine import LeadInput
 
@@ -138,6 +160,9 @@ def simulate_command(
     until: Optional[str] = typer.Option(None, "--until", help="Stop at this campaign time, e.g. 2d."),
     db_path: Optional[str] = typer.Option(None, "--db", help="SQLite file (default: in memory)."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole run as JSON."),
+    send_rate: Optional[str] = typer.Option(None, "--send-rate",
+                                            help="A provider's rate, e.g. 14/s, 500/m, 10000/h: sends leave "
+                                                 "the queue in order at that rate (default: at once)."),
 ) -> None:
     """Run a flow on a simulated clock with a simulated outbox until it is complete."""
     from engine.sim.simulate import simulate
@@ -147,6 +172,7 @@ def simulate_command(
         fail("--mode must be parallel or exclusive")
     flow = read_valid_flow(flow_path, "simulating")
     until_s = parse_until(until)
+    rate = parse_send_rate(send_rate)
     lead_list, imported = read_leads(leads)
     if imported is not None and not as_json:
         for rejection in imported.rejected:
@@ -166,7 +192,8 @@ def simulate_command(
         def progress_cb(played: int) -> None:
             progress.update(task, advance=played)
     try:
-        result = simulate(flow, lead_list, events, mode=mode, until=until_s, db=db, on_progress=progress_cb)
+        result = simulate(flow, lead_list, events, mode=mode, until=until_s, db=db, on_progress=progress_cb,
+                          send_rate=rate)
     finally:
         if progress is not None:
             progress.stop()
@@ -201,6 +228,54 @@ def print_summary(result, flow) -> None:
 
 
 # -- real runs ----------------------------------------------------------------
+
+def ehlo_option():
+    return typer.Option(None, "--ehlo-name", envvar="MAILBRANCH_EHLO_NAME",
+                        help="The name given to the SMTP server in EHLO (default localhost.localdomain); "
+                             "your sending domain is a good choice.")
+
+
+def ca_option():
+    return typer.Option(None, "--ca-bundle", envvar="MAILBRANCH_CA_BUNDLE",
+                        help="A PEM file of CA certificates to verify the SMTP server with (default: the system's).")
+
+
+def plain_auth_option():
+    return typer.Option(False, "--allow-plain-auth",
+                        help="Send the SMTP password even when the server offers no encryption (trusted networks "
+                             "only); without it such a server pauses sending with the reason.")
+
+
+def retry_option():
+    return typer.Option("3d", "--retry-for", help="How long a message the server refuses for now (4xx) is "
+                                                  "retried before it fails, e.g. 3d, 12h.")
+
+
+def smtp_from(url: str, ehlo_name: Optional[str], ca_bundle: Optional[str], allow_plain_auth: bool):
+    """The outgoing server's settings: the URL, with the command's options laid over it."""
+    from engine.delivery.smtp import SmtpSettings, SmtpUrlError
+
+    try:
+        settings = SmtpSettings.from_url(url)
+    except SmtpUrlError as exc:
+        fail(str(exc))
+    if ca_bundle is not None and not Path(ca_bundle).is_file():
+        fail(f"--ca-bundle: {ca_bundle} is not a readable file")
+    return settings.with_options(local_hostname=ehlo_name, ca_file=ca_bundle,
+                                 allow_plain_auth=True if allow_plain_auth else None)
+
+
+def delivery_policy(retry_for: str):
+    from engine.runtime.policy import DeliveryPolicy
+
+    try:
+        horizon = parse_duration(retry_for)
+    except DurationError as exc:
+        fail(f"--retry-for: {exc}")
+    if horizon <= 0:
+        fail("--retry-for must be longer than 0")
+    return DeliveryPolicy(retry_horizon=horizon)
+
 
 def open_db(db_path: Path, must_exist: bool = True):
     from engine.store.database import Database
@@ -257,23 +332,26 @@ def run_command(
     shards: int = typer.Option(64, "--shards", help="With --distributed: how many lead shards (locks)."),
     verbose: bool = typer.Option(False, "--verbose", help="Log one line per operation (send, event, timer…)."),
     log_json: bool = typer.Option(False, "--log-json", help="Log lines as JSON objects."),
+    ehlo_name: Optional[str] = ehlo_option(),
+    ca_bundle: Optional[str] = ca_option(),
+    allow_plain_auth: bool = plain_auth_option(),
+    retry_for: str = retry_option(),
 ) -> None:
     """Run a campaign for real until it is complete; Ctrl-C stops, the same command resumes."""
     import asyncio
     import logging
 
     from engine.delivery.errors import CannotListen
-    from engine.delivery.smtp import SmtpSettings, SmtpUrlError
     from engine.observe.logs import configure
     from engine.run.clock import SystemClock
+    from engine.runtime import status as runtime_status
     from engine.runtime.runner import CampaignRunner, RunnerSettings
+    from engine.runtime.supervise import Supervisor
 
     configure(json_lines=log_json or None, level=logging.INFO if verbose else logging.WARNING)
     flow = read_valid_flow(flow_path, "running")
-    try:
-        smtp_settings = SmtpSettings.from_url(smtp)
-    except SmtpUrlError as exc:
-        fail(str(exc))
+    smtp_settings = smtp_from(smtp, ehlo_name, ca_bundle, allow_plain_auth)
+    policy = delivery_policy(retry_for)
     lead_list, imported = read_leads(str(leads))
     for rejection in imported.rejected:
         err.print(f"[yellow]{leads}, line {rejection.line}[/]: {rejection.reason}", highlight=False)
@@ -300,9 +378,15 @@ def run_command(
     err.print(("Resuming" if resumed else "Starting") + f" campaign {engine.campaign_id} “{engine.name}”: "
               f"{enrolled.added} leads enrolled now, {enrolled.already_enrolled} already in.", highlight=False)
     runner = CampaignRunner(db, [engine], RunnerSettings(smtp_settings, tracking_host, tracking_port, public_url,
-                                                         distributed=distributed), clock)
+                                                         distributed=distributed, policy=policy), clock)
+    # The send loop runs supervised: a crash is one log line and a restart, never a silent stop.
+    supervisor = Supervisor(on_change=runtime_status.task_recorder(db))
 
     async def main() -> None:
+        import signal
+
+        # SIGTERM stops like Ctrl-C: messages already on the wire are answered and recorded first.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
         try:
             await runner.start()
         except CannotListen as exc:
@@ -313,14 +397,14 @@ def run_command(
         display = LiveStatus(db, engine.campaign_id, runner, quiet)
         try:
             with display:
-                await runner.run(on_pass=display.update)
+                await supervisor.run("send loop", lambda: runner.run(on_pass=display.update))
         finally:
             await runner.stop()
         display.final()
 
     try:
         asyncio.run(main())
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         err.print("Stopped. Run the same command again to resume; nothing will be sent twice.")
         raise typer.Exit(130) from None
 
@@ -395,9 +479,11 @@ def status_command(
     from sqlalchemy import select
 
     from engine.run.report import campaign_figures
+    from engine.runtime import status as runtime_status
     from engine.store.models import Campaign, read_counter
 
     db = open_db(db_path)
+    runtime_status.ensure_table(db)
     with db.session() as s:
         ids = [campaign] if campaign is not None else list(s.execute(select(Campaign.id)).scalars())
         try:
@@ -405,13 +491,17 @@ def status_command(
         except LookupError as exc:
             fail(str(exc), 1)
         rejected = read_counter(s, "tracking_rejected")
+        delivery = runtime_status.engine_report(s)
+        failures = {cid: runtime_status.failed_sends(s, cid) for cid in ids}
     if as_json:
-        print(json.dumps({"campaigns": [f.as_json() for f in all_figures], "tracking_rejected": rejected},
+        campaigns = [dict(f.as_json(), failed_sends=failures[f.campaign_id]) for f in all_figures]
+        print(json.dumps({"campaigns": campaigns, "tracking_rejected": rejected, "delivery": delivery},
                          indent=1, ensure_ascii=False))
         return
     if not all_figures:
         out.print("No campaigns in this database yet.")
     out.print(f"Tracking requests rejected (forged, damaged or unknown tokens): {rejected}.")
+    print_delivery(delivery)
     for f in all_figures:
         table = Table(title=f"Campaign {f.campaign_id} “{f.name}”: {f.state}"
                       + (f", complete at {_when(f.complete_at)}" if f.complete_at else ""), title_justify="left")
@@ -432,6 +522,40 @@ def status_command(
         out.print(f"{f.leads} leads, {f.tokens_active} tokens waiting. Sends: {sent} delivered, {queued} in the "
                   f"outbox, {failed} failed, {f.retries} retries. Events: {f.events} ({f.late_events} late, "
                   f"{f.pending_events} not yet handled). Timers pending: {f.pending_waits}.", highlight=False)
+        if failures[f.campaign_id]:
+            out.print("Failed sends (latest first):", highlight=False)
+            for x in failures[f.campaign_id]:
+                out.print(f"  {x['lead']} <{x['email']}> at {x['node']}, {_when(x['at'])}: {x['error']}",
+                          highlight=False)
+
+
+ERROR_CLASS_NAMES = {"server": "server away", "session": "session refused", "message": "message refused for good",
+                     "transient": "message refused for now"}
+
+
+def print_delivery(report: dict) -> None:
+    """Outboxes (paused? why? until when?), their last errors by class, retries waiting, and supervised tasks."""
+    for name, o in sorted(report["outboxes"].items()):
+        who = {"outbox": "Outbox", "outbox:simulations": "Outbox of simulations"}.get(
+            name, "Outbox of " + name.split(":", 1)[-1].replace("worker:", "worker "))
+        line = f"{who} (as of {_when(o.get('updated_at'))}): {o.get('state')}"
+        if o.get("state") == "paused":
+            line += f" since {_when(o.get('since'))}: {o.get('reason')}; next try at {_when(o.get('resume_at'))}"
+        out.print(line + ".", highlight=False)
+        for kind in ("server", "session", "message", "transient"):
+            e = (o.get("last_errors") or {}).get(kind)
+            if e:
+                out.print(f"  last error, {ERROR_CLASS_NAMES[kind]} ({_when(e.get('at'))}): {e.get('error')}",
+                          highlight=False)
+    retries = report["retries"]
+    if retries["count"]:
+        out.print(f"Retries waiting: {retries['count']} (refused for now), next at {_when(retries['next_at'])}.",
+                  highlight=False)
+    for t in report["tasks"]:
+        if t.get("restarts") or t.get("last_error") or not (t.get("running") or t.get("finished")):
+            state = "running" if t.get("running") else ("finished" if t.get("finished") else "DOWN, restarting")
+            out.print(f"Task {t['name']}: {state}, restarted {t.get('restarts', 0)} times; last error at "
+                      f"{_when(t.get('last_error_at'))}: {t.get('last_error')}", highlight=False)
 
 
 @app.command("mailbox")
@@ -530,6 +654,10 @@ def serve_command(
     tracking_port: int = typer.Option(8025, "--tracking-port"),
     public_url: Optional[str] = typer.Option(None, "--public-url"),
     control_port: int = typer.Option(0, "--control-port", help="Loopback port of the control API (0: any)."),
+    ehlo_name: Optional[str] = ehlo_option(),
+    ca_bundle: Optional[str] = ca_option(),
+    allow_plain_auth: bool = plain_auth_option(),
+    retry_for: str = retry_option(),
 ) -> None:
     """Run the engine as its own process for the desktop app (control API on loopback)."""
     import asyncio
@@ -539,7 +667,8 @@ def serve_command(
     from engine.delivery.smtp import SmtpUrlError
 
     try:
-        asyncio.run(serve(str(db_path), smtp, tracking_host, tracking_port, public_url, control_port))
+        asyncio.run(serve(str(db_path), smtp_from(smtp, ehlo_name, ca_bundle, allow_plain_auth), tracking_host,
+                          tracking_port, public_url, control_port, policy=delivery_policy(retry_for)))
     except (CannotListen, SmtpUrlError) as exc:
         fail(str(exc))
     except KeyboardInterrupt:
@@ -586,12 +715,15 @@ def worker_command(
                                    help="Base URL of the tracking server, written into every link."),
     concurrency: int = typer.Option(4, "--concurrency", help="Jobs this worker runs at once."),
     log_json: bool = typer.Option(False, "--log-json"),
+    ehlo_name: Optional[str] = ehlo_option(),
+    ca_bundle: Optional[str] = ca_option(),
+    allow_plain_auth: bool = plain_auth_option(),
+    retry_for: str = retry_option(),
 ) -> None:
     """A scale-out worker: plays campaigns and sends their emails from a PostgreSQL database."""
     import asyncio
     import logging
 
-    from engine.delivery.smtp import SmtpSettings, SmtpUrlError
     from engine.observe.logs import configure
     from engine.scale.worker import run_worker
 
@@ -599,17 +731,15 @@ def worker_command(
         fail("a worker needs a PostgreSQL database (--db postgresql://…); the embedded SQLite engine runs "
              "in one process")
     configure(json_lines=log_json or None, level=logging.INFO)
-    try:
-        settings = SmtpSettings.from_url(smtp)
-    except SmtpUrlError as exc:
-        fail(str(exc))
+    settings = smtp_from(smtp, ehlo_name, ca_bundle, allow_plain_auth)
+    policy = delivery_policy(retry_for)
     if settings.sandbox:
         fail("a worker sends through a real server; start `mailbranch sandbox` and pass "
              "--smtp smtp://127.0.0.1:PORT")
     if db_url.startswith("postgresql://"):
         db_url = db_url.replace("postgresql://", "postgresql+psycopg://", 1)
     try:
-        asyncio.run(run_worker(db_url, settings, public_url, concurrency))
+        asyncio.run(run_worker(db_url, settings, public_url, concurrency, policy=policy))
     except KeyboardInterrupt:
         pass
 

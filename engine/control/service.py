@@ -28,8 +28,10 @@ from engine.flow.fileformat import loads_flow
 from engine.flow.validate import has_errors, validate
 from engine.run.clock import SimulatedClock, SystemClock
 from engine.run.engine import CampaignEngine, LeadInput
-from engine.run.report import campaign_figures
+from engine.run.report import BEHAVIOUR_EVENTS, campaign_figures
+from engine.runtime import status as runtime_status
 from engine.runtime.runner import CampaignRunner, RunnerSettings
+from engine.runtime.supervise import Supervisor
 from engine.store import suppression
 from engine.store.database import Database
 from engine.store.models import Campaign, Event, Lead, Send, Token, Wait
@@ -60,7 +62,9 @@ class EngineService:
         settings.sandbox_for_simulations = True
         self.runner = CampaignRunner(db, [], settings, self.wall, tokens)
         self.handles: dict[int, Handle] = {}
-        self._tasks: list[asyncio.Task] = []
+        #: The send loop and the simulation clock run supervised: a crash is logged,
+        #: restarted with backoff, and shown by /health and `mailbranch status`.
+        self.supervisor = Supervisor(on_change=runtime_status.task_recorder(db))
         self.started_at = time.time()
 
     # -- life cycle --------------------------------------------------------
@@ -84,18 +88,12 @@ class EngineService:
             else:
                 handle = Handle(CampaignEngine(self.db, campaign_id, self.wall), False)
             self._attach(handle)
-        self._tasks = [asyncio.create_task(self.runner.run(until_finished=False)),
-                       asyncio.create_task(self._tick())]
+        self.supervisor.start("send loop", lambda: self.runner.run(until_finished=False))
+        self.supervisor.start("simulation clock", self._tick)
 
     async def stop(self) -> None:
         self._save_clocks()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
-                pass
+        await self.supervisor.stop()
         await self.runner.stop()
 
     def _attach(self, handle: Handle) -> None:
@@ -238,6 +236,8 @@ class EngineService:
             outbox = self.runner.sandbox_outbox if data["simulated"] and self.runner.sandbox_outbox else \
                 self.runner.outbox
             data["outbox"] = outbox.status.describe() if outbox else "idle"
+            data["outbox_status"] = outbox.status.as_json() if outbox else None
+            data["retries_waiting"] = runtime_status.retries_waiting(s, campaign_id)
             data["finished_leads"] = self._finished_leads(s, campaign_id)
             return data
 
@@ -276,8 +276,9 @@ class EngineService:
                      for x in s.execute(select(Send).where(Send.lead_id == lead.id).order_by(Send.at)).scalars()]
             events = [{"type": e.type, "node": e.node, "send": e.send_id, "at": e.at, "url": e.url,
                        "state": e.state, "triggered": json.loads(e.triggered or "[]")}
-                      for e in s.execute(select(Event).where(Event.lead_id == lead.id).order_by(Event.at))
-                      .scalars()]
+                      for e in s.execute(select(Event).where(Event.lead_id == lead.id,
+                                                             Event.type.in_(BEHAVIOUR_EVENTS))
+                                         .order_by(Event.at)).scalars()]
             waits = [{"node": w.node, "due_at": w.due_at, "state": w.state, "token": w.token_id}
                      for w in s.execute(select(Wait).where(Wait.lead_id == lead.id).order_by(Wait.due_at))
                      .scalars() if w.node != self.handles_start(campaign_id)]
@@ -403,7 +404,12 @@ class EngineService:
                 "rejected": [{"line": r.line, "reason": r.reason} for r in result.rejected]}
 
     def health(self) -> dict[str, Any]:
-        return {"ok": True, "campaigns": sorted(self.handles), "uptime": time.time() - self.started_at,
+        """``ok`` only while every supervised task runs: never while the send loop is down."""
+        outboxes = {name: o.status.as_json() for name, o in ((runtime_status.OUTBOX, self.runner.outbox),
+                                                               (runtime_status.SANDBOX_OUTBOX,
+                                                                self.runner.sandbox_outbox)) if o is not None}
+        return {"ok": self.supervisor.ok, "tasks": self.supervisor.report(), "outboxes": outboxes,
+                "campaigns": sorted(self.handles), "uptime": time.time() - self.started_at,
                 "tracking": self.runner.tracking.public_url if self.runner.tracking else None,
                 "rejected": self.runner.tracking.rejected if self.runner.tracking else 0,
                 "sandbox_port": self.runner.sandbox.port if self.runner.sandbox else None}
