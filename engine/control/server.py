@@ -18,6 +18,7 @@ from typing import Optional
 from aiohttp import web
 
 from engine.control.service import EngineService, ServiceError
+from engine.delivery.http_guard import RejectionLog, ServerLimits, start_guarded
 from engine.flow.fileformat import FlowFileError
 
 log = logging.getLogger("mailbranch.control")
@@ -25,6 +26,10 @@ log = logging.getLogger("mailbranch.control")
 SERVICE = web.AppKey("service", EngineService)
 SECRET = web.AppKey("secret", str)
 ON_SHUTDOWN = web.AppKey("on_shutdown", Callable)
+REJECTIONS = web.AppKey("rejections", RejectionLog)
+#: The app polls with kept-alive connections its client keeps 15 s: the server keeps them longer,
+#: so the client never reuses one the server has just closed.
+LIMITS = ServerLimits(header_timeout=10.0, keepalive_timeout=75.0, max_connections=256)
 
 
 def _json(data: object, status: int = 200) -> web.Response:
@@ -34,8 +39,8 @@ def _json(data: object, status: int = 200) -> web.Response:
 @web.middleware
 async def guard(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
     """Secret first, then turn refusals into a JSON message the app can show."""
-    given = request.headers.get("Authorization", "")
-    if not hmac.compare_digest(given.encode(), f"Bearer {request.app[SECRET]}".encode()):
+    if not _authorised(request):
+        request.app[REJECTIONS].note("secret", "refused a request without the right secret (403)")
         return _json({"error": "not allowed"}, 403)
     try:
         return await handler(request)
@@ -43,6 +48,20 @@ async def guard(request: web.Request, handler: Callable[[web.Request], Awaitable
         return _json({"error": str(exc)}, 400)
     except (KeyError, ValueError, TypeError, json.JSONDecodeError) as exc:
         return _json({"error": f"bad request: {exc}"}, 400)
+
+
+def _authorised(request: web.Request) -> bool:
+    """True only for ``Authorization: Bearer <secret>``; any other value, whatever its bytes, is False.
+
+    aiohttp hands over non-ASCII header bytes as text with surrogate escapes;
+    they are compared as the bytes they were, never allowed to raise.
+    """
+    given = request.headers.get("Authorization", "")
+    try:
+        raw = given.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return False
+    return hmac.compare_digest(raw, f"Bearer {request.app[SECRET]}".encode())
 
 
 def _service(request: web.Request) -> EngineService:
@@ -172,6 +191,7 @@ async def shutdown(request: web.Request) -> web.Response:
 def build_app(service: EngineService, secret: str, on_shutdown: Callable[[], None]) -> web.Application:
     app = web.Application(middlewares=[guard], client_max_size=64 * 1024 * 1024)
     app[SERVICE], app[SECRET], app[ON_SHUTDOWN] = service, secret, on_shutdown
+    app[REJECTIONS] = RejectionLog(log, "control API")
     r = app.router
     r.add_get("/health", health)
     r.add_get("/campaigns", list_campaigns)
@@ -208,13 +228,12 @@ class ControlServer:
 
     async def start(self) -> None:
         # The app polls every half second; on shutdown, do not wait a minute for those requests.
-        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", self.port).start()
-        self._runner = runner
-        self.port = runner.addresses[0][1]
+        self._runner = await start_guarded(self.app, "127.0.0.1", self.port, LIMITS, self.app[REJECTIONS],
+                                           f"{log.name}.http", shutdown_timeout=2.0)
+        self.port = self._runner.addresses[0][1]
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+            self.app[REJECTIONS].flush()

@@ -28,6 +28,7 @@ from typing import Optional, Protocol
 from aiohttp import web
 
 from engine.delivery.errors import CannotListen
+from engine.delivery.http_guard import RejectionLog, ServerLimits, start_guarded
 from engine.delivery.tracking_tokens import Id, TrackingTokens
 
 log = logging.getLogger(__name__)
@@ -208,6 +209,7 @@ class TrackingServer:
         port: int = 0,
         public_url: Optional[str] = None,
         clock: Callable[[], int] = wall_clock_ms,
+        limits: ServerLimits = ServerLimits(),
     ) -> None:
         self.host = host
         self.port = port
@@ -215,6 +217,10 @@ class TrackingServer:
         self.counters = Counters()
         self.app = build_app(tokens, sink, counters=self.counters, clock=clock)
         self._runner: Optional[web.AppRunner] = None
+        #: Header and keep-alive timeouts and the connection cap (see ``http_guard``).
+        self.limits = limits
+        #: Connections refused, evicted or timed out, and malformed requests, by kind.
+        self.rejections = RejectionLog(log, "tracking server")
 
     @property
     def public_url(self) -> str:
@@ -237,13 +243,10 @@ class TrackingServer:
     async def start(self) -> None:
         if self._runner is not None:
             return
-        runner = web.AppRunner(self.app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
         try:
-            await site.start()
+            runner = await start_guarded(self.app, self.host, self.port, self.limits, self.rejections,
+                                         f"{__name__}.http")
         except OSError as exc:
-            await runner.cleanup()
             raise CannotListen(
                 f"The tracking server cannot listen on {self.host}:{self.port} ({exc.strerror or exc}). "
                 "Choose another --tracking-port or stop the program using it."
@@ -256,6 +259,7 @@ class TrackingServer:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+            self.rejections.flush()
 
     async def __aenter__(self) -> TrackingServer:
         await self.start()
