@@ -437,7 +437,8 @@ class LeadsPanel(QWidget):
             return False
         self.error_label.clear()
         what = "an open" if kind == "open" else "a click"
-        self.message.emit(f"Simulated {what} of {email} by {key}" + ("." if recorded else " (already counted)."))
+        subject = self.email_box.currentText() or subject_for(self.flow, email)
+        self.message.emit(f"Simulated {what} of “{subject}” by {key}" + ("." if recorded else " (already counted)."))
         await self.refresh()
         return recorded
 

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.run_view import SPEEDS
+from editor.window import documents_dir, is_private_folder
 from engine.leads.importer import ImportResult, LeadImportError, import_leads
 
 
@@ -99,8 +100,15 @@ class RunDialog(QDialog):
         self.resize(640, 420)
         self.reload()
 
+    def start_folder(self) -> str:
+        """Where the chooser opens: the chosen list's folder, unless it is the bundled sample's
+        (or the data folder): then the user's Documents."""
+        current = Path(self.path_edit.text().strip()).expanduser()
+        folder = current.parent if current.name else current
+        return str(folder) if folder.is_dir() and not is_private_folder(folder) else documents_dir()
+
     def _browse(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose the lead list", self.path_edit.text(),
+        path, _ = QFileDialog.getOpenFileName(self, "Choose the lead list", self.start_folder(),
                                               "CSV files (*.csv);;All files (*)")
         if path:
             self.path_edit.setText(path)

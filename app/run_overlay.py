@@ -124,7 +124,7 @@ class NodeFiguresItem(QGraphicsItem):
 class EdgeCountItem(QGraphicsItem):
     """An edge's count in a small pill, drawn above the steps so no port or node hides it.
 
-    It sits at the middle of the edge; beside the YES/NO pill when the edge has one.
+    It sits at the middle of the edge; above a YES pill, below a NO pill.
     """
 
     def __init__(self, figures: EdgeFiguresItem) -> None:
@@ -141,10 +141,12 @@ class EdgeCountItem(QGraphicsItem):
         w, h = self._metrics.horizontalAdvance(text) + 10, self._metrics.height() + 2
         path = self.figures.edge_item.path()
         centre = path.pointAtPercent(0.5)
-        label = style.PORT_LABELS.get(self.figures.edge.port)
-        if label:
-            pill = QFontMetricsF(style.font(10, QFont.Weight.Bold)).horizontalAdvance(label) + 12
-            centre += QPointF(pill / 2 + w / 2 + 3, 0)
+        if style.PORT_LABELS.get(self.figures.edge.port):
+            # Columns are only ~50 px apart: beside the YES/NO pill the count would touch a step,
+            # so it goes above the YES pill and below the NO one.
+            pill = QFontMetricsF(style.font(10, QFont.Weight.Bold)).height() + 3
+            step = pill / 2 + h / 2 + 2
+            centre += QPointF(0, -step if self.figures.edge.port == "yes" else step)
         self._rect = QRectF(centre.x() - w / 2, centre.y() - h / 2, w, h)
         self.setVisible(self.figures.count > 0)
         self.update()

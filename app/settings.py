@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from editor.window import documents_dir, is_private_folder
 from engine.delivery.smtp import SmtpSettings, SmtpUrlError
 from engine.runtime.home import mailbranch_home
 
@@ -396,7 +397,9 @@ class SettingsDialog(QDialog):
     # -- database file ---------------------------------------------------------
     def choose_db_path(self) -> Optional[str]:
         """Ask for the database file; tests replace this."""
-        path, _ = QFileDialog.getSaveFileName(self, "Database file", self.db_path.text(),
+        current = Path(self.db_path.text().strip() or default_db_path()).expanduser()
+        start = current if not is_private_folder(current.parent) else Path(documents_dir()) / current.name
+        path, _ = QFileDialog.getSaveFileName(self, "Database file", str(start),
                                               "Mailbranch database (*.db);;All files (*)",
                                               options=QFileDialog.Option.DontConfirmOverwrite)
         return path or None

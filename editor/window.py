@@ -31,7 +31,7 @@ PREFERRED_SIZE = QSize(1360, 820)
 #: What a window manager's title bar and borders take around the window (not part of ``resize()``).
 FRAME_ALLOWANCE = QSize(16, 40)
 #: Height of the Problems panel when the window opens: the summary and about four findings.
-PROBLEMS_HEIGHT = 170
+PROBLEMS_HEIGHT = 150
 
 
 def documents_dir() -> str:
@@ -46,7 +46,7 @@ def documents_dir() -> str:
     return str(Path.home())
 
 
-def _private(folder: Path) -> bool:
+def is_private_folder(folder: Path) -> bool:
     """The app's data folder or its bundled resources: places a file dialog should not start in."""
     folder = folder.resolve()
     for private in (mailbranch_home(), style.RESOURCES):
@@ -202,7 +202,7 @@ class EditorWindow(QMainWindow):
 
     def choose_save_path(self, title: str = "Save flow") -> Optional[str]:
         path = self.document.path
-        suggested = str(path if path is not None and not _private(path.parent)
+        suggested = str(path if path is not None and not is_private_folder(path.parent)
                         else Path(self._last_dir()) / f"{self.document.flow.name}.json")
         path, _ = QFileDialog.getSaveFileName(self, title, suggested, FILE_FILTER)
         if path and not Path(path).suffix:
@@ -221,7 +221,7 @@ class EditorWindow(QMainWindow):
         self.error_box.open()
 
     def _last_dir(self) -> str:
-        if self.document.path is not None and not _private(self.document.path.parent):
+        if self.document.path is not None and not is_private_folder(self.document.path.parent):
             return str(self.document.path.parent)
         last = str(QSettings("Mailbranch", "Editor").value("last_dir", "") or "")
         return last if last and Path(last).is_dir() else documents_dir()
@@ -261,7 +261,7 @@ class EditorWindow(QMainWindow):
             return False
         apply_missing_positions(flow)
         self.document.set_flow(flow, Path(path))
-        if not _private(Path(path).resolve().parent):
+        if not is_private_folder(Path(path).resolve().parent):
             QSettings("Mailbranch", "Editor").setValue("last_dir", str(Path(path).resolve().parent))
         self._fit_pending = True
         if self.isVisible():

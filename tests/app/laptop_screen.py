@@ -155,6 +155,13 @@ def main() -> None:
     report["run_clipped"] = sorted(name for name, w in widgets.items() if not w.isVisible() or outside(w, window))
     report["timeline"] = [run.leads.timeline_list.item(i).text() for i in range(run.leads.timeline_list.count())]
     report["run_zoom"] = run.view.zoom()
+    # Edge counts: none drawn over a step or its ports.
+    steps = [item.mapRectToScene(item.node_rect().adjusted(-8, -8, 8, 8)) for item in run.editor.scene.nodes.values()]
+    report["edge_counts"] = {f"{source}.{port}": figure.text() for (source, port), figure in run.overlay.edges.items()
+                             if figure.label.isVisible()}
+    report["edge_counts_over_steps"] = sorted(
+        f"{source}.{port}" for (source, port), figure in run.overlay.edges.items()
+        if figure.label.isVisible() and any(figure.label_rect().intersects(step) for step in steps))
     if len(sys.argv) > 1:  # the run view at this size, for a person to look at
         window.grab().save(sys.argv[1])
     print(json.dumps(report))

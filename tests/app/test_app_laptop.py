@@ -52,6 +52,12 @@ def test_after_a_simulation_nothing_is_cut_off(laptop):
     assert laptop["run_clipped"] == [], "Stop, the lead pager, Simulate open/click are inside the window"
 
 
+def test_edge_counts_stay_clear_of_steps_and_ports(laptop):
+    assert laptop["edge_counts"] == {"start.next": "20", "e1.next": "20", "c1.no": "20", "c1.yes": "1",
+                                     "c2.no": "1", "c2.yes": "1"}
+    assert laptop["edge_counts_over_steps"] == []
+
+
 def test_dialogs_fit(laptop):
     width, height = laptop["budget"]
     for name, dialog in laptop["dialogs"].items():
@@ -157,12 +163,16 @@ def test_file_dialogs_start_in_documents_not_in_the_data_folder(qtbot, qloop, ho
 
     from app.engine_process import EngineOptions
     from app.main_window import MainWindow
+    from app.paths import SAMPLE_LEADS
     from app.report_view import ReportView
+    from app.run_dialog import RunDialog
+    from app.settings import AppSettings, SettingsDialog
 
     documents = tmp_path / "Documents"
     documents.mkdir()
     monkeypatch.setattr("editor.window.documents_dir", lambda: str(documents))
     monkeypatch.setattr("app.report_view.documents_dir", lambda: str(documents))
+    monkeypatch.setattr("app.settings.documents_dir", lambda: str(documents))
     window = MainWindow(engine_options=EngineOptions(data_dir=home, db_path=home / "c.db"))
     qtbot.addWidget(window)
     assert Path(window.document.path).parent == home, "the first start opened the sample copy in the data folder"
@@ -172,8 +182,16 @@ def test_file_dialogs_start_in_documents_not_in_the_data_folder(qtbot, qloop, ho
     window.choose_open_path()
     window.choose_save_path()
     ReportView(None, 3).choose_export_path("node")
+    settings = SettingsDialog(AppSettings(db_path=str(home / "mailbranch.db")), window)
+    settings.choose_db_path()
     assert asked == [str(documents), str(documents / "Spring offer (sample).json"),
-                     str(documents / "campaign-3-per-node.csv")]
+                     str(documents / "campaign-3-per-node.csv"), str(documents / "mailbranch.db")]
+    monkeypatch.setattr("app.run_dialog.documents_dir", lambda: str(documents))
+    assert RunDialog("Sample", True, SAMPLE_LEADS).start_folder() == str(documents), "not the bundled sample's"
+    mine = tmp_path / "lists" / "leads.csv"
+    mine.parent.mkdir()
+    mine.write_text("email\nana@example.com\n")
+    assert RunDialog("Sample", True, mine).start_folder() == str(mine.parent), "the user's own list's folder"
 
 
 # -- the report --------------------------------------------------------------------------------------------------
