@@ -13,6 +13,7 @@ import re
 from typing import Optional
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 #: How much of a user's text a message quotes.
 SHOWN_CHARS = 60
@@ -27,10 +28,13 @@ def bad_character(text: str) -> Optional[int]:
 
 
 def shown(text: object, limit: int = SHOWN_CHARS) -> str:
-    """``text`` as a message may quote it: lone surrogates written as ``\\udXXX``, long text cut."""
+    """``text`` as a message may quote it on one line: lone surrogates written as
+    ``\\udXXX``, line breaks and other control characters as ``\\xNN``, long text cut."""
     value = str(text)
     if len(value) > limit:
         value = value[: limit - 1] + "…"
+    if not value.isprintable():
+        value = _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", value)
     if bad_character(value) is not None:
         value = value.encode("utf-8", "backslashreplace").decode("utf-8")
     return value
