@@ -211,7 +211,14 @@ def flow_to_data(flow: Flow) -> dict[str, Any]:
 
 
 def dumps_flow(flow: Flow) -> str:
-    return json.dumps(flow_to_data(flow), indent=2, ensure_ascii=False) + "\n"
+    """The file's text. Readable UTF-8, unless the flow still holds a lone surrogate
+    that validation reports: then every non-ASCII character is escaped, so that
+    saving never fails and the file reads back exactly as it was."""
+    data = flow_to_data(flow)
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    if bad_character(text) is not None:
+        text = json.dumps(data, indent=2)
+    return text + "\n"
 
 
 def save_flow(flow: Flow, path: Union[str, Path]) -> None:
