@@ -388,7 +388,8 @@ def _odd_values(value: Any, where: str, key: str = "") -> Iterator[tuple[str, st
                 yield spot, bad_text_sentence(item, position)
         elif isinstance(item, float):
             if not math.isfinite(item):
-                yield spot, f"holds {item}, which is not a number; write a real number"
+                written = "NaN" if math.isnan(item) else ("Infinity" if item > 0 else "-Infinity")
+                yield spot, f"holds {written}, which is not a number; write a real number"
         elif isinstance(item, dict):
             for child_key, child in item.items():
                 if isinstance(child_key, str) and bad_character(child_key) is not None:
