@@ -144,3 +144,14 @@ def test_an_unsubscribe_token_whose_lead_has_another_address_suppresses_only_the
     assert rows(engine_db, "SELECT COUNT(*) FROM leads WHERE unsubscribed_at IS NOT NULL") == [(0,)]
     with engine_db.session() as s:
         assert [e.email for e in suppression.entries(s)] == ["zoe@example.com"]
+
+
+def test_a_suppressed_address_is_skipped_whatever_its_letters_case(engine_db):
+    """Stored lower-cased, matched on both databases, non-ASCII capitals too."""
+    with engine_db.session() as s:
+        suppression.add(s, "JÖRG@Bücher.example", "complaint")
+        suppression.add(s, "ann@example.com", "unsubscribe")
+    engine = campaign(engine_db, ["jörg@BÜCHER.example", "ANN@Example.com", "bob@example.com"])
+    assert [r[2] for r in sends_of(engine_db, engine)] == ["bob@example.com"]
+    assert sorted(rows(engine_db, "SELECT reason FROM skips WHERE campaign_id = ?", (engine.campaign_id,))) == [
+        ("complaint",), ("unsubscribe",)]

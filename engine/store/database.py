@@ -44,6 +44,15 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+    # SQLite's own lower() folds ASCII only; PostgreSQL's (UTF-8) and Python's fold every
+    # letter. One rule everywhere, so a lead ``JÖRG@…`` matches the suppressed ``jörg@…``.
+    dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+
+
+def _lower(value: object) -> object:
+    if value is None or isinstance(value, str):
+        return value and value.lower()
+    return str(value).lower()
 
 
 class Database:
