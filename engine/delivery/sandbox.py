@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from engine.delivery.errors import CannotListen
 from engine.delivery.mailbox import store_messages
+from engine.faults import crash_point
 from engine.store.bulk import begin_write
 from engine.store.database import Database
 
@@ -110,6 +111,7 @@ class _MailboxHandler:
         except Exception as exc:  # e.g. the database is locked: the client should retry, not give up
             log.exception("sandbox could not store a message")
             return f"451 4.3.0 The sandbox could not store the message ({type(exc).__name__})"
+        crash_point("sandbox_stored")  # committed, not yet answered: the client never hears the 250
         if fault is not None:
             self.sandbox._drop(server)
             return "421 4.4.2 Connection dropped by the sandbox"

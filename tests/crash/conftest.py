@@ -1,11 +1,12 @@
-"""Crash tests: the engine and the sandbox SMTP server as their own processes,
-the engine killed with SIGKILL and restarted (see ``harness.py``)."""
+"""Crash tests: the engine as its own process, killed with SIGKILL and
+restarted (see ``harness.py``), sending to an outside SMTP server in a
+process of its own, or to its built-in sandbox."""
 
 from __future__ import annotations
 
 import pytest
 
-from .harness import Sandbox
+from .harness import CountingServer
 
 
 @pytest.fixture(scope="package")
@@ -15,7 +16,8 @@ def crash_dir(tmp_path_factory):
 
 @pytest.fixture(scope="package")
 def sandbox(crash_dir):
-    server = Sandbox(crash_dir)
+    """The outside server: it keeps every copy, so a resend shows as it would in an inbox."""
+    server = CountingServer(crash_dir)
     yield server
     server.close()
 

@@ -70,9 +70,9 @@ def test_ctrl_c_then_the_same_command_resumes_and_sends_nothing_twice(tmp_path, 
                              text=True)
     try:
         wait_for(lambda: sql(db, "SELECT COUNT(*) FROM mailbox_messages") not in ([], [(0,)]),
-                 what="the first sends")
+                 timeout=60, what="the first sends")
         first.send_signal(signal.SIGINT)
-        out, err = first.communicate(timeout=15)
+        out, err = first.communicate(timeout=60)
     finally:
         first.kill()
     assert first.returncode == 130, err
@@ -80,13 +80,17 @@ def test_ctrl_c_then_the_same_command_resumes_and_sends_nothing_twice(tmp_path, 
     assert "Traceback" not in err
     sent_before = sql(db, "SELECT COUNT(*) FROM mailbox_messages")[0][0]
     assert 1 <= sent_before < 12, "interrupted before the second emails"
+    # Every message the sandbox took was recorded as sent before the process exited.
+    assert sql(db, "SELECT COUNT(*) FROM sends WHERE status = 'sent'") == [(sent_before,)]
 
-    second = subprocess.run(run_args(flow, leads, db), env=env, capture_output=True, text=True, timeout=40)
+    second = subprocess.run(run_args(flow, leads, db), env=env, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stderr
     assert "Resuming campaign 1" in second.stderr and "0 leads enrolled now, 6 already in" in second.stderr
     assert "is complete" in second.stdout
     copies = sql(db, "SELECT message_id, COUNT(*) FROM mailbox_messages GROUP BY message_id")
     assert len(copies) == 12 and {n for _, n in copies} == {1}
+    assert sql(db, "SELECT COUNT(*) FROM engine_counters WHERE name = 'sandbox_resends'") == [(0,)], \
+        "a message was sent again"
     assert sql(db, "SELECT status, COUNT(*) FROM sends GROUP BY status") == [("sent", 12)]
 
     status = mb(env, "status", "--db", str(db), "--json")
@@ -112,6 +116,46 @@ def test_ctrl_c_then_the_same_command_resumes_and_sends_nothing_twice(tmp_path, 
     assert "One" in shown.stdout and "/u/" in shown.stdout  # the text part and its unsubscribe link
     missing = mb(env, "mailbox", "--db", str(db), "999")
     assert missing.returncode == 1 and "no message 999" in missing.stderr
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_stopped_in_the_middle_of_sending_every_accepted_message_is_recorded(tmp_path, env, stop):
+    """Hundreds of sends in flight when the stop comes: what the server took is recorded as
+    sent, the rest is handed back, and the next run sends only the rest."""
+    flow = write_flow(tmp_path, two_step_json(wait="1h", name="Busy"))
+    leads = tmp_path / "leads.csv"
+    leads.write_text("email\n" + "".join(f"lead{i}@example.com\n" for i in range(400)))
+    db = tmp_path / "run.db"
+
+    first = subprocess.Popen(run_args(flow, leads, db), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        wait_for(lambda: sql(db, "SELECT COUNT(*) FROM mailbox_messages") not in ([], [(0,)]),
+                 timeout=60, what="the first sends")
+        first.send_signal(stop)
+        _out, err = first.communicate(timeout=60)
+    finally:
+        first.kill()
+    assert first.returncode == 130 and "Stopped. Run the same command again" in err, err
+    assert "Traceback" not in err
+    received = sql(db, "SELECT COUNT(*) FROM mailbox_messages")[0][0]
+    statuses = dict(sql(db, "SELECT status, COUNT(*) FROM sends GROUP BY status"))
+    assert statuses.get("sent", 0) == received, statuses
+    assert statuses.get("sending", 0) == 0, "a claim was left to its lease instead of handed back"
+
+    second = subprocess.Popen(run_args(flow, leads, db), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    try:
+        wait_for(lambda: sql(db, "SELECT COUNT(*) FROM sends WHERE node = 'e1' AND status = 'sent'") == [(400,)],
+                 timeout=120, what="the rest of the first emails")
+        second.send_signal(signal.SIGINT)
+        second.communicate(timeout=60)
+    finally:
+        second.kill()
+    copies = sql(db, "SELECT COUNT(*), COUNT(DISTINCT message_id) FROM mailbox_messages")
+    assert copies == [(400, 400)]
+    assert sql(db, "SELECT COUNT(*) FROM engine_counters WHERE name = 'sandbox_resends'") == [(0,)], \
+        "a message was sent again"
 
 
 def test_messy_csv_and_an_injected_open_in_a_running_campaign(tmp_path, env):
