@@ -5,5 +5,3 @@ notifications to Qt signals and owns the undo stack, ``commands`` holds every
 edit, ``scene``/``items`` only mirror the model, ``interactions`` are the
 mouse gestures, and ``controller``/``window`` assemble the widgets.
 """
-
-from editor import _none_guard  # noqa: E402,F401  (must run before any painting)

@@ -43,25 +43,3 @@ def engine_db(request, tmp_path):
     yield db
     db.dispose()
 
-
-@pytest.hookimpl(trylast=True)
-def pytest_unconfigure(config):
-    """End the test process without Python's final clean-up once Qt has been used.
-
-    PySide6 6.12 on Python 3.11 sometimes aborts while the interpreter tears
-    down Qt objects after the last test ("shared QObject was deleted
-    directly"), which would turn a green run red after every result was
-    reported. Everything is written by now; skip the teardown and keep
-    pytest's own exit status.
-    """
-    import sys
-
-    if "PySide6.QtCore" in sys.modules:
-        status = getattr(config, "_mailbranch_status", 0)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(int(status))
-
-
-def pytest_sessionfinish(session, exitstatus):
-    session.config._mailbranch_status = exitstatus
