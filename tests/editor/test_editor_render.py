@@ -96,3 +96,38 @@ def test_flows_open_readable_and_start_at_the_beginning(window, qtbot):
     assert view.viewport().rect().contains(start), "the Start step is on screen"
     window.editor.view.zoom_to_fit()
     assert view.zoom() < 0.8, "Zoom to Fit (asked for) still shows the whole flow"
+
+
+def _dark_pixels(image, x0, y0, x1, y1) -> int:
+    return sum(1 for y in range(y0, y1) for x in range(x0, x1)
+               if max(image.pixelColor(x, y).red(), image.pixelColor(x, y).green(),
+                      image.pixelColor(x, y).blue()) < 130)
+
+
+def test_drop_downs_and_spin_boxes_show_their_arrows(qtbot):
+    """Styling these buttons removes Qt's arrows: the style sheet must draw them again."""
+    from PySide6.QtWidgets import QComboBox, QSpinBox, QVBoxLayout, QWidget
+
+    from editor import style
+
+    host = QWidget()
+    host.setStyleSheet(style.stylesheet("light"))
+    layout = QVBoxLayout(host)
+    combo, spin = QComboBox(), QSpinBox()
+    combo.addItems(["Opened the email", "Clicked a link"])
+    spin.setRange(0, 10)
+    spin.setValue(5)  # both directions possible: both arrows drawn in full
+    layout.addWidget(combo)
+    layout.addWidget(spin)
+    qtbot.addWidget(host)
+    host.resize(240, 120)
+    host.show()
+    qtbot.waitExposed(host)
+    for widget in (combo, spin):
+        image = widget.grab().toImage()
+        w, h = image.width(), image.height()
+        if widget is combo:
+            assert _dark_pixels(image, w - 24, 2, w - 2, h - 2) >= 6, "the drop-down has its arrow"
+        else:
+            assert _dark_pixels(image, w - 22, 2, w - 2, h // 2) >= 4, "the spin box has its up arrow"
+            assert _dark_pixels(image, w - 22, h // 2, w - 2, h - 2) >= 4, "and its down arrow"
