@@ -78,8 +78,8 @@ def _bounded(seconds: float, value: object) -> float:
             written = f"'{shown(value.strip())}'"
         else:
             written = f"{result:g}" if math.isfinite(result) else "that number"
-        raise DurationError(f"{written} is far too long to be a duration; the longest wait is "
-                            f"{MAX_WAIT_SECONDS // 86400} days")
+        raise DurationError(f"{written} is far too long to be a duration (more than "
+                            f"{MAX_DURATION_SECONDS // (365 * 86400)} years)")
     return result + 0.0  # -0.0 becomes 0.0, so it never prints as "-0s"
 
 
