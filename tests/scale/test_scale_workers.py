@@ -14,11 +14,12 @@ from sqlalchemy import func, select
 from engine.flow.fileformat import flow_from_data
 from engine.run.clock import SystemClock
 from engine.run.engine import CampaignEngine, LeadInput
+from engine.runtime.settled import settle_events
 from engine.scale.worker import WorkerState, build_app, ensure_schema, libpq_url
 from engine.sim.simulate import simulate
-from engine.store.bulk import fetch_all
+from engine.store.bulk import execute_many, fetch_all
 from engine.store.database import Database
-from engine.store.models import Send, Wait
+from engine.store.models import Lead, Send, Wait
 
 MB = [sys.executable, "-m", "engine.cli"]
 
@@ -58,8 +59,12 @@ def wait_for(predicate, timeout=60.0, step=0.2):
 
 def test_three_workers_one_killed_every_email_once(pg_url, tmp_path):
     env = {**os.environ, "MAILBRANCH_HOME": str(tmp_path / "home"), "MAILBRANCH_STALLED_SECONDS": "3"}
+    # The opens below come from separate CLI processes a few seconds after delivery:
+    # the listening window (w1) must outlast them on a loaded machine.
+    flow = json.loads(json.dumps(FLOW))
+    next(n for n in flow["nodes"] if n["id"] == "w1")["duration"] = "20s"
     flow_file = tmp_path / "flow.json"
-    flow_file.write_text(json.dumps(FLOW))
+    flow_file.write_text(json.dumps(flow))
     leads = [f"lead{i}@example.com" for i in range(12)]
     (tmp_path / "leads.csv").write_text("email\n" + "\n".join(leads) + "\n")
     sandbox = start(["sandbox", "--db", str(tmp_path / "mailbox.db"), "--port", "0"], env)
@@ -74,22 +79,24 @@ def test_three_workers_one_killed_every_email_once(pg_url, tmp_path):
         workers = [start(["worker", "--db", pg_url, "--smtp", f"smtp://127.0.0.1:{port}", "--concurrency", "2"],
                          env) for _ in range(3)]
         procs += workers
-        # Three leads open e1 as soon as it is sent to them.
-        wait_for(lambda: _count(db, "SELECT COUNT(*) FROM sends WHERE node = 'e1'") == 12)
-        for lead in leads[:3]:
-            subprocess.run(MB + ["event", "open", "--db", pg_url, "--lead", lead, "--email", "e1"], env=env,
-                           check=True, capture_output=True, timeout=60)
+        # Three leads open e1 as soon as it is delivered to them.
+        wait_for(lambda: _count(db, "SELECT COUNT(*) FROM sends WHERE node = 'e1' AND status = 'sent'") == 12)
+        openers = [start(["event", "open", "--db", pg_url, "--lead", lead, "--email", "e1"], env)
+                   for lead in leads[:3]]
+        assert [p.wait(timeout=60) for p in openers] == [0, 0, 0]
         workers[0].send_signal(signal.SIGKILL)  # a worker dies in the middle of the campaign
         assert run.wait(timeout=120) == 0, run.stderr.read()
         with db.session() as s:
-            sends = sorted((r.lead_id, r.node) for r in s.execute(select(Send.lead_id, Send.node)))
+            sends = sorted((r.key, r.node) for r in s.execute(select(Lead.key, Send.node)
+                                                              .join(Lead, Lead.id == Send.lead_id)))
             statuses = set(s.execute(select(Send.status)).scalars())
             pending = s.execute(select(func.count()).select_from(Wait).where(Wait.state == "pending")).scalar()
         assert statuses == {"sent"} and pending == 0
         # Same sends as the simulator says for the same opens.
-        reference = simulate(flow_from_data(FLOW), [LeadInput(x) for x in leads],
+        reference = simulate(flow_from_data(flow), [LeadInput(x) for x in leads],
                              [{"lead": x, "type": "open", "email": "e1", "at": 1} for x in leads[:3]])
-        assert len(sends) == len(reference.sends) == 12 + 3 + 12
+        assert sends == sorted((x["lead"], x["node"]) for x in reference.sends)
+        assert len(sends) == 12 + 3 + 12
         # Every message arrived exactly once (counted by Message-ID in the sandbox's mailbox).
         from engine.delivery.mailbox import count_by_message_id
 
@@ -148,6 +155,15 @@ class StepClock:
         pass
 
 
+def deliver_queued(db, at: int) -> None:
+    """What the outbox records when the server says 250: the send is settled, and
+    the event that moves its token on is written with it."""
+    with db.session() as s:
+        rows = [(at, r[0]) for r in fetch_all(s, "SELECT id FROM sends WHERE status = 'queued'")]
+        settle_events(s, "delivered", rows, unsettled=("queued",))
+        execute_many(s, "UPDATE sends SET status = 'sent', sent_at = ? WHERE id = ?", rows)
+
+
 def test_waits_are_scheduled_jobs_and_exclusive_mode_cancels_them(scale_db):
     clock = StepClock(SystemClock().now())
     flow = flow_from_data(FLOW)
@@ -161,12 +177,15 @@ def test_waits_are_scheduled_jobs_and_exclusive_mode_cancels_them(scale_db):
     clock.value += 5000
     engine.process_until(clock.value)
     with scale_db.session() as s:
-        waits = fetch_all(s, "SELECT w.lead_id, w.job_id, j.status, j.scheduled_at FROM waits w JOIN"
-                             " procrastinate_jobs j ON j.id = w.job_id WHERE w.node = 'w1'")
         deliveries = fetch_all(s, "SELECT COUNT(*) FROM procrastinate_jobs WHERE task_name ="
                                   " 'mailbranch.deliver_shard'")[0][0]
-    assert len(waits) == 2 and {w[2] for w in waits} == {"todo"}
     assert deliveries == 2  # the queued e1 sends wake the outbox of each shard
+    deliver_queued(scale_db, clock.value)  # the tokens wait on e1 until the server took it
+    engine.process_until(clock.value)
+    with scale_db.session() as s:
+        waits = fetch_all(s, "SELECT w.lead_id, w.job_id, j.status, j.scheduled_at FROM waits w JOIN"
+                             " procrastinate_jobs j ON j.id = w.job_id WHERE w.node = 'w1'")
+    assert len(waits) == 2 and {w[2] for w in waits} == {"todo"}
     # Lead a opens e1: exclusive mode revokes its wait, and the job that would fire it is cancelled.
     engine.record_event("open", lead="a", email="e1", at=clock.value + 10)
     clock.value += 5000
