@@ -12,7 +12,6 @@ the database says it was.
 from __future__ import annotations
 
 import asyncio
-import csv
 import io
 import json
 import logging
@@ -26,6 +25,7 @@ from sqlalchemy import func, select, update
 from engine.delivery.mailbox import get_message, list_messages
 from engine.flow.fileformat import loads_flow
 from engine.flow.validate import has_errors, validate
+from engine.leads.csv_safe import safe_writer
 from engine.run.clock import SimulatedClock, SystemClock
 from engine.run.engine import CampaignEngine, LeadInput
 from engine.run.report import BEHAVIOUR_EVENTS, campaign_figures
@@ -319,7 +319,7 @@ class EngineService:
     def export_csv(self, campaign_id: int, per: str = "lead") -> str:
         """The run's results as CSV: one row per lead and email, or per node."""
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
+        writer = safe_writer(buffer)  # lead values must not run as spreadsheet formulas
         with self.db.session() as s:
             if per == "node":
                 figures = campaign_figures(s, campaign_id)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,16 +170,22 @@ def parse_leads(text: str, *, check_deliverability: bool = False) -> ImportResul
     if not text.strip():
         raise LeadImportError("The lead file is empty. Export the spreadsheet with a header row and an email column.")
     delimiter = _choose_delimiter(text)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    # Physical lines, split where csv splits them, so a run of rows can be read again from any line.
+    lines = list(io.StringIO(text, newline=""))
+    reader = csv.reader(iter(lines), delimiter=delimiter)
     result = ImportResult(delimiter=delimiter)
     try:
-        headers = next(reader)
+        header_line, headers = reader.line_num, next(reader)
         while not any(h.strip() for h in headers):
-            headers = next(reader)
+            header_line, headers = reader.line_num, next(reader)
     except StopIteration:
         raise LeadImportError("The lead file has no header row.") from None
     except csv.Error as exc:
         raise LeadImportError(f"The header row cannot be read as CSV: {exc}.") from None
+    if _quotes_unbalanced(lines[header_line:reader.line_num]):
+        raise LeadImportError(
+            f"A quote (\") in the header row on line {header_line + 1} is never closed. "
+            "Remove it or close it, and import again.")
     email_index = _email_column(headers)
     if email_index is None:
         shown = ", ".join(repr(h) for h in headers[:8]) or "none"
@@ -189,19 +196,70 @@ def parse_leads(text: str, *, check_deliverability: bool = False) -> ImportResul
     names = _column_names(headers)
     result.columns = tuple(names)
     importer = _Importer(result, names, email_index, check_deliverability)
-    line = reader.line_num + 1
+    start = reader.line_num
+    while start < len(lines):
+        start = _read_rows(lines, start, delimiter, importer)
+    return result
+
+
+def _read_rows(lines: list[str], start: int, delimiter: str, importer: _Importer) -> int:
+    """Import the rows from line index ``start`` on; where to read again from, or the end.
+
+    A quote that opens a value and never closes makes csv read every
+    following line into that one value. Such a row is rejected with its
+    line, and reading starts afresh on the line after it, so the rows it
+    would have swallowed are imported or reported one by one.
+    """
+    reader = csv.reader(itertools.islice(lines, start, None), delimiter=delimiter)
     while True:
+        first = start + reader.line_num  # index of the line this row starts on
         try:
             row = next(reader)
         except StopIteration:
-            break
+            return len(lines)
         except csv.Error as exc:  # e.g. a NUL byte: the rest of the line is unreadable
-            result.rejected.append(Rejection(line, f"the row cannot be read as CSV: {exc}", ""))
-            line = reader.line_num + 1
+            importer.result.rejected.append(Rejection(first + 1, f"the row cannot be read as CSV: {exc}", ""))
             continue
-        importer.add(row, line, delimiter)
-        line = reader.line_num + 1
-    return result
+        end = start + reader.line_num
+        if end - first > 1:
+            problem = _swallowing_quote(lines, first, end, delimiter, importer)
+            if problem:
+                importer.result.rejected.append(Rejection(first + 1, problem, lines[first].rstrip("\r\n")))
+                return first + 1
+        importer.add(row, first + 1, delimiter)
+
+
+def _quotes_unbalanced(lines: list[str]) -> bool:
+    """An odd number of quote characters: some quote opens and is never closed.
+
+    Quotes inside a quoted value are doubled, so a row whose quotes all
+    close always has an even number of them.
+    """
+    return sum(line.count('"') for line in lines) % 2 == 1
+
+
+_LOOKS_LIKE_ADDRESS = re.compile(r'^[^@\s"]+@[^@\s"]+\.[^@\s"]+$')
+
+
+def _swallowing_quote(lines: list[str], first: int, end: int, delimiter: str, importer: _Importer) -> Optional[str]:
+    """Why the quoted value of a row that spans lines ``first``..``end`` is a mistake, or None.
+
+    A value may legitimately hold line breaks (a note, a postal address).
+    It is a mistake when its quote never closes, or when a line inside it
+    (not its last, which holds the closing quote) reads as a lead row of its
+    own: as many values as the header, an address in the email column and
+    no stray quote, as when a second stray quote closes the first far below.
+    """
+    if _quotes_unbalanced(lines[first:end]):
+        return ("a quote (\") opens a value on this line and never closes; the rows after it were read on "
+                "their own. Close or remove this quote")
+    for index in range(first + 1, end - 1):
+        alone = next(csv.reader([lines[index]], delimiter=delimiter), [])
+        if (len(alone) == len(importer.names) and not _quotes_unbalanced([lines[index]])
+                and _LOOKS_LIKE_ADDRESS.match(alone[importer.email_index].strip())):
+            return (f"a quoted value starts on this line and runs on to line {end}, taking in line {index + 1} "
+                    "as if it were text; the rows after it were read on their own. Check the quotes on this line")
+    return None
 
 
 class _Importer:

@@ -133,3 +133,40 @@ def test_arbitrary_bytes_never_crash(data):
         return
     for lead in result.leads:
         assert "@" in lead.email
+
+
+def _hundred_rows() -> list[str]:
+    return ["email,name"] + [f"u{i}@example.com,User {i}" for i in range(1, 101)]
+
+
+def test_an_unterminated_quote_is_reported_with_its_line_and_swallows_nothing():
+    rows = _hundred_rows()
+    rows[10] = 'u10@example.com,"User 10'  # line 11 opens a quote it never closes
+    result = parse_leads("\n".join(rows) + "\n")
+    assert result.summary() == "99 added, 0 merged, 1 rejected"
+    assert [lead.line for lead in result.leads] == [n for n in range(2, 102) if n != 11]
+    rejection = result.rejected[0]
+    assert (rejection.line, rejection.raw) == (11, 'u10@example.com,"User 10')
+    assert "never closes" in rejection.reason
+
+
+def test_a_stray_quote_closed_by_another_far_below_swallows_nothing():
+    rows = _hundred_rows()
+    rows[10] = 'u10@example.com,"User 10'
+    rows[50] = 'u50@example.com,"User 50'  # its quote would close line 11's, 40 rows later
+    result = parse_leads("\n".join(rows) + "\n")
+    assert result.summary() == "98 added, 0 merged, 2 rejected"
+    assert [r.line for r in result.rejected] == [11, 51]
+    assert "runs on to line 51" in result.rejected[0].reason and "never closes" in result.rejected[1].reason
+
+
+def test_a_quoted_value_with_line_breaks_is_still_one_value():
+    text = 'email,address\nann@example.com,"1 High St\nFlat 2\nLeeds"\nbob@example.com,"2 Low Rd"\n'
+    result = parse_leads(text)
+    assert result.summary() == "2 added, 0 merged, 0 rejected"
+    assert result.leads[0].fields["address"] == "1 High St\nFlat 2\nLeeds" and result.leads[1].line == 5
+
+
+def test_an_unterminated_quote_in_the_header_is_a_clear_error():
+    with pytest.raises(LeadImportError, match='quote .* header row on line 1 is never closed'):
+        parse_leads('email,"name\nann@example.com,Ann\n')
