@@ -291,6 +291,9 @@ HUGE_TEMPLATES = [
     "{{ '%999999999s'|format(1) }}",
     "{{ {'a': 1}|tojson(1000000000) }}",
     "{{ lipsum(1000000) }}",
+    "{{ range(100000)|map('center', 2000000)|list|length }}",
+    "{{ 'x'.join(range(100000)|map('center', 2000000)) }}",
+    "{{ ('a' * 1000000).translate({97: 'bbbbbbbbbb'}) }}",
 ]
 
 
@@ -325,6 +328,9 @@ def test_a_limit_reached_only_with_a_lead_s_data_fails_that_lead_alone():
     ("{% set s %}{% for i in range(3) %}{{ i }}{% endfor %}{% endset %}{{ s ~ '!' }}", {}, "012!"),
     ("{{ first_name|default('there')|replace('e', 'E') }}", {}, "thErE"),
     ("{{ ['a', 'b']|join(', ') }}", {}, "a, b"),
+    ("{% for x in 'abc'|list if x != 'b' %}{{ loop.index }}/{{ loop.length }}{{ x|upper }}{% endfor %}", {},
+     "1/2A2/2C"),
+    ("{{ 'a,b'.split(',')|map('upper')|join('+') }} {{ [3, 1, 2]|sort|first }}", {}, "A+B 1"),
 ])
 def test_ordinary_templates_render_as_before(source, fields, expected):
     assert template_error(source) is None

@@ -12,7 +12,8 @@ sizes before it builds a value, wherever a template can make one grow:
 - the operators ``*``, ``+``, ``%`` and ``**`` (``call_binop``), and ``~``
   (a checked join in the compiled code);
 - the filters and ``str`` methods that take a width or a repeat count
-  (``center``, ``indent``, ``replace``, ``join``, ``format``, ``ljust``...);
+  (``center``, ``indent``, ``replace``, ``join``, ``format``, ``ljust``...),
+  and what lazy filters (``map``, ``select``...) yield, item by item;
 - text captured by ``{% set %}``, macros and filter blocks, and the output;
 - loop steps and calls, counted per render (``MAX_STEPS``).
 
@@ -141,6 +142,19 @@ def _counted(iterable: Iterable[Any]) -> Iterator[Any]:
         yield item
 
 
+def _sized(iterable: Iterable[Any]) -> Iterator[Any]:
+    """What a lazy filter (``map``, ``select``...) yields, counted step by step and by
+    size, so ``range(100000)|map('center', 2000000)|list`` stops at the limit
+    instead of after 200 GB."""
+    total = 0
+    for item in iterable:
+        _tick()
+        total += size_of(item)
+        if total > MAX_CHARS:
+            raise _too_long(total)
+        yield item
+
+
 class _CappedBuffer(list):
     """What ``{% set %}...{% endset %}``, macros and filter blocks capture, capped."""
 
@@ -228,6 +242,9 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
         self.globals["lipsum"] = _capped_lipsum
         for name, check in _FILTER_CHECKS.items():
             self.filters[name] = _checked_filter(self.filters[name], check)
+        for name in _LAZY_FILTERS:
+            if name not in _FILTER_CHECKS:
+                self.filters[name] = _checked_filter(self.filters[name], _no_check)
 
     # Names the compiled code reaches through ``environment``.
     capped_buffer = staticmethod(_CappedBuffer)
@@ -296,6 +313,9 @@ def _check_str_method(text: str, name: str, args: tuple[Any, ...], kwargs: dict[
         _check_replace(text, args[0], args[1], args[2] if len(args) > 2 else -1)
     elif name == "join" and args:
         _check_join(text, args[0])
+    elif name == "translate" and args and isinstance(args[0], dict):
+        longest = max((len(v) for v in args[0].values() if isinstance(v, str)), default=1)
+        _check_count(len(text) * longest, "a text")
 
 
 def _check_replace(text: str, old: str, new: str, count: Any = -1) -> None:
@@ -308,8 +328,8 @@ def _check_replace(text: str, old: str, new: str, count: Any = -1) -> None:
 
 
 def _check_join(separator: str, items: Any) -> None:
-    if not isinstance(items, (list, tuple)):
-        return  # a generator or range: joined items are counted by the size check after
+    if not isinstance(items, (list, tuple, range)):
+        return  # lazy filters count what they yield (_sized); the size check after does the rest
     total = len(separator) * max(len(items) - 1, 0)
     for item in items:
         total += size_of(item)
@@ -384,6 +404,14 @@ _FILTER_CHECKS: dict[str, Callable[..., None]] = {
 }
 
 
+#: Filters that yield their items lazily: what they yield is counted (``_sized``).
+_LAZY_FILTERS = ("map", "select", "reject", "selectattr", "rejectattr", "batch", "slice")
+
+
+def _no_check(*_: Any, **__: Any) -> None:
+    return None
+
+
 def _checked_filter(func: Callable[..., Any], check: Callable[..., None]) -> Callable[..., Any]:
     """``func`` with ``check`` run on its arguments first and the size checked after.
 
@@ -398,7 +426,10 @@ def _checked_filter(func: Callable[..., Any], check: Callable[..., None]) -> Cal
     def checked(*args: Any, **kwargs: Any) -> Any:
         own = args[1:] if passes is not None else args
         check(*own, **kwargs)
-        return check_size(func(*args, **kwargs))
+        result = func(*args, **kwargs)
+        if isinstance(result, Iterator):
+            return _sized(result)
+        return check_size(result)
 
     if passes is not None:
         checked.jinja_pass_arg = passes  # type: ignore[attr-defined]
