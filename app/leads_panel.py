@@ -80,6 +80,17 @@ def subject_for(flow: Flow, node_id: str, fields: Optional[dict[str, Any]] = Non
     return readable_template(subject)
 
 
+#: Why a lead was not sent an email its path reached.
+SKIP_REASONS = {
+    "already-sent": "already sent to this lead on another path",
+    "unsubscribe": "the address unsubscribed (suppression list)",
+    "bounce": "the address bounced (suppression list)",
+    "complaint": "the address reported spam (suppression list)",
+    "manual": "the address is on the suppression list",
+    "import": "the address is on the suppression list",
+}
+
+
 def timeline_lines(data: dict[str, Any], origin: Optional[int], flow: Flow) -> list[tuple[int, str]]:
     """Sends, events and waits of one lead as sentences, causes before their effects.
 
@@ -91,12 +102,17 @@ def timeline_lines(data: dict[str, Any], origin: Optional[int], flow: Flow) -> l
     sends_by_id = {s.get("id"): s for s in data.get("sends", [])}
     rows: list[tuple[int, int, int, str]] = []
     for i, s in enumerate(data.get("sends", [])):
-        status = "" if s["status"] == "sent" else f" ({s['status']}{': ' + s['error'] if s.get('error') else ''})"
+        verb = "sent"
+        if s["status"] in ("queued", "sending"):
+            # A send takes time: the lead stands on this email until it has gone out.
+            verb, status = "queued", " (waiting to go out" + (f": {s['error']}" if s.get("error") else "") + ")"
+        else:
+            status = "" if s["status"] == "sent" else f" ({s['status']}{': ' + s['error'] if s.get('error') else ''})"
         token = tokens.get(s.get("token"), {})
         # A path made at this very instant was started by an event of this instant.
         forked = token.get("parent") is not None and token.get("created_at") == s["at"]
         rank = _SEND_FROM_EVENT if forked else _SEND
-        rows.append((s["at"], rank, i, f"sent “{subject_for(flow, s['node'], fields, email)}”{status}"))
+        rows.append((s["at"], rank, i, f"{verb} “{subject_for(flow, s['node'], fields, email)}”{status}"))
     for i, e in enumerate(data.get("events", [])):
         what = "opened" if e["type"] == "open" else "clicked"
         send = sends_by_id.get(e.get("send"))
@@ -105,6 +121,10 @@ def timeline_lines(data: dict[str, Any], origin: Optional[int], flow: Flow) -> l
         link = f" ({e['url']})" if e.get("url") else ""
         trig = (" → YES at " + ", ".join(step_name(flow, n) for n in e["triggered"])) if e.get("triggered") else ""
         rows.append((e["at"], _EVENT, i, f"{what}{about}{link}{trig}"))
+    for i, k in enumerate(data.get("skips", [])):
+        subject = subject_for(flow, k["node"], fields, email)
+        why = SKIP_REASONS.get(k.get("reason") or "already-sent", k.get("reason"))
+        rows.append((k["at"], _SEND, len(rows) + i, f"not sent “{subject}”: {why}"))
     for i, w in enumerate(data.get("waits", [])):
         # Shown at the time the wait ends (or would have ended), which is what moves the lead on.
         state = {"pending": "ends (waiting now)", "fired": "ended", "revoked": "cancelled"}.get(w["state"], w["state"])

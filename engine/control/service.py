@@ -34,7 +34,7 @@ from engine.runtime.runner import CampaignRunner, RunnerSettings
 from engine.runtime.supervise import Supervisor
 from engine.store import suppression
 from engine.store.database import Database
-from engine.store.models import Campaign, Event, Lead, Send, Token, Wait
+from engine.store.models import Campaign, Event, Lead, Send, Skip, Token, Wait
 
 log = logging.getLogger("mailbranch.service")
 
@@ -287,8 +287,10 @@ class EngineService:
                        "finished_at": t.finished_at}
                       for t in s.execute(select(Token).where(Token.lead_id == lead.id).order_by(Token.id))
                       .scalars()]
+            skips = [{"node": k.node, "at": k.at, "reason": k.reason, "token": k.token_id}
+                     for k in s.execute(select(Skip).where(Skip.lead_id == lead.id).order_by(Skip.at)).scalars()]
             return {"lead": lead.key, "email": lead.email, "fields": lead.fields, "sends": sends,
-                    "events": events, "waits": waits, "tokens": tokens}
+                    "events": events, "waits": waits, "tokens": tokens, "skips": skips}
 
     def handles_start(self, campaign_id: int) -> Optional[str]:
         handle = self.handles.get(campaign_id)
