@@ -11,6 +11,8 @@ from editor import style
 from editor.document import FlowDocument
 from engine.flow.validate import Finding
 
+MIN_ROWS = 4
+
 
 class FindingsList(QWidget):
     #: A finding was clicked: select and centre this node.
@@ -31,6 +33,9 @@ class FindingsList(QWidget):
         self.list.setAlternatingRowColors(False)
         self.list.itemClicked.connect(self._clicked)
         self.list.itemActivated.connect(self._clicked)
+        # Room for four findings at least: two rows hid most of a flow's problems.
+        row = self.list.fontMetrics().lineSpacing() + 9
+        self.list.setMinimumHeight(MIN_ROWS * row + 2 * self.list.frameWidth())
         layout.addWidget(self.list)
         doc.findingsChanged.connect(self.refresh)
         self.refresh()

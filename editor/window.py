@@ -30,8 +30,8 @@ CANCEL = "cancel"
 PREFERRED_SIZE = QSize(1360, 820)
 #: What a window manager's title bar and borders take around the window (not part of ``resize()``).
 FRAME_ALLOWANCE = QSize(16, 40)
-#: Height of the Problems panel when the window opens: the summary and about four findings.
-PROBLEMS_HEIGHT = 150
+#: Height of the Problems panel when the window opens: its title, the summary and four findings.
+PROBLEMS_HEIGHT = 165
 
 
 def documents_dir() -> str:

@@ -118,7 +118,7 @@ def main() -> None:
     report["window"] = size(window.size())
     report["editor_minimum"] = size(window.minimumSizeHint())
     report["zoom"] = window.editor.view.zoom()
-    report["findings_height"] = window.findings_dock.height()
+    report["findings_height"] = window.editor.findings.list.height()
     report["findings_row_height"] = window.editor.findings.list.sizeHintForRow(0) if \
         window.editor.findings.list.count() else window.editor.findings.list.fontMetrics().height() + 8
     report["editor_clipped"] = sorted(name for name, w in (
@@ -164,6 +164,12 @@ def main() -> None:
         if figure.label.isVisible() and any(figure.label_rect().intersects(step) for step in steps))
     if len(sys.argv) > 1:  # the run view at this size, for a person to look at
         window.grab().save(sys.argv[1])
+    window.tabs.setCurrentIndex(0)  # back to the flow: the editor's panels come back, inside the window
+    for _ in range(5):
+        application.processEvents()
+    report["editor_clipped_after_run"] = sorted(name for name, w in (
+        ("inspector", window.inspector_dock), ("palette", window.palette_dock),
+        ("problems", window.findings_dock)) if not w.isVisible() or outside(w, window))
     print(json.dumps(report))
     window._closing_done = True
     window.close()
