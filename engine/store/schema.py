@@ -22,6 +22,7 @@ at head is recognised by one read, without taking any lock.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import MetaData, inspect
 from sqlalchemy.engine import Connection
+
+from engine.store.private_files import create_private_file
 
 if TYPE_CHECKING:
     from engine.store.database import Database
@@ -88,7 +91,7 @@ def alembic_config(connection: Optional[Connection] = None) -> Config:
     """Alembic's settings, built in code: no ``alembic.ini`` is needed or read."""
     config = Config()
     config.set_main_option("script_location", str(SCRIPT_LOCATION))
-    config.set_main_option("version_path_separator", "os")
+    config.set_main_option("path_separator", "os")
     if connection is not None:
         config.attributes["connection"] = connection
     return config
@@ -204,6 +207,36 @@ def _upgrade(connection: Connection, target: str, backup: Optional[Path]) -> Mig
     return MigrationResult("migrated", revision, target, copy)
 
 
+def draft_revision(message: str, directory: Optional[Path] = None) -> Path:
+    """Write the next revision script, drafted by Alembic from the models (for developers).
+
+    A scratch SQLite database is brought to head and compared with the
+    models; the draft still needs a reading (data moves, batch mode for
+    SQLite: docs/operations.md, "Upgrades"). ``directory`` defaults to the
+    package's ``versions`` folder. Returns the new file.
+    """
+    import tempfile
+
+    from sqlalchemy import create_engine
+
+    number = f"{int(head()) + 1:04d}"
+    with tempfile.TemporaryDirectory() as scratch:
+        engine = create_engine(f"sqlite+pysqlite:///{Path(scratch) / 'draft.db'}")
+        try:
+            with engine.begin() as connection:
+                config = alembic_config(connection)
+                if directory is not None:
+                    folders = [SCRIPT_LOCATION / "versions", directory]
+                    config.set_main_option("version_locations", os.pathsep.join(map(str, folders)))
+                command.upgrade(config, "head")
+                script = command.revision(config, message=message, autogenerate=True, rev_id=number,
+                                          version_path=str(directory) if directory else None)
+        finally:
+            engine.dispose()
+    assert script is not None and not isinstance(script, list)
+    return Path(script.path)
+
+
 def backup_copy(file: Path, revision: str) -> Path:
     """Copy a SQLite database beside itself, as ``<name>.backup-<revision>-<UTC time>``.
 
@@ -218,6 +251,7 @@ def backup_copy(file: Path, revision: str) -> Path:
         copy = file.with_name(f"{file.name}.backup-{revision}-{stamp}-{n}")
     source = sqlite3.connect(str(file))
     try:
+        create_private_file(copy)  # a copy of every lead's address: owner-only, like the original
         target = sqlite3.connect(str(copy))
         try:
             source.backup(target)

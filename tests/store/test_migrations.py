@@ -341,3 +341,16 @@ def test_workers_starting_at_once_on_postgresql_migrate_once(pg_scratch_url):
         thread.join()
     assert errors == []
     assert sorted(results) == ["current", "current", "current", "migrated"]
+
+
+def test_a_drafted_revision_follows_head_and_finds_nothing_to_change(tmp_path):
+    """The developer's starting point for a schema change (docs/operations.md, "Upgrades")."""
+    from engine.store.schema import draft_revision
+
+    script = draft_revision("nothing new", tmp_path)
+    source = script.read_text()
+    assert script.parent == tmp_path and script.name.startswith(f"{int(head()) + 1:04d}_")
+    assert f"down_revision: Optional[str] = {head()!r}" in source
+    upgrade = source.split("def upgrade() -> None:", 1)[1].split("def downgrade", 1)[0]
+    assert [line.strip() for line in upgrade.splitlines() if line.strip() and not line.strip().startswith("#")] \
+        == ["pass"]
