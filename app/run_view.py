@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QGraphicsView,
     QHBoxLayout,
-    QLabel,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -86,7 +85,7 @@ class RunView(QWidget):
         # Labels shorten with "…" (whole text in the tooltip) rather than widen the window.
         self.title = ElidedLabel(f"<b>{flow.name}</b> · campaign {campaign_id}"
                                  + (" · simulation (sandbox only)" if simulated else " · real sending"))
-        self.state_label = QLabel(self.state_text)
+        self.state_label = ElidedLabel(self.state_text, min_chars=8)
         self.state_label.setObjectName("RunState")
         self.clock_label = ElidedLabel()
         self.progress = QProgressBar()
