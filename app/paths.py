@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.runtime.home import mailbranch_home
+from engine.runtime.home import ensure_home
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_FLOW = ROOT / "resources" / "flows" / "sample.json"
@@ -13,6 +13,4 @@ SAMPLE_LEADS = ROOT / "resources" / "leads" / "sample-leads.csv"
 
 def data_dir() -> Path:
     """The data directory (database, engine state and log), created on first use."""
-    path = mailbranch_home()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return ensure_home()  # owner-only (0700): it holds the database and the secrets

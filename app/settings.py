@@ -38,17 +38,15 @@ from PySide6.QtWidgets import (
 
 from editor.window import documents_dir, is_private_folder
 from engine.delivery.smtp import SmtpSettings, SmtpUrlError
-from engine.runtime.home import mailbranch_home
+from engine.runtime.home import ensure_home, mailbranch_home
 
 MAX_RECENT = 8
 PASSWORD_FILE = "smtp-password"
 
 
 def data_dir() -> Path:
-    """Where the app keeps its database and the SMTP password (created on first use)."""
-    home = mailbranch_home()
-    home.mkdir(parents=True, exist_ok=True)
-    return home
+    """Where the app keeps its database and the SMTP password (created owner-only on first use)."""
+    return ensure_home()
 
 
 def default_db_path() -> str:

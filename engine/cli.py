@@ -254,11 +254,17 @@ def retry_option():
 def smtp_from(url: str, ehlo_name: Optional[str], ca_bundle: Optional[str], allow_plain_auth: bool):
     """The outgoing server's settings: the URL, with the command's options laid over it."""
     from engine.delivery.smtp import SmtpSettings, SmtpUrlError
+    from engine.delivery.smtp_password import has_password, with_password
 
     try:
         settings = SmtpSettings.from_url(url)
     except SmtpUrlError as exc:
         fail(str(exc))
+    if has_password(url) and any(url.strip() in arg for arg in sys.argv[1:]):
+        err.print("[yellow]warning:[/] the password in --smtp can be read by every user of this computer "
+                  "(ps); put it in MAILBRANCH_SMTP_PASSWORD or the keyring (mailbranch smtp-password) and "
+                  "give --smtp smtp://user@host.", highlight=False)
+    settings = with_password(settings)
     if ca_bundle is not None and not Path(ca_bundle).is_file():
         fail(f"--ca-bundle: {ca_bundle} is not a readable file")
     return settings.with_options(local_hostname=ehlo_name, ca_file=ca_bundle,
@@ -287,10 +293,17 @@ def open_db(db_path: Path, must_exist: bool = True):
         db = Database(db_path)
         db.migrate()
     except SchemaError as exc:
-        fail(f"{db_path}: {exc}")
+        fail(f"{_shown(db_path)}: {exc}")
     except Exception as exc:  # noqa: BLE001 - any driver error becomes one sentence
-        fail(f"{db_path}: cannot open the database ({exc.__class__.__name__}: {exc})")
+        fail(f"{_shown(db_path)}: cannot open the database ({exc.__class__.__name__}: {_shown(exc)})")
     return db
+
+
+def _shown(value: object) -> str:
+    """Text for a message, with any password in a URL replaced by ****."""
+    from engine.delivery.smtp_password import redact_url
+
+    return " ".join(redact_url(word) for word in str(value).split(" "))
 
 
 def find_or_create_campaign(db, flow, clock, delivery: str, settings: Optional[dict] = None):
@@ -320,7 +333,8 @@ def run_command(
     leads: Path = typer.Option(..., "--leads", help="Lead list (CSV with an email column)."),
     db_path: str = typer.Option("mailbranch.db", "--db", help="SQLite file or PostgreSQL URL."),
     smtp: str = typer.Option("sandbox", "--smtp", envvar="MAILBRANCH_SMTP_URL",
-                             help="smtp://user:pass@host:port, smtps://…, or sandbox (or MAILBRANCH_SMTP_URL)."),
+                             help="smtp://user@host:port, smtps://…, or sandbox (or MAILBRANCH_SMTP_URL); the "
+                                  "password from MAILBRANCH_SMTP_PASSWORD, the keyring or the app's settings."),
     tracking_host: str = typer.Option("127.0.0.1", "--tracking-host"),
     tracking_port: int = typer.Option(8025, "--tracking-port"),
     public_url: Optional[str] = typer.Option(None, "--public-url",
@@ -848,6 +862,44 @@ def suppression_remove(addresses: list[str] = typer.Argument(..., metavar="ADDRE
     for address in missing:
         err.print(f"{address} was not on the suppression list.", highlight=False)
     raise typer.Exit(0 if removed else 1)
+
+
+@app.command("smtp-password")
+def smtp_password_command(
+    smtp: str = typer.Option(..., "--smtp", envvar="MAILBRANCH_SMTP_URL",
+                             help="The account, without its password: smtp://user@host:port."),
+    forget: bool = typer.Option(False, "--forget", help="Remove the stored password instead."),
+) -> None:
+    """Store the SMTP password in the system keyring (or an owner-only file), so no command line shows it.
+
+    The password is read from the terminal without echo, or from standard input.
+    """
+    import getpass
+
+    from engine.delivery.smtp import SmtpSettings, SmtpUrlError
+    from engine.delivery.smtp_password import PasswordStoreError, forget_password, store_password
+
+    try:
+        settings = SmtpSettings.from_url(smtp)
+    except SmtpUrlError as exc:
+        fail(str(exc))
+    if settings.sandbox or not settings.username:
+        fail("--smtp must name the account: smtp://user@host:port")
+    account = f"{settings.username} on {settings.host}"
+    if forget:
+        places = forget_password(settings.username, settings.host)
+        out.print(f"Removed the password of {account} from {' and '.join(places)}." if places
+                  else f"No stored password of {account} was found.", highlight=False)
+        return
+    password = (getpass.getpass(f"Password of {account}: ") if sys.stdin.isatty()
+                else sys.stdin.readline().rstrip("\r\n"))
+    if not password:
+        fail("no password given; nothing stored", 1)
+    try:
+        where = store_password(settings.username, settings.host, password)
+    except PasswordStoreError as exc:
+        fail(str(exc))
+    out.print(f"Stored the password of {account} in {where}.", highlight=False)
 
 
 def main() -> None:

@@ -23,12 +23,14 @@ import random
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from typing import Any, Literal, Optional
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
+
+from engine.delivery.smtp_password import redact_url
 
 Scope = Literal["message", "server", "session"]
 
@@ -56,7 +58,7 @@ class SmtpSettings:
     host: str = "127.0.0.1"
     port: int = 25
     username: Optional[str] = None
-    password: Optional[str] = None
+    password: Optional[str] = field(default=None, repr=False)
     use_tls: bool = False
     start_tls: Optional[bool] = None
     timeout: float = 30.0
@@ -85,6 +87,7 @@ class SmtpSettings:
         text = url.strip()
         if text.lower() == "sandbox":
             return cls(host="127.0.0.1", port=0, start_tls=False, sandbox=True)
+        url = redact_url(text)  # what the messages below show: never the password
         parts = urlsplit(text)
         scheme = parts.scheme.lower()
         if scheme not in ("smtp", "smtps", "smtp+starttls"):

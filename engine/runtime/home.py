@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from engine.delivery.tracking_tokens import TrackingTokens, load_or_create_secret
+from engine.store.private_files import private_dir
 
 
 def mailbranch_home() -> Path:
@@ -16,8 +17,15 @@ def mailbranch_home() -> Path:
     return Path(base) / "mailbranch"
 
 
+def ensure_home() -> Path:
+    """The data folder, created owner-only (0700) on first use.
+
+    It holds the tracking secret, the app's database and the SMTP password
+    file: other users of the computer have no business listing it.
+    """
+    return private_dir(mailbranch_home())
+
+
 def installation_tokens() -> TrackingTokens:
     """Tracking tokens signed with the secret made once for this installation."""
-    home = mailbranch_home()
-    home.mkdir(parents=True, exist_ok=True)
-    return TrackingTokens(load_or_create_secret(home / "tracking.secret"))
+    return TrackingTokens(load_or_create_secret(ensure_home() / "tracking.secret"))

@@ -137,9 +137,9 @@ class OutcomeJournal:
     @classmethod
     def for_database(cls, db_url: str) -> Optional[OutcomeJournal]:
         """The journal of the database at ``db_url`` (None for an in-memory one)."""
-        from engine.runtime.home import mailbranch_home
+        from engine.runtime.home import ensure_home
 
-        directory = journal_dir(db_url, mailbranch_home())
+        directory = journal_dir(db_url, ensure_home())
         return cls(directory) if directory is not None else None
 
     def writer(self) -> JournalWriter:

@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
+
+from engine.store.private_files import prepare_sqlite_file
 
 if TYPE_CHECKING:
     from engine.store.schema import MigrationResult
@@ -64,6 +66,8 @@ class Database:
             kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
         elif self.is_sqlite:
             kwargs.update(connect_args={"check_same_thread": False, "timeout": 10})
+            # Owner-only (0600) before SQLite creates it; its -wal and -shm files inherit the mode.
+            prepare_sqlite_file(make_url(self.url).database or "")
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
