@@ -191,7 +191,7 @@ def _upgrade(connection: Connection, target: str, backup: Optional[Path]) -> Mig
             # The revisions are for databases that hold data; the test that
             # compares a migrated database with the models keeps both equal.
             target_metadata().create_all(connection)
-            command.stamp(config, target)
+            MigrationContext.configure(connection).stamp(script_directory(), target)
             return MigrationResult("created", None, target)
         if present != RELEASE_0_1_TABLES:
             missing = ", ".join(sorted(RELEASE_0_1_TABLES - present))
