@@ -97,7 +97,8 @@ def _check_int(value: Any) -> None:
 def _check_count(value: Any, what: str) -> None:
     """A width, repeat or count argument: at most ``MAX_CHARS``."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) > MAX_CHARS:
-        raise TemplateLimitError(f"the template asks for {what} of {value:,.0f}; one email holds at most "
+        written = f"{value:,.0f}" if abs(value) < 1e15 else "a huge number"
+        raise TemplateLimitError(f"the template asks for {what} of {written}; one email holds at most "
                                  f"{MAX_CHARS:,} characters")
 
 
