@@ -31,6 +31,7 @@ from jinja2 import ChainableUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from engine.delivery.html_text import html_to_text
+from engine.delivery.smtp import MessageProblem
 from engine.delivery.tracked_links import TrackingUrls, add_footer, add_text_footer, rewrite_links
 from engine.delivery.tracking_tokens import Id
 from engine.flow.templates import ENVIRONMENT, MAX_CHARS, TemplateLimitError
@@ -117,8 +118,10 @@ def template_context(fields: Mapping[str, Any], email: str) -> dict[str, Any]:
 MAX_EMAIL_CHARS = MAX_CHARS
 
 
-class RenderError(ValueError):
-    """This lead's email cannot be built; ``str(error)`` is the reason, one sentence."""
+class RenderError(MessageProblem):
+    """This lead's email cannot be built; ``str(error)`` is the reason, one sentence.
+
+    A ``MessageProblem``, so the outbox fails that one send with this reason."""
 
 
 class MessageTooLargeError(RenderError):
