@@ -17,6 +17,7 @@ import os
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -169,6 +170,12 @@ def test_the_app_opens_the_sample_campaign_on_a_real_screen(xserver: XServer, tm
     from Xlib import display as xdisplay
 
     home, config = tmp_path / "home", tmp_path / "config"
+    # A free tracking port in the app's settings: on a shared machine another Mailbranch may hold 8025.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free_port = probe.getsockname()[1]
+    (config / "Mailbranch").mkdir(parents=True)
+    (config / "Mailbranch" / "App.conf").write_text(f"[tracking]\nport={free_port}\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("QT_")}
     env.update(DISPLAY=xserver.display, QT_QPA_PLATFORM="xcb", MAILBRANCH_HOME=str(home),
                XDG_CONFIG_HOME=str(config), XDG_DATA_HOME=str(tmp_path / "data"),
