@@ -312,11 +312,21 @@ def test_the_renderer_refuses_it_as_a_typed_error_for_that_send(source):
 
 
 def test_a_limit_reached_only_with_a_lead_s_data_fails_that_lead_alone():
-    content = EmailContent("Hi {{ first_name * 100000 }}", "<p>x</p>")
-    assert template_error(content.subject) is None  # empty fields: nothing to see before the run
-    assert render_content(content, {"first_name": "Jo"}, "a@b.c").subject == "Hi " + "Jo" * 100000
-    with pytest.raises(RenderError, match="subject template"):
+    content = EmailContent("Hi", "<p>{{ first_name * 100000 }}</p>")
+    assert template_error(content.html) is None  # empty fields: nothing to see before the run
+    assert render_content(content, {"first_name": "Jo"}, "a@b.c").html == "<p>" + "Jo" * 100000 + "</p>"
+    with pytest.raises(RenderError, match="the html template cannot be filled in"):
         render_content(content, {"first_name": "Maximilian Alexander"}, "a@b.c")
+
+
+def test_a_subject_longer_than_one_header_line_is_refused_before_and_during_the_run():
+    errors = errors_of(with_node("e1", subject="Sale " * 200))
+    assert [(code, node) for code, node, _ in errors] == [("bad-setting", "e1")]
+    assert "a subject holds at most 998" in errors[0][2]
+    content = EmailContent("Hi {{ first_name * 500 }}", "<p>x</p>")
+    with pytest.raises(MessageTooLargeError, match="the subject is 1,003 characters once filled in"):
+        render_email(content, {"first_name": "Jo"}, email="a@b.c", sender="shop@example.com",
+                     urls=tracking_urls(), token_id=1, node_id="e1")
 
 
 @pytest.mark.parametrize(("source", "fields", "expected"), [

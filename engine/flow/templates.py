@@ -46,6 +46,9 @@ MAX_STEPS = 100_000
 MAX_INT_BITS = 4_000
 #: ``lipsum(n)`` paragraphs at most.
 MAX_LIPSUM = 100
+#: The longest subject, filled in: one header line of RFC 5322. A longer one
+#: without spaces cannot be folded, and servers refuse it ("line too long").
+MAX_SUBJECT_CHARS = 998
 
 _STEPS: ContextVar[Optional[list[int]]] = ContextVar("mailbranch_template_steps", default=None)
 _FORMAT_NUMBER = re.compile(r"%(?:\([^)]*\))?[-+ #0]*(\*|\d+)?(?:\.(\*|\d+))?")

@@ -28,7 +28,7 @@ import networkx as nx
 from engine.flow.durations import MAX_WAIT_SECONDS, DurationError, format_duration, parse_duration
 from engine.flow.links import link_urls
 from engine.flow.model import EVENTS, MODES, Edge, Flow, Node
-from engine.flow.templates import template_error
+from engine.flow.templates import MAX_SUBJECT_CHARS, template_error
 from engine.flow.text import bad_character, bad_text_sentence, shown
 
 ERROR = "error"
@@ -322,6 +322,10 @@ def _setting_problems(node: Node, nodes: dict[str, Node]) -> list[str]:
         for key, word in (("subject", "subject"), ("html", "body")):
             if not (node.get(key) or "").strip():
                 problems.append(f"{name.capitalize()} has no {word}. Write one before running the campaign.")
+        subject = node.get("subject")
+        if isinstance(subject, str) and len(subject) > MAX_SUBJECT_CHARS:
+            problems.append(f"The subject of {name} has {len(subject):,} characters; a subject holds at most "
+                            f"{MAX_SUBJECT_CHARS}. Shorten it.")
         for key, word in (("subject", "subject"), ("html", "body"), ("text", "text body")):
             source = node.get(key)
             if source:
