@@ -34,7 +34,7 @@ from engine.delivery.html_text import html_to_text
 from engine.delivery.smtp import MessageProblem
 from engine.delivery.tracked_links import TrackingUrls, add_footer, add_text_footer, rewrite_links
 from engine.delivery.tracking_tokens import Id
-from engine.flow.templates import ENVIRONMENT, MAX_CHARS, TemplateLimitError
+from engine.flow.templates import ENVIRONMENT, MAX_CHARS, MAX_SUBJECT_CHARS, TemplateLimitError
 from engine.flow.text import bad_character
 
 #: Same sandbox and settings as validation, but missing fields render empty.
@@ -134,6 +134,9 @@ def _check_message(rendered: Rendered) -> None:
     if size > MAX_EMAIL_CHARS:
         raise MessageTooLargeError(f"the email is {size:,} characters once filled in; one email may hold at "
                                    f"most {MAX_EMAIL_CHARS:,}")
+    if len(rendered.subject) > MAX_SUBJECT_CHARS:
+        raise MessageTooLargeError(f"the subject is {len(rendered.subject):,} characters once filled in; a "
+                                   f"subject may hold at most {MAX_SUBJECT_CHARS}")
     for part, value in (("subject", rendered.subject), ("HTML body", rendered.html), ("text body", rendered.text)):
         position = bad_character(value)
         if position is not None:
