@@ -44,6 +44,7 @@ HTML_ENVIRONMENT: SandboxedEnvironment = ENVIRONMENT.overlay(undefined=Chainable
 
 _TEMPLATE_SYNTAX = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 _MSGID_SAFE = re.compile(r"[A-Za-z0-9_-]")
+_MSGID_PLAIN = re.compile(r"[A-Za-z0-9_-]*")
 _DOMAIN_SAFE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
 #: Who a campaign's emails are from when its email node names no sender.
 DEFAULT_SENDER = "Mailbranch <campaigns@mailbranch.local>"
@@ -180,7 +181,10 @@ def render_content(content: EmailContent, fields: Mapping[str, Any], email: str)
 
 
 def _msgid_part(value: Id) -> str:
-    return "".join(ch if _MSGID_SAFE.match(ch) else "".join(f"={b:02X}" for b in ch.encode()) for ch in str(value))
+    text = str(value)
+    if _MSGID_PLAIN.fullmatch(text):  # ids, node names and uids almost always are: one regex call
+        return text
+    return "".join(ch if _MSGID_SAFE.match(ch) else "".join(f"={b:02X}" for b in ch.encode()) for ch in text)
 
 
 def sender_domain(sender: Optional[str]) -> str:
