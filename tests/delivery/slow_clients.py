@@ -3,8 +3,9 @@
 Keeps N loopback connections open to PORT, each sending the start of a
 request and then one more header line every half second, never the end of
 the head; a connection the server closes is opened again. Prints ``ready``
-once N are open, and at the end one JSON line: connections opened and how
-many the server closed.
+once N are open, runs until its standard input is closed (or SECONDS have
+passed, in case the test died), then prints one JSON line: connections
+opened and how many the server closed.
 """
 
 from __future__ import annotations
@@ -21,11 +22,21 @@ async def main(port: int, count: int, seconds: float) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, count + 256), hard))
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
+    stop = asyncio.Event()
+
+    def on_stdin() -> None:
+        if not sys.stdin.buffer.raw.read(4096):
+            stop.set()
+
+    loop.add_reader(sys.stdin.fileno(), on_stdin)
     stats = {"opened": 0, "closed_by_server": 0, "connect_errors": 0}
     opened = asyncio.Event()
 
+    def going() -> bool:
+        return not stop.is_set() and loop.time() < deadline
+
     async def one_slot() -> None:
-        while loop.time() < deadline:
+        while going():
             try:
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
             except OSError:
@@ -37,7 +48,7 @@ async def main(port: int, count: int, seconds: float) -> None:
                 opened.set()
             try:
                 writer.write(b"GET /o/slow.gif HTTP/1.1\r\nHost: flood\r\n")
-                while loop.time() < deadline:
+                while going():
                     try:
                         if await asyncio.wait_for(reader.read(1024), 0.5) == b"":
                             stats["closed_by_server"] += 1
