@@ -908,6 +908,15 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("Stopped.")
         sys.exit(130)
+    except Exception as exc:
+        # Commands that open a database without open_db (serve, worker, simulate --db)
+        # refuse a newer one with its sentence too, not a traceback.
+        from engine.store.schema import SchemaError
+
+        if not isinstance(exc, SchemaError):
+            raise
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

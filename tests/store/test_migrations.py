@@ -35,7 +35,7 @@ from engine.store.schema import (
     include_name,
     target_metadata,
 )
-from tests.conftest import ROOT
+from tests.conftest import FLOWS, ROOT
 
 FIXTURE = ROOT / "tests" / "fixtures" / "release-0.1.sqlite"
 MAILBRANCH = [sys.executable, "-m", "engine.cli"]
@@ -259,10 +259,13 @@ def test_a_database_from_a_newer_version_is_refused_untouched(empty_target, tmp_
     db.dispose()
     assert list(tmp_path.glob("*.backup-*")) == []
 
-    done = cli("status", "--db", empty_target)
-    assert done.returncode == 2
-    assert "written by a newer version of Mailbranch (schema revision 9999)" in done.stderr
-    assert "Traceback" not in done.stderr
+    # Commands that read a campaign, and those that run one, say the same sentence.
+    for command_line in (["status", "--db", empty_target],
+                         ["simulate", str(FLOWS / "sample.json"), "--leads", "3", "--db", empty_target]):
+        done = cli(*command_line)
+        assert done.returncode == 2, done.stderr
+        assert "written by a newer version of Mailbranch (schema revision 9999)" in done.stderr
+        assert "Traceback" not in done.stderr
 
 
 def test_the_models_and_the_migrated_schema_agree(empty_target):
