@@ -222,6 +222,8 @@ def test_the_app_opens_the_sample_campaign_on_a_real_screen(xserver: XServer, tm
             pixels = again
         if pixels:
             save_png(pixels, ROOT / "artifacts" / "real-screen.png")
+            geometry = window.get_geometry()
+            colours = distinct_colours(pixels, geometry.x, geometry.y, geometry.width, geometry.height)
         titles = [t for _, t in top_level_windows(conn)]
         assert window is not None, (f"no window showing the sample campaign appeared on the X screen "
                                     f"(windows: {titles}):\n{app_output()}")
