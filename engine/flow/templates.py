@@ -465,8 +465,25 @@ def _needs_trial(tree: nodes.Template) -> bool:
     return False
 
 
-@lru_cache(maxsize=8192)
+#: Templates up to this size are remembered by text, so re-validating after one
+#: edit costs nothing for the others; bigger ones are checked each time rather
+#: than kept, so typing in a huge body cannot fill memory with its versions.
+_CACHED_CHARS = 50_000
+
+
 def template_error(source: str) -> Optional[str]:
+    """A sentence describing what is wrong with the template, or None (see ``_template_error``)."""
+    if len(source) <= _CACHED_CHARS:
+        return _cached_template_error(source)
+    return _template_error(source)
+
+
+@lru_cache(maxsize=8192)
+def _cached_template_error(source: str) -> Optional[str]:
+    return _template_error(source)
+
+
+def _template_error(source: str) -> Optional[str]:
     """A sentence describing what is wrong with the template, or None.
 
     Syntax errors come from parsing. A template that could do more than
