@@ -254,16 +254,14 @@ def retry_option():
 def smtp_from(url: str, ehlo_name: Optional[str], ca_bundle: Optional[str], allow_plain_auth: bool):
     """The outgoing server's settings: the URL, with the command's options laid over it."""
     from engine.delivery.smtp import SmtpSettings, SmtpUrlError
-    from engine.delivery.smtp_password import has_password, with_password
+    from engine.delivery.smtp_password import with_password
 
     try:
         settings = SmtpSettings.from_url(url)
     except SmtpUrlError as exc:
         fail(str(exc))
-    if has_password(url) and any(url.strip() in arg for arg in sys.argv[1:]):
-        err.print("[yellow]warning:[/] the password in --smtp can be read by every user of this computer "
-                  "(ps); put it in MAILBRANCH_SMTP_PASSWORD or the keyring (mailbranch smtp-password) and "
-                  "give --smtp smtp://user@host.", highlight=False)
+    warn_if_visible(url, "--smtp", "put it in MAILBRANCH_SMTP_PASSWORD or the keyring (mailbranch smtp-password) "
+                    "and give --smtp smtp://user@host")
     settings = with_password(settings)
     if ca_bundle is not None and not Path(ca_bundle).is_file():
         fail(f"--ca-bundle: {ca_bundle} is not a readable file")
@@ -287,6 +285,7 @@ def open_db(db_path: Path, must_exist: bool = True):
     from engine.store.database import Database
     from engine.store.schema import SchemaError
 
+    warn_if_visible(db_path, "--db", "leave it out of the URL and set PGPASSWORD or use ~/.pgpass")
     if must_exist and "://" not in str(db_path) and not Path(db_path).exists():
         fail(f"{db_path}: no such database; start a campaign with 'mailbranch run' first")
     try:
@@ -297,6 +296,16 @@ def open_db(db_path: Path, must_exist: bool = True):
     except Exception as exc:  # noqa: BLE001 - any driver error becomes one sentence
         fail(f"{_shown(db_path)}: cannot open the database ({exc.__class__.__name__}: {_shown(exc)})")
     return db
+
+
+def warn_if_visible(value: object, option: str, instead: str) -> None:
+    """A password typed on the command line can be read by every user of the computer (``ps``): say so."""
+    from engine.delivery.smtp_password import has_password
+
+    text = str(value).strip()
+    if has_password(text) and any(text in arg for arg in sys.argv[1:]):
+        err.print(f"[yellow]warning:[/] the password in {option} can be read by every user of this computer "
+                  f"(ps); {instead}.", highlight=False)
 
 
 def _shown(value: object) -> str:
@@ -741,6 +750,7 @@ def worker_command(
     from engine.observe.logs import configure
     from engine.scale.worker import run_worker
 
+    warn_if_visible(db_url, "--db", "leave it out of the URL and set PGPASSWORD or use ~/.pgpass")
     if "postgresql" not in db_url:
         fail("a worker needs a PostgreSQL database (--db postgresql://…); the embedded SQLite engine runs "
              "in one process")

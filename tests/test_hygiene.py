@@ -219,3 +219,11 @@ def test_databases_secrets_and_the_data_folder_are_created_for_their_owner_only(
     assert modes == {"open.db": "0o600", "open.db-wal": "0o600", "open.db-shm": "0o600"}
     assert oct(home.stat().st_mode & 0o777) == "0o700"
     assert oct((home / "tracking.secret").stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_database_url_with_a_password_is_never_echoed_and_its_place_on_the_command_line_is_warned(tmp_path):
+    done = mb(tmp_path, "status", "--db", "postgresql://mailbranch:topsecret@127.0.0.1:1/campaigns")
+    assert done.returncode == 2
+    assert "postgresql://mailbranch:****@127.0.0.1:1/campaigns: cannot open the database" in done.stderr
+    assert "the password in --db can be read by every user of this computer (ps)" in done.stderr
+    assert "topsecret" not in done.stderr + done.stdout

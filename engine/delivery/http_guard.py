@@ -133,7 +133,7 @@ class QuietFilter(logging.Filter):
             return False
         error = record.exc_info[1] if record.exc_info else None
         what = type(error).__name__ if error is not None else "error"
-        if record.msg.startswith("Error handling request"):
+        if str(record.msg).startswith("Error handling request"):
             sentence = f"answered a malformed request with an error ({what})"
         else:
             sentence = f"a request failed inside the server ({what}: {str(error)[:200]})"

@@ -216,3 +216,24 @@ async def test_any_wrong_authorization_header_gets_403_and_no_traceback(control,
     assert b'"not allowed"' in response
     assert not any(r.exc_info for r in caplog.records)
     assert any("refused a request without the right secret" in r.getMessage() for r in caplog.records)
+
+
+def test_each_kind_of_rejection_is_one_line_then_a_count_at_most_once_a_minute(caplog):
+    from engine.delivery.http_guard import RejectionLog
+
+    now = [0.0]
+    rejections = RejectionLog(logging.getLogger("test.rejections"), "tracking server", clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="test.rejections"):
+        for second in range(150):
+            now[0] = float(second)
+            for _ in range(100):
+                rejections.note("slow-headers", "closed a slow connection")
+            rejections.note("over-cap", "closed a new connection at once")
+        rejections.flush()
+    lines = [r.getMessage() for r in caplog.records]
+    assert rejections.counts == {"slow-headers": 15_000, "over-cap": 150}
+    assert lines[0] == ("tracking server: closed a slow connection (more of these are counted and logged at most "
+                        "once a minute)")
+    assert "tracking server: closed a slow connection, 6000 more times in the last 60 s" in lines
+    assert len(lines) == 8  # per kind: the first, at 60 s, at 120 s, and the rest when the server stops
+    assert sum(int(line.split(", ")[1].split()[0]) for line in lines if "slow connection," in line) == 14_999
