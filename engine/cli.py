@@ -502,6 +502,7 @@ def status_command(
     from sqlalchemy import select
 
     from engine.run.report import campaign_figures
+    from engine.runtime import pausing
     from engine.runtime import status as runtime_status
     from engine.store.models import Campaign, read_counter
 
@@ -516,8 +517,11 @@ def status_command(
         rejected = read_counter(s, "tracking_rejected")
         delivery = runtime_status.engine_report(s)
         failures = {cid: runtime_status.failed_sends(s, cid) for cid in ids}
+        holds = {cid: pausing.campaign_state(settings, state) for cid, settings, state in s.execute(
+            select(Campaign.id, Campaign.settings, Campaign.state).where(Campaign.id.in_(ids)))}
     if as_json:
-        campaigns = [dict(f.as_json(), failed_sends=failures[f.campaign_id]) for f in all_figures]
+        campaigns = [dict(f.as_json(), failed_sends=failures[f.campaign_id], **holds.get(f.campaign_id, {}))
+                     for f in all_figures]
         print(json.dumps({"campaigns": campaigns, "tracking_rejected": rejected, "delivery": delivery},
                          indent=1, ensure_ascii=False))
         return
@@ -526,8 +530,12 @@ def status_command(
     out.print(f"Tracking requests rejected (forged, damaged or unknown tokens): {rejected}.")
     print_delivery(delivery)
     for f in all_figures:
+        hold = holds.get(f.campaign_id, {})
         table = Table(title=f"Campaign {f.campaign_id} “{f.name}”: {f.state}"
-                      + (f", complete at {_when(f.complete_at)}" if f.complete_at else ""), title_justify="left")
+                      + (f", complete at {_when(f.complete_at)}" if f.complete_at else "")
+                      + (f" at {_when(hold['stopped_at'])}" if f.state == "stopped" and hold.get("stopped_at") else "")
+                      + (f", paused by you since {_when(hold['paused_at'])} (nothing is sent until you resume)"
+                         if hold.get("paused") else ""), title_justify="left")
         for column in ("step", "waiting", "passed", "sent", "opened", "clicked", "failed", "yes", "no", "ended"):
             table.add_column(column, justify="left" if column == "step" else "right", no_wrap=True)
         for n in f.nodes.values():
@@ -550,6 +558,55 @@ def status_command(
             for x in failures[f.campaign_id]:
                 out.print(f"  {x['lead']} <{x['email']}> at {x['node']}, {_when(x['at'])}: {x['error']}",
                           highlight=False)
+
+
+def _pause_or_resume(db_path: str, campaign: Optional[int], paused: bool) -> None:
+    """Set a campaign's pause flag in the database; the process that sends reads it before each claim."""
+    from sqlalchemy import select
+
+    from engine.run.clock import SystemClock
+    from engine.runtime import pausing
+    from engine.store.models import Campaign
+
+    db = open_db(db_path)
+    verb = "pause" if paused else "resume"
+    with db.session() as s:
+        if campaign is None:
+            live = list(s.execute(select(Campaign.id).where(Campaign.state != "stopped")).scalars())
+            if len(live) != 1:
+                fail(f"this database has {len(live) or 'no'} campaign{'s' if len(live) != 1 else ''} to {verb}"
+                     + (f" ({', '.join(map(str, live))}); name one with --campaign ID" if live else ""), 1)
+            campaign = live[0]
+        try:
+            changed = pausing.set_paused(s, campaign, paused, SystemClock().now())
+        except pausing.CampaignStateError as exc:
+            fail(str(exc), 1)
+        name = s.get(Campaign, campaign).name
+    if paused:
+        out.print(f"Campaign {campaign} “{name}” is {'now' if changed else 'already'} paused: nothing more is "
+                  "sent until you resume it (a message already on its way finishes); its timers keep their times.",
+                  highlight=False)
+    else:
+        out.print(f"Campaign {campaign} “{name}” {'resumes' if changed else 'was not paused and goes on'}: "
+                  "what fell due while it was paused goes out now, oldest first.", highlight=False)
+
+
+@app.command("pause")
+def pause_command(db_path: str = typer.Option(..., "--db"),
+                  campaign: Optional[int] = typer.Option(None, "--campaign",
+                                                         help="The campaign id (needed when there are several).")
+                  ) -> None:
+    """Pause a campaign's sending: nothing more goes out until `mailbranch resume`; timers keep their times."""
+    _pause_or_resume(db_path, campaign, True)
+
+
+@app.command("resume")
+def resume_command(db_path: str = typer.Option(..., "--db"),
+                   campaign: Optional[int] = typer.Option(None, "--campaign",
+                                                          help="The campaign id (needed when there are several).")
+                   ) -> None:
+    """Resume a paused campaign: what fell due while it was paused is sent, oldest first."""
+    _pause_or_resume(db_path, campaign, False)
 
 
 ERROR_CLASS_NAMES = {"server": "server away", "session": "session refused", "message": "message refused for good",

@@ -29,6 +29,7 @@ from engine.leads.csv_safe import safe_writer
 from engine.run.clock import SimulatedClock, SystemClock
 from engine.run.engine import CampaignEngine, LeadInput
 from engine.run.report import BEHAVIOUR_EVENTS, campaign_figures
+from engine.runtime import pausing
 from engine.runtime import status as runtime_status
 from engine.runtime.runner import CampaignRunner, RunnerSettings
 from engine.runtime.supervise import Supervisor
@@ -159,11 +160,18 @@ class EngineService:
         return engine.campaign_id
 
     def set_paused(self, campaign_id: int, paused: bool) -> None:
+        """A simulation's clock stops; a real campaign's outbox takes none of its sends (``pausing.py``)."""
         handle = self.handle(campaign_id)
-        if not handle.simulated:
-            raise ServiceError("only a simulation can be paused; stop a real campaign instead")
         handle.paused = paused
-        self._save_settings(handle)
+        if handle.simulated:
+            self._save_settings(handle)
+        else:
+            with self.db.session() as s:
+                try:
+                    pausing.set_paused(s, campaign_id, paused, self.wall.now())
+                except pausing.CampaignStateError as exc:
+                    raise ServiceError(str(exc)) from None
+        self.runner.wake()  # resuming: what fell due goes out now
 
     def set_speed(self, campaign_id: int, speed: float) -> None:
         handle = self.handle(campaign_id)
@@ -190,7 +198,7 @@ class EngineService:
             raise ServiceError(f"there is no running campaign {campaign_id}")
         self.runner.engines.remove(handle.engine)
         with self.db.session() as s:
-            s.execute(update(Campaign).where(Campaign.id == campaign_id).values(state="stopped"))
+            pausing.stop(s, campaign_id, handle.clock.now())
 
     async def fire_event(self, campaign_id: int, lead_key: str, email: str, kind: str,
                          url: Optional[str] = None) -> bool:
@@ -222,7 +230,7 @@ class EngineService:
         return {"id": c.id, "name": c.name, "state": c.state, "simulated": simulated,
                 "started_at": c.started_at, "complete_at": c.complete_at, "now": now,
                 "speed": handle.speed if handle else settings.get("speed"),
-                "paused": handle.paused if handle else settings.get("paused", False),
+                **pausing.campaign_state(settings, c.state),
                 "attached": handle is not None, "flow": json.loads(c.flow_json)}
 
     def figures(self, campaign_id: int) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from engine.delivery.mime import ascii_address, ascii_sender, envelope_sender
-from engine.delivery.render import DEFAULT_SENDER, EmailContent, RenderError, render_raw
+from engine.delivery.render import DEFAULT_SENDER, EmailContent, RenderError, email_content, render_raw
 from engine.delivery.smtp import MessageProblem, Sender, SendOutcome
 from engine.delivery.tracked_links import TrackingUrls
 from engine.delivery.tracking_tokens import TrackingTokens
@@ -43,6 +43,7 @@ from engine.observe.logs import OPS, op
 from engine.observe.metrics import METRICS
 from engine.runtime import status as runtime_status
 from engine.runtime.journal import OutcomeJournal, fold_journal
+from engine.runtime.pausing import paused_campaigns
 from engine.runtime.policy import DeliveryPolicy, describe_horizon
 from engine.runtime.settled import settle_events
 from engine.store import suppression
@@ -151,12 +152,19 @@ class Outbox:
     # -- claiming ------------------------------------------------------------
     def _scope(self) -> tuple[str, tuple]:
         ids = self.campaigns() if self.campaigns is not None else None
+        # A campaign paused by the marketer: none of its sends is claimed (its timers run on).
+        with self.db.session() as s:
+            held = paused_campaigns(s)
         shard = ""
         shard_args: tuple = ()
         if self.shard is not None:
             shard, shard_args = " AND MOD(lead_id, ?) = ?", (self.shard[1], self.shard[0])
         if ids is None:
+            if held:
+                return (f" AND campaign_id NOT IN ({', '.join('?' for _ in held)}){shard}",
+                        (*held, *shard_args))
             return shard, shard_args
+        ids = [i for i in ids if i not in held]
         if not ids:
             return " AND 1 = 0", ()
         return f" AND campaign_id IN ({', '.join('?' for _ in ids)}){shard}", (*ids, *shard_args)
@@ -229,7 +237,7 @@ class Outbox:
             for n in flow.nodes:
                 if n.type == "email":
                     self._contents[(campaign_id, n.id)] = (
-                        EmailContent(n.get("subject") or "", n.get("html") or "", n.get("text")),
+                        email_content(n, flow),  # with the campaign theme and the body format
                         n.get("sender") or DEFAULT_SENDER)
         return self._contents[key]
 
