@@ -92,13 +92,20 @@ def format_duration(seconds: float) -> str:
     """Write seconds the way a marketer reads them: ``1d12h``, ``45s``, ``0s``."""
     if seconds <= 0:
         return f"{seconds:g}s"
-    rest = seconds
+    whole = int(seconds)
+    fraction = round(seconds - whole, 3)
+    if fraction >= 1:  # 59.9996 s rounds up to the next second
+        whole, fraction = whole + 1, 0.0
     parts = []
     for unit, size in _UNITS.items():
-        if rest >= size:
-            count = int(rest // size)
+        if whole >= size:
+            count = whole // size
             parts.append(f"{count}{unit}")
-            rest -= count * size
-    if rest > 1e-9:
-        parts.append(f"{rest:g}s" if not parts else f"{round(rest, 3):g}s")
-    return "".join(parts)
+            whole -= count * size
+    if fraction:
+        # A fraction of a second belongs to the seconds: 5m57.071s, not 5m57s0.071s.
+        if parts and parts[-1].endswith("s") and not parts[-1].endswith("ms"):
+            parts[-1] = f"{int(parts[-1][:-1]) + fraction:g}s"
+        else:
+            parts.append(f"{fraction:g}s")
+    return "".join(parts) or "0s"
