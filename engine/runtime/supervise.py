@@ -95,6 +95,7 @@ class Supervisor:
                 self._changed(state)
                 await asyncio.sleep(delay)
                 state.restarts += 1
+                state.running, state.restart_at = True, None
                 log.warning("task %r restarted (restart %d)", state.name, state.restarts)
                 self._changed(state)
                 continue

@@ -31,11 +31,19 @@ class PickyServer:
     #: A reply to every DATA instead of accepting it, e.g. "451 4.3.0 Try again later".
     data_reply: Optional[str] = None
     received: list[Received] = field(default_factory=list)
+    #: The name each connection gave in EHLO/HELO.
+    ehlo_names: list[str] = field(default_factory=list)
     logins: int = 0
     port: int = 0
     _server: Optional[asyncio.AbstractServer] = None
 
     # aiosmtpd handler hooks --------------------------------------------------
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str,
+                          responses: list[str]) -> list[str]:
+        self.ehlo_names.append(hostname)
+        session.host_name = hostname
+        return responses
+
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           mail_options: list[str]) -> str:
         if self.mail_reply is not None:
