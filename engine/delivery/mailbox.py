@@ -167,7 +167,9 @@ def count_messages(session: Session) -> int:
 
 
 def count_by_message_id(session: Session) -> dict[Optional[str], int]:
-    """How many copies of each Message-ID arrived: more than one means a resend."""
+    """How many copies of each Message-ID the mailbox keeps: one each, since the sandbox
+    keeps a resend once and counts it (``count_resends``); more only in databases from
+    before it did."""
     query = select(MailboxMessage.message_id, func.count()).group_by(MailboxMessage.message_id)
     return {message_id: count for message_id, count in session.execute(query)}
 

@@ -66,7 +66,13 @@ def snapshot(db: Database) -> dict[str, list[tuple]]:
 
 
 def copies_by_message_id(db: Database) -> dict[str, int]:
-    return dict(query(db, "SELECT message_id, COUNT(*) FROM mailbox_messages GROUP BY message_id"))
+    """Copies the sandbox received per Message-ID. It keeps a resend once and only counts it,
+    so resends show as one more key, ``"resent"``, worth their number plus one (never 1)."""
+    copies = dict(query(db, "SELECT message_id, COUNT(*) FROM mailbox_messages GROUP BY message_id"))
+    resent = query(db, "SELECT value FROM engine_counters WHERE name = 'sandbox_resends'")
+    if resent and resent[0][0]:
+        copies["resent"] = resent[0][0] + 1
+    return copies
 
 
 async def until(check, timeout: float = 15.0, what: str = "") -> None:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Optional, Union
 
-from engine.delivery.mailbox import MailboxMessage, count_by_message_id, list_messages
+from engine.delivery.mailbox import MailboxMessage, count_by_message_id, count_resends, list_messages
 from engine.delivery.smtp import SmtpSettings
 from engine.flow.fileformat import loads_flow
 from engine.flow.model import Flow
@@ -147,5 +147,11 @@ def subjects_by_recipient(db: Database) -> dict[str, list[str]]:
 
 
 def copies_by_message_id(db: Database) -> dict[Optional[str], int]:
+    """Copies the sandbox received per Message-ID. It keeps a resend once and only counts it,
+    so resends show as one more key, ``"resent"``, worth their number plus one (never 1)."""
     with db.session() as s:
-        return count_by_message_id(s)
+        copies = count_by_message_id(s)
+        resent = count_resends(s)
+    if resent:
+        copies["resent"] = resent + 1
+    return copies

@@ -155,8 +155,11 @@ async def test_a_drop_in_the_middle_of_data_is_retried_and_delivered_once(db):
     assert len(message_ids(db)) == len(ADDRESSES)
 
 
-async def test_a_drop_after_the_server_kept_the_message_resends_with_the_same_message_id(db):
-    """The ambiguous case SEMANTICS 8 names: the resend is recognisable downstream."""
+async def test_a_drop_after_the_built_in_sandbox_kept_the_message_is_recorded_and_not_resent(db):
+    """The ambiguous case SEMANTICS 8 names (the server kept the message, its answer was
+    lost) cannot happen with the built-in sandbox: it records the send in the transaction
+    that keeps the message, so the outbox's retry finds it sent and nothing goes twice.
+    (An outside server would get a resend with the same Message-ID: ``tests/crash``.)"""
     engine = start_campaign(db, one_email_json(), ADDRESSES[:2])
     runner = make_runner(db, [engine])
     await runner.start()
@@ -166,9 +169,7 @@ async def test_a_drop_after_the_server_kept_the_message_resends_with_the_same_me
         await run_to_end(runner)
     finally:
         await runner.stop()
-    copies = copies_by_message_id(db)
-    assert set(copies) == message_ids(db)
-    assert sorted(copies.values()) == [1, 2]
+    assert copies_by_message_id(db) == {mid: 1 for mid in message_ids(db)}
     assert query(db, "SELECT status, COUNT(*) FROM sends GROUP BY status") == [("sent", 2)]
 
 
