@@ -86,8 +86,12 @@ class RejectionLog:
         self._last: dict[str, float] = {}
         self._sentence: dict[str, str] = {}
 
-    def note(self, kind: str, sentence: str) -> None:
-        """Count one rejection of ``kind``; ``sentence`` says what was done, in plain words."""
+    def note(self, kind: str, sentence: str, error: Optional[BaseException] = None) -> None:
+        """Count one rejection of ``kind``; ``sentence`` says what was done, in plain words.
+
+        ``error`` (our own failure, not the client's) is logged with its
+        traceback the first time only: enough to find the bug, not a flood.
+        """
         self.counts[kind] = self.counts.get(kind, 0) + 1
         self._pending[kind] = self._pending.get(kind, 0) + 1
         self._sentence[kind] = sentence
@@ -97,7 +101,7 @@ class RejectionLog:
             self._last[kind] = now
             self._pending[kind] = 0
             self.logger.warning("%s: %s (more of these are counted and logged at most once a minute)",
-                                self.server, sentence)
+                                self.server, sentence, exc_info=error)
         elif now - last >= self.interval:
             self._report(kind, now)
 

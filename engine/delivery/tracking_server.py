@@ -74,6 +74,7 @@ TOKENS = web.AppKey("tokens", TrackingTokens)
 SINK = web.AppKey("sink", TrackingSink)
 COUNTERS = web.AppKey("counters", Counters)
 CLOCK = web.AppKey("clock", Callable[[], int])
+REJECTIONS = web.AppKey("rejections", RejectionLog)
 
 
 def _page(title: str, body: str, status: int = 200) -> web.Response:
@@ -102,8 +103,9 @@ async def _ask_sink(request: web.Request, call: str, *args: object) -> Optional[
     """The sink's answer, or None if it failed (logged and counted, never shown)."""
     try:
         return await getattr(request.app[SINK], call)(*args)
-    except Exception:
-        log.exception("tracking sink failed in %s", call)
+    except Exception as exc:
+        # Under a database outage every request fails alike: one traceback, then a count a minute.
+        request.app[REJECTIONS].note(f"sink:{call}", f"tracking sink failed in {call} ({type(exc).__name__})", exc)
         request.app[COUNTERS].sink_errors += 1
         return None
 
@@ -189,6 +191,7 @@ def build_app(
     app[SINK] = sink
     app[COUNTERS] = counters or Counters()
     app[CLOCK] = clock
+    app[REJECTIONS] = RejectionLog(log, "tracking server")
     # No HEAD on the event routes: a HEAD from a link checker is not an open or a click.
     app.router.add_get("/o/{token}.gif", pixel, allow_head=False)
     app.router.add_get("/c/{token}", click, allow_head=False)
@@ -219,8 +222,8 @@ class TrackingServer:
         self._runner: Optional[web.AppRunner] = None
         #: Header and keep-alive timeouts and the connection cap (see ``http_guard``).
         self.limits = limits
-        #: Connections refused, evicted or timed out, and malformed requests, by kind.
-        self.rejections = RejectionLog(log, "tracking server")
+        #: Connections refused, evicted or timed out, malformed requests and sink failures, by kind.
+        self.rejections = self.app[REJECTIONS]
 
     @property
     def public_url(self) -> str:

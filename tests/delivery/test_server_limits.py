@@ -237,3 +237,24 @@ def test_each_kind_of_rejection_is_one_line_then_a_count_at_most_once_a_minute(c
     assert "tracking server: closed a slow connection, 6000 more times in the last 60 s" in lines
     assert len(lines) == 8  # per kind: the first, at 60 s, at 120 s, and the rest when the server stops
     assert sum(int(line.split(", ")[1].split()[0]) for line in lines if "slow connection," in line) == 14_999
+
+
+async def test_a_database_outage_logs_one_traceback_not_one_per_request(tokens, caplog):
+    class BrokenSink(Sink):
+        async def record_open(self, campaign, send_id, at):
+            raise RuntimeError("database is locked")
+
+    caplog.set_level(logging.INFO)
+    server = TrackingServer(tokens, BrokenSink())
+    await server.start()
+    try:
+        async with asyncio.timeout(HANG_GUARD), aiohttp.ClientSession() as http:
+            for send_id in range(200):
+                async with http.get(f"{server.public_url}/o/{tokens.open_token(CAMPAIGN, send_id)}.gif") as r:
+                    assert (r.status, await r.read()) == (200, PIXEL_GIF)  # the reader never sees our outage
+    finally:
+        await server.stop()
+    assert server.counters.sink_errors == 200
+    failures = [r for r in caplog.records if "tracking sink failed" in r.getMessage()]
+    assert [bool(r.exc_info) for r in failures] == [True, False]  # the first with its traceback, then a count
+    assert "199 more times" in failures[1].getMessage()
