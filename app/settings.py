@@ -19,6 +19,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -37,7 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from editor.window import documents_dir, is_private_folder
-from engine.delivery.smtp import SmtpSettings, SmtpUrlError
+from engine.delivery.smtp import DEFAULT_EHLO_NAME, SmtpSettings, SmtpUrlError
 from engine.runtime.home import ensure_home, mailbranch_home
 
 MAX_RECENT = 8
@@ -241,11 +242,22 @@ class SettingsDialog(QDialog):
         self.smtp_user = QLineEdit()
         self.smtp_password = QLineEdit()
         self.smtp_password.setEchoMode(QLineEdit.EchoMode.Password)
+        # Kept in the outgoing-server URL (?ehlo=, ?ca_file=, ?allow_plain_auth=1), which the engine reads.
+        self.smtp_ehlo = QLineEdit()
+        self.smtp_ehlo.setPlaceholderText("localhost.localdomain (your sending domain is better)")
+        self.smtp_ehlo.setToolTip("The name this computer gives the server when it says EHLO.")
+        self.smtp_ca = QLineEdit()
+        self.smtp_ca.setPlaceholderText("empty: the system's certificates")
+        self.smtp_ca.setToolTip("A PEM file of CA certificates, for a server signed by your own authority.")
+        self.smtp_plain_auth = QCheckBox("Send the password even without encryption (trusted network only)")
         form.addRow("Host", self.smtp_host)
         form.addRow("Port", self.smtp_port)
         form.addRow("Security", self.smtp_security)
         form.addRow("Username", self.smtp_user)
         form.addRow("Password", self.smtp_password)
+        form.addRow("EHLO name", self.smtp_ehlo)
+        form.addRow("CA bundle", self.smtp_ca)
+        form.addRow("", self.smtp_plain_auth)
         out_layout.addWidget(self.smtp_box)
         layout.addWidget(outgoing)
 
@@ -296,6 +308,7 @@ class SettingsDialog(QDialog):
         self._fill_smtp(settings.smtp_url)
         self._last_default_port = self.smtp_port.value()
         for signal in (self.smtp_host.textChanged, self.smtp_user.textChanged, self.smtp_password.textChanged,
+                       self.smtp_ca.textChanged,
                        self.tracking_host.textChanged, self.public_url.textChanged, self.db_path.textChanged):
             signal.connect(self._revalidate)
         self.smtp_port.valueChanged.connect(self._revalidate)
@@ -323,6 +336,9 @@ class SettingsDialog(QDialog):
         self.smtp_port.setValue(parsed.port)
         self.smtp_user.setText(parsed.username or "")
         self.smtp_password.setText(parsed.password or "")
+        self.smtp_ehlo.setText("" if parsed.local_hostname == DEFAULT_EHLO_NAME else parsed.local_hostname)
+        self.smtp_ca.setText(parsed.ca_file or "")
+        self.smtp_plain_auth.setChecked(parsed.allow_plain_auth)
 
     def _security_changed(self) -> None:
         """Follow the usual port for the security chosen, unless the user typed another."""
@@ -347,7 +363,10 @@ class SettingsDialog(QDialog):
             auth += "@"
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
-        return f"{scheme}://{auth}{host}:{self.smtp_port.value()}"
+        options = [("ehlo", self.smtp_ehlo.text().strip()), ("ca_file", self.smtp_ca.text().strip()),
+                   ("allow_plain_auth", "1" if self.smtp_plain_auth.isChecked() else "")]
+        query = "&".join(f"{k}={quote(v, safe='')}" for k, v in options if v)
+        return f"{scheme}://{auth}{host}:{self.smtp_port.value()}" + (f"?{query}" if query else "")
 
     # -- validation ----------------------------------------------------------
     def problems(self) -> list[str]:
@@ -367,6 +386,9 @@ class SettingsDialog(QDialog):
                     found.append(self._hide_password(str(exc)))
             if self.smtp_password.text() and not self.smtp_user.text().strip():
                 found.append("A password needs a username.")
+            ca = self.smtp_ca.text().strip()
+            if ca and not Path(ca).expanduser().is_file():
+                found.append(f"The CA bundle {ca} is not a file this computer can read.")
         host = self.tracking_host.text().strip()
         if not host or any(c.isspace() for c in host):
             found.append("Enter the host the tracking server listens on, for example 127.0.0.1 or 0.0.0.0.")

@@ -183,3 +183,27 @@ def test_the_smtp_password_never_reaches_the_engine_command_line():
     options = EngineOptions(smtp_url="smtp://ana:pa55word@mail.example:587")
     assert not any("pa55word" in arg for arg in options.command())
     assert options.environment()["MAILBRANCH_SMTP_URL"] == "smtp://ana:pa55word@mail.example:587"
+
+
+def test_ehlo_name_ca_bundle_and_plain_auth_reach_the_engine_through_the_server_url(dialog, qtbot, tmp_path):
+    """The engine process gets them in MAILBRANCH_SMTP_URL, like the rest of the outgoing server's settings."""
+    ca = tmp_path / "company-ca.pem"
+    dialog.smtp_radio.setChecked(True)
+    qtbot.keyClicks(dialog.smtp_host, "mx.shop.example")
+    qtbot.keyClicks(dialog.smtp_ehlo, "mail.shop.example")
+    qtbot.keyClicks(dialog.smtp_ca, str(ca))
+    assert not dialog.ok_enabled() and "CA bundle" in dialog.error_label.text()
+    ca.write_text("-----BEGIN CERTIFICATE-----\n", encoding="ascii")
+    dialog.smtp_ca.clear()
+    qtbot.keyClicks(dialog.smtp_ca, str(ca))
+    dialog.smtp_plain_auth.setChecked(True)
+    assert dialog.ok_enabled()
+    url = dialog.result_settings().smtp_url
+    parsed = SmtpSettings.from_url(url)
+    assert (parsed.local_hostname, parsed.ca_file, parsed.allow_plain_auth) == (
+        "mail.shop.example", str(ca), True)
+    again = SettingsDialog(AppSettings(smtp_url=url, db_path=str(tmp_path / "m.db")))
+    qtbot.addWidget(again)
+    assert (again.smtp_ehlo.text(), again.smtp_ca.text(), again.smtp_plain_auth.isChecked()) == (
+        "mail.shop.example", str(ca), True)
+    assert again.result_settings().smtp_url == url
