@@ -421,6 +421,9 @@ class EngineService:
         return {"ok": self.supervisor.ok, "tasks": self.supervisor.report(), "outboxes": outboxes,
                 "campaigns": sorted(self.handles), "uptime": time.time() - self.started_at,
                 "tracking": self.runner.tracking.public_url if self.runner.tracking else None,
+                # Where real campaigns send (None: the built-in sandbox), for the app's Run confirmation.
+                "outgoing": None if self.runner.settings.smtp.sandbox else
+                f"{self.runner.settings.smtp.host}:{self.runner.settings.smtp.port}",
                 "rejected": self.runner.tracking.rejected if self.runner.tracking else 0,
                 "sandbox_port": self.runner.sandbox.port if self.runner.sandbox else None}
 

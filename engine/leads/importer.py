@@ -77,8 +77,9 @@ class ImportResult:
         return text
 
 
-def import_leads(source: Union[str, Path, bytes], *, check_deliverability: bool = False) -> ImportResult:
-    """Import a lead CSV from a path or from the file's bytes."""
+def import_leads(source: Union[str, Path, bytes], *, check_deliverability: bool = False,
+                 email_column: Optional[str] = None, key_column: Optional[str] = None) -> ImportResult:
+    """Import a lead CSV from a path or from the file's bytes (columns as in ``parse_leads``)."""
     if isinstance(source, bytes):
         data = source
     else:
@@ -87,7 +88,8 @@ def import_leads(source: Union[str, Path, bytes], *, check_deliverability: bool 
         except OSError as exc:
             raise LeadImportError(f"Cannot read the lead file {source}: {exc.strerror or exc}.") from exc
     text, encoding = decode(data)
-    result = parse_leads(text, check_deliverability=check_deliverability)
+    result = parse_leads(text, check_deliverability=check_deliverability, email_column=email_column,
+                         key_column=key_column)
     result.encoding = encoding
     return result
 
@@ -164,8 +166,28 @@ def _column_names(headers: list[str]) -> list[str]:
     return names
 
 
-def parse_leads(text: str, *, check_deliverability: bool = False) -> ImportResult:
-    """Import leads from the text of a CSV file."""
+def preview(text: str, rows: int = 10) -> tuple[str, list[str], list[list[str]]]:
+    """The delimiter, the header and the first rows as the importer reads them, for a preview.
+
+    Lines that cannot be read as CSV are shown as they are, in one cell.
+    """
+    text = text.lstrip("\ufeff")
+    delimiter = _choose_delimiter(text) if text.strip() else ","
+    lines = [line for line in text.splitlines() if line.strip()]
+    table = [next(csv.reader([line], delimiter=delimiter), []) if "\0" not in line else [line]
+             for line in lines[:rows + 1]]
+    return delimiter, (table[0] if table else []), table[1:]
+
+
+def parse_leads(text: str, *, check_deliverability: bool = False, email_column: Optional[str] = None,
+                key_column: Optional[str] = None) -> ImportResult:
+    """Import leads from the text of a CSV file.
+
+    ``email_column`` and ``key_column`` name columns as ``field_name`` does
+    (the import dialog's mapping): without them the email column is found by
+    its header and the key is the ``id`` column if there is one; a
+    ``key_column`` of ``""`` makes every lead's key its address.
+    """
     text = text.lstrip("\ufeff")
     if not text.strip():
         raise LeadImportError("The lead file is empty. Export the spreadsheet with a header row and an email column.")
@@ -187,6 +209,11 @@ def parse_leads(text: str, *, check_deliverability: bool = False) -> ImportResul
             f"A quote (\") in the header row on line {header_line + 1} is never closed. "
             "Remove it or close it, and import again.")
     email_index = _email_column(headers)
+    if email_column is not None:
+        mapped = [field_name(h) or f"column_{i + 1}" for i, h in enumerate(headers)]
+        if email_column not in mapped:
+            raise LeadImportError(f"The lead file has no column '{email_column}' to take the addresses from.")
+        email_index = mapped.index(email_column)
     if email_index is None:
         shown = ", ".join(repr(h) for h in headers[:8]) or "none"
         raise LeadImportError(
@@ -195,7 +222,9 @@ def parse_leads(text: str, *, check_deliverability: bool = False) -> ImportResul
         )
     names = _column_names(headers)
     result.columns = tuple(names)
-    importer = _Importer(result, names, email_index, check_deliverability)
+    if key_column and key_column not in names:
+        raise LeadImportError(f"The lead file has no column '{key_column}' to take the lead ids from.")
+    importer = _Importer(result, names, email_index, check_deliverability, key_column)
     start = reader.line_num
     while start < len(lines):
         start = _read_rows(lines, start, delimiter, importer)
@@ -263,11 +292,13 @@ def _swallowing_quote(lines: list[str], first: int, end: int, delimiter: str, im
 
 
 class _Importer:
-    def __init__(self, result: ImportResult, names: list[str], email_index: int, check_deliverability: bool):
+    def __init__(self, result: ImportResult, names: list[str], email_index: int, check_deliverability: bool,
+                 key_column: Optional[str] = None):
         self.result = result
         self.names = names
         self.email_index = email_index
-        self.id_index = names.index("id") if "id" in names else None
+        key = "id" if key_column is None else key_column
+        self.id_index = names.index(key) if key and key in names else None
         self.check_deliverability = check_deliverability
         self.by_email: dict[str, int] = {}  # casefolded address -> index in result.leads
         self.by_key: dict[str, int] = {}
