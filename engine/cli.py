@@ -609,12 +609,10 @@ def resume_command(db_path: str = typer.Option(..., "--db"),
     _pause_or_resume(db_path, campaign, False)
 
 
-ERROR_CLASS_NAMES = {"server": "server away", "session": "session refused", "message": "message refused for good",
-                     "transient": "message refused for now"}
-
-
 def print_delivery(report: dict) -> None:
     """Outboxes (paused? why? until when?), their last errors by class, retries waiting, and supervised tasks."""
+    from engine.runtime.status import ERROR_CLASS_NAMES
+
     for name, o in sorted(report["outboxes"].items()):
         who = {"outbox": "Outbox", "outbox:simulations": "Outbox of simulations"}.get(
             name, "Outbox of " + name.split(":", 1)[-1].replace("worker:", "worker "))

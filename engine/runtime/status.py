@@ -96,3 +96,38 @@ def engine_report(session: Session) -> dict[str, Any]:
             "tasks": [dict(data, name=data.get("name") or name[len(TASK_PREFIX):])
                       for name, data in rows.items() if name.startswith(TASK_PREFIX)],
             "retries": retries_waiting(session)}
+
+
+def _clock(ms: Optional[int]) -> str:
+    import datetime as _dt
+
+    if ms is None:
+        return "-"
+    return _dt.datetime.fromtimestamp(ms / 1000).strftime("%H:%M:%S")
+
+
+ERROR_CLASS_NAMES = {"server": "server away", "session": "session refused", "message": "message refused for good",
+                     "transient": "message refused for now"}
+
+
+def describe_outbox(outbox: Optional[dict], retries: Optional[dict]) -> tuple[str, str]:
+    """A short line for a narrow status bar, and the full story for its tooltip: paused and
+    why, the last error of each class, and the retries waiting (the app's run view)."""
+    if not outbox:
+        return "outbox idle", ""
+    state = outbox.get("state") or "idle"
+    short = {"outage": "paused, server unreachable", "session": "paused, server refuses us"}.get(
+        outbox.get("cause") or "", state) if state == "paused" else state
+    line = f"outbox {short}"
+    detail = []
+    if state == "paused":
+        detail.append(f"Sending paused: {outbox.get('reason')} Next try at {_clock(outbox.get('resume_at'))}.")
+    for kind, name in ERROR_CLASS_NAMES.items():
+        e = (outbox.get("last_errors") or {}).get(kind)
+        if e:
+            detail.append(f"Last error, {name} ({_clock(e.get('at'))}): {e.get('error')}")
+    if retries and retries.get("count"):
+        line += f" · {retries['count']} retries waiting"
+        detail.append(f"{retries['count']} messages refused for now wait for their next try "
+                      f"(the first at {_clock(retries.get('next_at'))}).")
+    return line, "\n".join(detail)

@@ -252,3 +252,25 @@ async def test_policy_figures_shrink_for_tests_but_keep_their_shape():
     delays = [policy.retry_delay(n, rng=lambda: 1.0) for n in range(1, 6)]
     assert delays == [1, 2, 4, 4, 4]
     assert [policy.retry_delay(n, rng=lambda: 0.0) for n in (1, 2)] == [0.5, 1]
+
+
+async def test_the_run_views_line_says_paused_and_why_in_few_words_and_the_whole_story_on_hover(db, picky):
+    from engine.runtime.status import describe_outbox
+
+    picky.mail_reply = "550 5.7.1 Sender not allowed here"
+    engine = start_campaign(db, one_email_json(), ADDRESSES[:1])
+    runner = runner_for(db, [engine], f"smtp://127.0.0.1:{picky.port}")
+    await runner.start()
+    task = asyncio.create_task(runner.run())
+    try:
+        await until(lambda: runner.outbox.status.state == "paused", what="sending to pause")
+        line, why = describe_outbox(runner.outbox.status.as_json(), {"count": 2, "next_at": None})
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await runner.stop()
+    assert line == "outbox paused, server refuses us · 2 retries waiting"
+    assert "550 5.7.1 Sender not allowed here" in why and "Next try at" in why
+    assert "Last error, session refused" in why
+    assert describe_outbox({"state": "sending", "last_errors": {}}, {"count": 0}) == ("outbox sending", "")
+    assert set(picky.ehlo_names) == {"localhost.localdomain"}  # a fixed name, no DNS lookup per connection
