@@ -32,6 +32,7 @@ from app.run_overlay import RunOverlay
 from editor.controller import FlowEditor
 from editor.layout import apply_missing_positions
 from engine.flow.model import Flow
+from engine.runtime.status import describe_outbox
 
 if TYPE_CHECKING:
     from app.engine_process import EngineProcess
@@ -218,7 +219,9 @@ class RunView(QWidget):
         if self.simulated and f:
             self.clock_label.setText(f"Campaign time {span(f.get('now'), start)} · {speed_label(f.get('speed'))}")
         elif f:
-            self.clock_label.setText(f"Started {wall(start)} · outbox {f.get('outbox', '')}")
+            outbox, why = describe_outbox(f.get("outbox_status"), f.get("retries_waiting"))
+            self.clock_label.setText(f"Started {wall(start)} · {outbox}")
+            self.clock_label.setToolTip(why)  # paused and why, last errors by class, retries waiting
         self.pause_button.setText("Resume" if f.get("paused") else "Pause")
         active = state not in ("complete", "stopped")
         finished_all = state == "complete" and not f.get("tokens_active")
