@@ -8,6 +8,13 @@ attribute) falls back to the template's plain text and is recorded instead
 of stopping the run. The HTML body escapes lead values; subject and text
 do not need to.
 
+What is sent is designed (``engine/delivery/layout.py``): the body, written
+in HTML or Markdown, goes into a one-column layout in the campaign's theme
+with its CSS inlined, and the text part keeps the theme's footer and postal
+address. ``render_content`` fills only the body, as written; the inspector's
+preview (``preview_email``) and every send (``render_raw``) go through the
+same ``render_designed``.
+
 Two things do stop one send, with a ``RenderError`` whose message is the
 reason a marketer reads: a template that runs into the sandbox's size limits
 (``engine/flow/templates.py``), and an email larger than ``MAX_EMAIL_CHARS``
@@ -31,9 +38,11 @@ from jinja2 import ChainableUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from engine.delivery.html_text import html_to_text
+from engine.delivery.layout import Design, Theme, design, preview_unsubscribe
 from engine.delivery.smtp import MessageProblem
 from engine.delivery.tracked_links import TrackingUrls, add_footer, add_text_footer, rewrite_links
 from engine.delivery.tracking_tokens import Id
+from engine.flow.body import DEFAULT_FORMAT, FORMATS, body_format, markdown_to_html
 from engine.flow.templates import ENVIRONMENT, MAX_CHARS, MAX_SUBJECT_CHARS, TemplateLimitError
 from engine.flow.text import bad_character
 
@@ -76,8 +85,24 @@ class EmailContent:
     """What an email node says, as templates."""
 
     subject: str
+    #: The body: HTML, or Markdown when ``format`` says so.
     html: str
     text: Optional[str] = None
+    #: ``"html"`` or ``"markdown"`` (the email node's ``format``).
+    format: str = DEFAULT_FORMAT
+    #: The campaign's theme (the flow's ``theme``); None: the default look.
+    theme: Optional[Theme] = None
+
+
+#: How a campaign without a ``theme`` looks.
+DEFAULT_THEME = Theme()
+
+
+def email_content(node: Any, flow: Any = None) -> EmailContent:
+    """What an email node of ``flow`` says, with the flow's theme: the one way sends and previews read it."""
+    theme = Theme.from_flow(flow.extra.get("theme")) if flow is not None else DEFAULT_THEME
+    return EmailContent(node.get("subject") or "", node.get("html") or "", node.get("text"),
+                        body_format(node), theme)
 
 
 @dataclass
@@ -163,12 +188,41 @@ def fill(source: str, context: Mapping[str, Any], *, html: bool = False, part: s
 
 
 def render_content(content: EmailContent, fields: Mapping[str, Any], email: str) -> Rendered:
-    """Fill subject, HTML and text for one lead; derive the text when none is given."""
-    context = template_context(fields, email)
+    """Fill subject, body and text for one lead, the body as written (Markdown
+    turned into HTML) without the layout; derive the text when none is given."""
+    body = markdown_to_html(content.html) if content.format == "markdown" else content.html
+    return _fill_parts(content, body, template_context(fields, email))
+
+
+def render_designed(content: EmailContent, fields: Mapping[str, Any], email: str) -> tuple[Rendered, Design]:
+    """Fill subject, body and text for one lead; the body is the designed body
+    (styles inlined), to be joined with the returned ``Design``'s parts. The
+    text part ends with the theme's footer and postal address."""
+    theme = content.theme or DEFAULT_THEME
+    chosen = design(content.html, content.format if content.format in FORMATS else DEFAULT_FORMAT, theme)
+    rendered = _fill_parts(content, chosen.body, template_context(fields, email))
+    footer = theme.footer_text()
+    if footer and not chosen.whole_document:
+        rendered.text = f"{rendered.text.rstrip()}\n\n{footer}"
+    return rendered, chosen
+
+
+def preview_email(content: EmailContent, fields: Mapping[str, Any], email: str) -> Rendered:
+    """The email exactly as a send builds it for this lead, less tracking: for the
+    inspector's preview, so a template that sends fine previews fine."""
+    rendered, chosen = render_designed(content, fields, email)
+    if chosen.whole_document:
+        rendered.html = rendered.html + preview_unsubscribe()
+    else:
+        rendered.html = chosen.head + rendered.html + chosen.footer + preview_unsubscribe() + chosen.tail
+    return rendered
+
+
+def _fill_parts(content: EmailContent, body: str, context: Mapping[str, Any]) -> Rendered:
     errors: list[str] = []
     subject, error = fill(content.subject, context, part="subject")
     errors += [error] if error else []
-    html, error = fill(content.html, context, html=True, part="html")
+    html, error = fill(body, context, html=True, part="html")
     errors += [error] if error else []
     if content.text and content.text.strip():
         text, error = fill(content.text, context, part="text")
@@ -243,10 +297,16 @@ def build_message(
 
 def _trackable(content: EmailContent, fields: Mapping[str, Any], email: str, urls: TrackingUrls
                ) -> tuple[Rendered, tuple[str, ...]]:
-    """Filled templates with tracked links, the pixel and the unsubscribe footer."""
-    rendered = render_content(content, fields, email)
-    html, tracked = rewrite_links(rendered.html, urls)
-    rendered.html = add_footer(html, urls)
+    """Filled templates in the layout, with tracked links, the pixel and the unsubscribe footer.
+
+    Links are rewritten in the body only (the layout has none), so a send
+    parses no more HTML than it did before the layout existed."""
+    rendered, chosen = render_designed(content, fields, email)
+    body, tracked = rewrite_links(rendered.html, urls)
+    if chosen.whole_document:
+        rendered.html = add_footer(body, urls)
+    else:
+        rendered.html = chosen.head + body + chosen.footer + add_footer("", urls) + chosen.tail
     rendered.text = add_text_footer(rendered.text, urls)
     _check_message(rendered)
     return rendered, tracked

@@ -32,7 +32,7 @@ NODE_TYPES: tuple[str, ...] = tuple(OUTPUT_PORTS)
 #: Everything else on a node (position, colour, note...) is kept in ``extra``.
 SETTINGS: dict[str, dict[str, tuple[type, ...]]] = {
     "start": {"leads": (list,)},
-    "email": {"subject": (str,), "html": (str,), "text": (str,), "sender": (str,)},
+    "email": {"subject": (str,), "html": (str,), "text": (str,), "sender": (str,), "format": (str,)},
     "condition": {"event": (str,), "email": (str,), "url": (str,), "mode": (str,)},
     "wait": {"duration": (str, int, float)},
     "end": {},
