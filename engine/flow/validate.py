@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import networkx as nx
 
+from engine.flow.body import FORMATS, body_html
 from engine.flow.durations import MAX_WAIT_SECONDS, DurationError, format_duration, parse_duration
+from engine.flow.fields import unknown_fields
 from engine.flow.links import link_urls
 from engine.flow.model import EVENTS, MODES, Edge, Flow, Node
 from engine.flow.templates import MAX_SUBJECT_CHARS, template_error
@@ -268,7 +270,7 @@ class _Validator:
         url = cond.get("url")
         for email_id in sorted(watched):
             email = self.nodes[email_id]
-            links = link_urls(email.get("html") or "")
+            links = link_urls(body_html(email))
             if not links:
                 self.add("click-without-links", ERROR, f"{label(cond).capitalize()} waits for a click in "
                          f"{label(email)}, which has no links. Add a link to the email or make this an "
@@ -319,6 +321,9 @@ def _setting_problems(node: Node, nodes: dict[str, Node]) -> list[str]:
     problems: list[str] = []
     name = label(node)
     if node.type == "email":
+        if node.get("format") is not None and node.get("format") not in FORMATS:
+            problems.append(f"The body format of {name} is “{shown(node.get('format'))}”; choose “html” or "
+                            "“markdown”.")
         for key, word in (("subject", "subject"), ("html", "body")):
             if not (node.get(key) or "").strip():
                 problems.append(f"{name.capitalize()} has no {word}. Write one before running the campaign.")
@@ -404,6 +409,15 @@ def _odd_values(value: Any, where: str, key: str = "") -> Iterator[tuple[str, st
             stack.extend((child, spot) for child in item)
 
 
-def validate(flow: Flow) -> list[Finding]:
-    """All findings for the flow, errors and warnings, in a stable order."""
-    return _Validator(flow).run()
+def validate(flow: Flow, fields: Optional[Collection[str]] = None) -> list[Finding]:
+    """All findings for the flow, errors and warnings, in a stable order.
+
+    ``fields``: the lead list's columns, when known; a template field the list
+    lacks is an ``unknown-field`` warning (``engine/flow/fields.py``)."""
+    findings = _Validator(flow).run()
+    for node_id, word, name, close in unknown_fields(flow, fields) if fields is not None else ():
+        hint = f" Did you mean {close}?" if close else " Add the column to the lead list or fix the name."
+        findings.append(Finding("unknown-field", WARNING, f"The {word} of {label(flow.node(node_id))} uses "
+                                f"{{{{ {name} }}}}, but the lead list has no “{shown(name)}” column, so it "
+                                f"will be empty.{hint}", node_id, None, (node_id,)))
+    return findings
