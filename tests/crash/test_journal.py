@@ -68,11 +68,14 @@ def test_records_another_outbox_serves_go_back_for_it(tmp_path):
     assert [r.send_id for r in left] == [1, 3]
 
 
-async def test_a_250_journaled_before_a_kill_is_recorded_as_sent_and_not_sent_again(db: Database, tmp_path):
+async def test_a_250_journaled_before_a_kill_is_recorded_as_sent_and_not_sent_again(engine_db: Database, tmp_path):
     """The moment the issue is about: the server took the message, the process died before
     committing. The next pass reads the journal, marks the send sent with the time of the 250,
-    moves the token on, and the message is not handed to the server again."""
+    moves the token on, and the message is not handed to the server again (SQLite and
+    PostgreSQL: a worker's journal lives in ``$MAILBRANCH_HOME/outcomes/``)."""
     from engine.delivery.sandbox import SandboxServer
+
+    db = engine_db
 
     engine = start(db, leads=2, wait="1h")
     engine.process_until()
@@ -101,8 +104,8 @@ async def test_a_250_journaled_before_a_kill_is_recorded_as_sent_and_not_sent_ag
         await asyncio.gather(task, return_exceptions=True)
         await r.stop()
         await outside.stop()
-    assert query(db, "SELECT id, sent_at FROM sends WHERE id = ?", (first_id,)) == [(first_id, accepted_at)]
-    assert query(db, "SELECT COUNT(*) FROM events WHERE type = 'delivered' AND send_id = ?", (first_id,)) == [(1,)]
+    assert query(db, f"SELECT id, sent_at FROM sends WHERE id = {first_id}") == [(first_id, accepted_at)]
+    assert query(db, f"SELECT COUNT(*) FROM events WHERE type = 'delivered' AND send_id = {first_id}") == [(1,)]
     # Only the other message went out; the journaled one was not sent again.
     assert outside.received == 1 and outside.resends == 0
     assert journal.pending() == 0
