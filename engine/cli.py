@@ -44,10 +44,13 @@ def read_flow(path: Path):
 
 @app.command("validate")
 def validate_command(flow_path: Path = typer.Argument(..., metavar="FLOW"),
-                     as_json: bool = typer.Option(False, "--json", help="Print findings as JSON.")) -> None:
+                     as_json: bool = typer.Option(False, "--json", help="Print findings as JSON."),
+                     leads: Optional[Path] = typer.Option(
+                         None, "--leads", help="The lead list (CSV) the flow is for: warn about template "
+                                               "fields it has no column for.")) -> None:
     """Check a flow: exit 0 without errors (warnings allowed), 1 with errors, 2 if unreadable."""
     flow = read_flow(flow_path)
-    findings = validate(flow)
+    findings = validate(flow, read_leads(str(leads))[1].columns if leads is not None else None)
     if as_json:
         print(json.dumps({"findings": [f.as_json() for f in findings]}, indent=2, ensure_ascii=False))
     else:
@@ -71,6 +74,14 @@ def read_valid_flow(path: Path, doing: str):
                           + f": {escape(f.message)}", highlight=False)
         fail(f"the flow has errors; fix them before {doing}", 1)
     return flow
+
+
+def warn_unknown_fields(flow, columns) -> None:
+    """Print the templates' fields this lead list has no column for (they would render empty)."""
+    for f in validate(flow, columns):
+        if f.code == "unknown-field":
+            err.print(f"[yellow]warning[/] {f.code}" + escape(f" [{f.node}]") + f": {escape(f.message)}",
+                      highlight=False)
 
 
 def parse_until(text: Optional[str]) -> Optional[float]:
@@ -178,6 +189,7 @@ def simulate_command(
         for rejection in imported.rejected:
             err.print(f"[yellow]line {rejection.line}[/]: {rejection.reason}", highlight=False)
         err.print(f"Leads: {imported.summary()}", highlight=False)
+        warn_unknown_fields(flow, imported.columns)
     events = read_events(events_path)
     db = Database(db_path) if db_path else None
     progress_cb = None
@@ -379,6 +391,7 @@ def run_command(
     for rejection in imported.rejected:
         err.print(f"[yellow]{leads}, line {rejection.line}[/]: {rejection.reason}", highlight=False)
     err.print(f"Leads: {imported.summary()}", highlight=False)
+    warn_unknown_fields(flow, imported.columns)
     db = open_db(db_path, must_exist=False)
     clock = SystemClock()
     campaign_settings = None

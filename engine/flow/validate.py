@@ -418,6 +418,6 @@ def validate(flow: Flow, fields: Optional[Collection[str]] = None) -> list[Findi
     for node_id, word, name, close in unknown_fields(flow, fields) if fields is not None else ():
         hint = f" Did you mean {close}?" if close else " Add the column to the lead list or fix the name."
         findings.append(Finding("unknown-field", WARNING, f"The {word} of {label(flow.node(node_id))} uses "
-                                f"{{{{ {name} }}}}, but the lead list has no “{shown(name)}” column, so it "
-                                f"will be empty.{hint}", node_id, None, (node_id,)))
+                                f"{{{{ {name} }}}}, but the lead list has no “{shown(name)}” column, so it is "
+                                f"never filled in.{hint}", node_id, None, (node_id,)))
     return findings
