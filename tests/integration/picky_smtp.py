@@ -5,6 +5,7 @@ for now. The built-in sandbox always behaves; real servers do not."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 import warnings
 from dataclasses import dataclass, field
 from typing import Optional
@@ -35,6 +36,8 @@ class PickyServer:
     ehlo_names: list[str] = field(default_factory=list)
     logins: int = 0
     port: int = 0
+    #: Offer STARTTLS with this context (aiosmtpd's ``tls_context``).
+    tls_context: Optional[ssl.SSLContext] = None
     _server: Optional[asyncio.AbstractServer] = None
 
     # aiosmtpd handler hooks --------------------------------------------------
@@ -73,7 +76,8 @@ class PickyServer:
         warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")  # on purpose here
         return SMTP(self, hostname="picky.test", enable_SMTPUTF8=self.smtputf8,
                     auth_required=self.login is not None, auth_require_tls=False,
-                    authenticator=self._authenticate if self.login is not None else None)
+                    authenticator=self._authenticate if self.login is not None else None,
+                    tls_context=self.tls_context)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

@@ -274,3 +274,60 @@ async def test_the_run_views_line_says_paused_and_why_in_few_words_and_the_whole
     assert "Last error, session refused" in why
     assert describe_outbox({"state": "sending", "last_errors": {}}, {"count": 0}) == ("outbox sending", "")
     assert set(picky.ehlo_names) == {"localhost.localdomain"}  # a fixed name, no DNS lookup per connection
+
+
+def self_signed_certificate(folder) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 that no system trusts, and its key (PEM files)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "picky.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "picky.pem", folder / "picky.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+async def test_a_certificate_that_does_not_verify_pauses_and_the_ca_bundle_setting_fixes_it(db, tmp_path):
+    import ssl
+
+    cert, key = self_signed_certificate(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server = PickyServer(tls_context=context, login=("shop", "secret"))
+    await server.start()
+    engine = start_campaign(db, one_email_json(), ADDRESSES[:2])
+    url = f"smtp+starttls://shop:secret@127.0.0.1:{server.port}"
+    runner = runner_for(db, [engine], url)
+    await runner.start()
+    task = asyncio.create_task(runner.run())
+    try:
+        await until(lambda: runner.outbox.status.state == "paused", what="sending to pause")
+        assert "certificate does not verify" in runner.outbox.status.reason
+        assert "CA bundle" in runner.outbox.status.reason
+        await until(lambda: send_states(db) == [("queued", 0, 2)], what="the sends to be handed back untouched")
+        assert server.logins == 0  # no password went to a server we could not verify
+        trusted = SmtpSettings.from_url(url).with_options(ca_file=cert)
+        runner.outbox.sender = type(runner.sender)(trusted)
+        await asyncio.wait_for(task, timeout=15)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await runner.stop()
+        await server.stop()
+    assert server.logins >= 1 and sorted(server.recipients()) == sorted(ADDRESSES[:2])
