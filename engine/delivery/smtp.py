@@ -236,7 +236,8 @@ def classify(error: BaseException, *, connecting: bool = False) -> SendOutcome:
     if isinstance(error, aiosmtplib.SMTPConnectError):
         return SendOutcome(False, False, None, f"cannot connect: {error}", "server")
     if isinstance(error, ssl.SSLCertVerificationError):
-        return _session(None, f"the server's certificate does not verify ({error.verify_message or error}); "
+        why = getattr(error, "verify_message", None) or error
+        return _session(None, f"the server's certificate does not verify ({why}); "
                               "set a CA bundle in the settings if it is signed by your own authority")
     if isinstance(error, ssl.SSLError):
         return _session(None, f"TLS with the server failed: {error}")
