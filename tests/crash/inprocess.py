@@ -55,6 +55,19 @@ def runner(db: Database, engine: CampaignEngine) -> CampaignRunner:
                                                        grace_ms=0, poll_seconds=0.1))
 
 
+def deliver_queued(db: Database, at: int) -> int:
+    """What the outbox records when the server answers 250 for every queued send: each send
+    ``sent`` and a ``delivered`` event, so the engine moves its token on (SEMANTICS 9)."""
+    from engine.runtime.settled import settle_events
+    from engine.store.bulk import execute_many, fetch_all
+
+    with db.session() as s:
+        rows = [(at, send_id) for (send_id,) in fetch_all(s, "SELECT id FROM sends WHERE status = 'queued'")]
+        settle_events(s, "delivered", rows, unsettled=("queued",))
+        return execute_many(s, "UPDATE sends SET status = 'sent', sent_at = ? WHERE id = ? AND status = 'queued'",
+                            rows)
+
+
 def query(db: Database, sql: str, args: tuple = ()) -> list[tuple]:
     with db.engine.connect() as c:
         return [tuple(r) for r in c.exec_driver_sql(sql, args).fetchall()]

@@ -12,7 +12,7 @@ import time
 
 from engine.run.clock import SystemClock
 
-from .inprocess import copies_by_message_id, query, runner, snapshot, start
+from .inprocess import copies_by_message_id, deliver_queued, query, runner, snapshot, start
 
 
 async def test_a_send_claimed_by_a_dead_worker_is_requeued_and_delivered_once(db):
@@ -56,8 +56,10 @@ engine.process_until()
 
 def test_a_batch_killed_half_way_leaves_the_prior_state_intact(db, tmp_path):
     engine = start(db, leads=5, wait="1s")
-    engine.process_until()  # e1 queued, every token waiting at w1
-    e1_at = query(db, "SELECT MIN(at) FROM sends")[0][0]
+    engine.process_until()  # e1 queued
+    deliver_queued(db, SystemClock().now())  # and delivered: every token listening at c1, waiting at w1
+    engine.process_until()
+    e1_at = query(db, "SELECT MIN(sent_at) FROM sends")[0][0]
     engine.record_event("open", at=e1_at + 200, lead="lead0@example.com", email="e1")  # one lead opened e1
     time.sleep(1.2)  # and w1 is due for everyone
     db.dispose()
