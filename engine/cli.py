@@ -799,7 +799,8 @@ def sandbox_command(
 
 @app.command("worker")
 def worker_command(
-    db_url: str = typer.Option(..., "--db", help="postgresql://user:password@host/database"),
+    db_url: str = typer.Option(..., "--db", help="postgresql://user@host/database (the password from "
+                                                 "PGPASSWORD or ~/.pgpass, not the command line)"),
     smtp: str = typer.Option("sandbox", "--smtp", envvar="MAILBRANCH_SMTP_URL",
                              help="Outgoing server URL (a sandbox's smtp://127.0.0.1:PORT for tests)."),
     public_url: str = typer.Option("http://127.0.0.1:8025", "--public-url",
