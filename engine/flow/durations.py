@@ -26,6 +26,10 @@ class DurationError(ValueError):
     """A duration that cannot be read; the message says what is accepted."""
 
 
+class DurationTooLongError(DurationError):
+    """A duration beyond ``MAX_DURATION_SECONDS``, infinity included."""
+
+
 def parse_duration(value: object) -> float:
     """Return the duration in seconds.
 
@@ -78,7 +82,7 @@ def _bounded(seconds: float, value: object) -> float:
             written = f"'{shown(value.strip())}'"
         else:
             written = f"{result:g}" if math.isfinite(result) else "that number"
-        raise DurationError(f"{written} is far too long to be a duration (more than "
+        raise DurationTooLongError(f"{written} is far too long to be a duration (more than "
                             f"{MAX_DURATION_SECONDS // (365 * 86400)} years)")
     return result + 0.0  # -0.0 becomes 0.0, so it never prints as "-0s"
 

@@ -26,7 +26,13 @@ from typing import Any, Optional
 import networkx as nx
 
 from engine.flow.body import FORMATS, body_html
-from engine.flow.durations import MAX_WAIT_SECONDS, DurationError, format_duration, parse_duration
+from engine.flow.durations import (
+    MAX_WAIT_SECONDS,
+    DurationError,
+    DurationTooLongError,
+    format_duration,
+    parse_duration,
+)
 from engine.flow.fields import unknown_fields
 from engine.flow.links import link_urls
 from engine.flow.model import EVENTS, MODES, Edge, Flow, Node
@@ -345,6 +351,9 @@ def _setting_problems(node: Node, nodes: dict[str, Node]) -> list[str]:
         else:
             try:
                 seconds = parse_duration(duration)
+            except DurationTooLongError as exc:
+                problems.append(f"The duration of {name} is not valid: {exc}; the longest wait is "
+                                f"{MAX_WAIT_SECONDS // 86400} days.")
             except DurationError as exc:
                 problems.append(f"The duration of {name} is not valid: {exc}.")
             else:
