@@ -258,3 +258,28 @@ async def test_a_database_outage_logs_one_traceback_not_one_per_request(tokens, 
     failures = [r for r in caplog.records if "tracking sink failed" in r.getMessage()]
     assert [bool(r.exc_info) for r in failures] == [True, False]  # the first with its traceback, then a count
     assert "199 more times" in failures[1].getMessage()
+
+
+async def test_a_kept_alive_connection_that_trickles_its_next_request_is_closed_after_the_keepalive_timeout(tokens):
+    server = TrackingServer(tokens, Sink(), limits=ServerLimits(keepalive_timeout=1.0))
+    await server.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(f"GET /o/{tokens.open_token(CAMPAIGN, 7)}.gif HTTP/1.1\r\nHost: a\r\n\r\n".encode())
+        async with asyncio.timeout(HANG_GUARD):
+            assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
+            await reader.readexactly(len(PIXEL_GIF))
+            writer.write(b"GET /o/x.gif HTTP/1.1\r\n")
+
+            async def trickle() -> None:
+                for _ in range(100):
+                    await asyncio.sleep(0.2)
+                    writer.write(b"X-Slow: 1\r\n")
+
+            trickling = asyncio.create_task(trickle())
+            assert await reader.read() == b""  # trickled bytes did not keep it open
+            assert not trickling.done()
+            trickling.cancel()
+        writer.close()
+    finally:
+        await server.stop()
