@@ -177,6 +177,8 @@ class LeadsPanel(QWidget):
         self.total = 0
         self.timeline: Optional[dict[str, Any]] = None
         self.last_error = ""
+        #: The campaign was stopped: nothing can be simulated on it any more.
+        self.stopped = False
         self._gate = RefreshGate()
 
         self.search = QLineEdit()
@@ -316,7 +318,8 @@ class LeadsPanel(QWidget):
             where = ", ".join(dict.fromkeys(t["node"] for t in tokens if t["state"] == "waiting")) or \
                 ", ".join(dict.fromkeys(t["node"] for t in tokens))
             busy = any(t["state"] == "waiting" for t in tokens)
-            state = "unsubscribed" if lead.get("unsubscribed") else ("in progress" if busy else "finished")
+            state = "unsubscribed" if lead.get("unsubscribed") else ("in progress" if busy else "stopped" if any(
+                t["state"] == "stopped" for t in tokens) else "finished")
             tracked = sum(1 for t in tokens if t["tracked"])
             item = QTreeWidgetItem([lead["email"] or lead["key"], where, state, f"{tracked}/{len(tokens)}"])
             item.setData(0, Qt.ItemDataRole.UserRole, lead["key"])
@@ -428,8 +431,13 @@ class LeadsPanel(QWidget):
                 self.link_box.setCurrentIndex(index)
         self._update_buttons()
 
+    def set_stopped(self, stopped: bool) -> None:
+        if stopped != self.stopped:
+            self.stopped = stopped
+            self._update_buttons()
+
     def _update_buttons(self) -> None:
-        has_send = self.email_box.count() > 0
+        has_send = self.email_box.count() > 0 and not self.stopped
         self.open_button.setEnabled(has_send)
         self.click_button.setEnabled(has_send and self.link_box.count() > 0)
         self.email_box.setEnabled(has_send)

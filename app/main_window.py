@@ -22,10 +22,11 @@ from qasync import asyncSlot
 from app.client import EngineError
 from app.engine_process import EngineOptions, EngineProcess
 from app.paths import SAMPLE_FLOW, SAMPLE_LEADS, data_dir
-from app.run_dialog import RunDialog, RunRequest
+from app.run_dialog import RunDialog, RunRequest, RunTarget
 from app.run_view import SPEEDS, RunView
 from app.suppression_view import SuppressionView
 from editor.window import EditorWindow, default_window_size
+from engine.delivery.render import DEFAULT_SENDER
 from engine.flow.fileformat import dumps_flow, loads_flow
 from engine.flow.model import Flow
 from engine.flow.validate import has_errors
@@ -89,6 +90,8 @@ class MainWindow(EditorWindow):
         self._closing_done = False
         self._close_task: Any = None
         self._dock_state: Optional[list[bool]] = None
+        #: What the engine says about itself (/health): where real runs send, the public URL.
+        self.engine_facts: dict[str, Any] = {}
 
         view = self.takeCentralWidget()
         self.tabs = QTabWidget()
@@ -246,6 +249,7 @@ class MainWindow(EditorWindow):
         if client is None:
             return
         try:
+            self.engine_facts = await client.health()
             campaigns = await client.campaigns()
         except EngineError as exc:
             self.statusBar().showMessage(str(exc), 8000)
@@ -285,10 +289,24 @@ class MainWindow(EditorWindow):
     def ask_run_options(self, simulated: bool) -> Optional[RunRequest]:
         """The lead list (and speed) for a run; None if the user cancels. Overridable."""
         speed = float(self.settings.value(SPEED_KEY, 3600.0))
-        dialog = RunDialog(self.document.flow.name, simulated, self.leads_path, speed, self)
+        dialog = RunDialog(self.document.flow.name, simulated, self.leads_path, speed, self, self.run_target())
         if dialog.exec() != RunDialog.DialogCode.Accepted:
             return None
         return dialog.request()
+
+    def run_target(self) -> RunTarget:
+        """Where a real run would send: from the running engine's own word, else from the settings."""
+        facts, options = self.engine_facts, self.engine.options
+        if "outgoing" in facts:
+            outgoing = facts["outgoing"]
+        else:
+            url = (options.smtp_url or "sandbox").strip()
+            outgoing = None if url.lower() == "sandbox" else url.split("@")[-1].split("://")[-1]
+        public = facts.get("tracking") or options.public_url or \
+            f"http://{options.tracking_host}:{self.engine.tracking_port or options.tracking_port}"
+        senders = list(dict.fromkeys(n.get("sender") or DEFAULT_SENDER
+                                     for n in self.document.flow.nodes if n.type == "email"))
+        return RunTarget(outgoing, public, senders)
 
     def run_campaign(self, simulated: bool = False) -> bool:
         """Campaign > Run / Simulate: validate, ask for leads, then start it."""
@@ -378,8 +396,8 @@ class MainWindow(EditorWindow):
             return
         run = self.current_run()
         sim = run is not None and run.simulated and run.is_active
-        for name in ("pause", "skip"):
-            self.actions[name].setEnabled(sim)
+        self.actions["pause"].setEnabled(run is not None and run.is_active)  # real runs pause their sending
+        self.actions["skip"].setEnabled(sim)
         self.speed_menu.setEnabled(sim)
         self.actions["stop"].setEnabled(run is not None and run.state != "stopped")
         self.actions["report"].setEnabled(run is not None and ReportView is not None)

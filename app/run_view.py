@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QGraphicsView,
     QHBoxLayout,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -97,13 +98,18 @@ class RunView(QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.pause_button = QPushButton("Pause")
+        self.pause_button.setToolTip(
+            "Stop the simulated clock; Resume carries on" if simulated else
+            "Hold sending: nothing more goes out until you resume (a message already on its way finishes). "
+            "Timers keep their times; what falls due meanwhile goes out when you resume.")
         self.skip_button = QPushButton("Skip to next timer")
         self.skip_button.setToolTip("Move the campaign clock to the next wait that ends")
         self.speed_box = QComboBox()
         for label, value in SPEEDS:
             self.speed_box.addItem(label, value)
         self.stop_button = QPushButton("Stop campaign")
-        for w in (self.pause_button, self.skip_button, self.speed_box):
+        self.stop_button.setToolTip("End the campaign for good: nothing more is sent (you are asked first)")
+        for w in (self.skip_button, self.speed_box):
             w.setVisible(simulated)
         self.pause_button.clicked.connect(self.toggle_pause)
         self.skip_button.clicked.connect(self.skip)
@@ -207,9 +213,12 @@ class RunView(QWidget):
             if not self.simulated:
                 text += f" ({wall(f.get('complete_at'))})"
         elif state == "stopped":
-            text = "Stopped"
+            stopped = f.get("stopped_at")
+            text = "Stopped" + (f" at {span(stopped, start)}" if stopped else "")
+            if stopped and not self.simulated:
+                text += f" ({wall(stopped)})"
         elif f.get("paused"):
-            text = "Paused"
+            text = "Paused" if self.simulated else "Paused by you: nothing is sent until you resume"
         elif f:
             text = "Running"
         else:
@@ -225,9 +234,10 @@ class RunView(QWidget):
         self.pause_button.setText("Resume" if f.get("paused") else "Pause")
         active = state not in ("complete", "stopped")
         finished_all = state == "complete" and not f.get("tokens_active")
-        self.pause_button.setEnabled(self.simulated and active)
+        self.pause_button.setEnabled(active)
         self.skip_button.setEnabled(self.simulated and not finished_all and state != "stopped")
         self.stop_button.setEnabled(state != "stopped")
+        self.leads.set_stopped(state == "stopped")
         index = self.speed_box.findData(f.get("speed"))
         if index >= 0 and not self.speed_box.hasFocus():
             self.speed_box.setCurrentIndex(index)
@@ -272,8 +282,37 @@ class RunView(QWidget):
     async def _speed_chosen(self, index: int) -> None:
         await self.set_speed(float(self.speed_box.itemData(index)))
 
+    def stop_question(self) -> QMessageBox:
+        """The confirmation Stop asks for: what stopping means, Cancel as the default."""
+        name = self.flow.name
+        box = QMessageBox(QMessageBox.Icon.Warning, "Stop the campaign?",
+                          f"Stop “{name}” (campaign {self.campaign_id}) for good?", QMessageBox.StandardButton.NoButton,
+                          self)
+        box.setInformativeText(
+            ("No more emails of this simulation will go to the sandbox" if self.simulated else
+             "No more emails of this campaign will be sent")
+            + "; leads still on their way end where they are, and a stopped campaign cannot be started again. "
+            "An email already on its way finishes."
+            + ("" if self.simulated else " To hold sending for a while instead, use Pause."))
+        box.addButton("Stop campaign", QMessageBox.ButtonRole.DestructiveRole)
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(cancel)
+        box.setEscapeButton(cancel)
+        return box
+
+    def confirm_stop(self) -> bool:
+        """Ask before stopping; True to stop. Overridable (tests answer it)."""
+        box = self.stop_question()
+        box.exec()
+        return box.buttonRole(box.clickedButton()) == QMessageBox.ButtonRole.DestructiveRole
+
+    def stop(self) -> None:
+        """Stop, once the user confirms (asked outside any task: a modal box inside one stalls the loop)."""
+        if self.confirm_stop():
+            self.stop_now()
+
     @asyncSlot()
-    async def stop(self) -> None:
+    async def stop_now(self) -> None:
         await self._call("stop_campaign")
 
     # -- looks ---------------------------------------------------------------
