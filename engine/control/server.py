@@ -4,6 +4,9 @@ The app starts the engine process with a fresh random secret and talks to
 it over this small JSON API; nothing answers without ``Authorization:
 Bearer <secret>``, it never listens beyond 127.0.0.1, and it is never on the
 tracking port. Handlers are small and hand the work to ``EngineService``.
+Connections pass through ``http_guard`` (header and keep-alive timeouts, a
+cap, quiet logs) like the tracking server's: a local user must not be able
+to stall the app's engine by holding connections open.
 """
 
 from __future__ import annotations
