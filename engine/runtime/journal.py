@@ -97,6 +97,7 @@ class JournalWriter:
         self._fd: Optional[int] = None
         self._path: Optional[Path] = None
         self.written = 0
+        self.failed = False
 
     def _open(self) -> int:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -111,9 +112,22 @@ class JournalWriter:
         return fd
 
     def record(self, send_id: int, at: int, message_id: str) -> None:
-        """Write one 250 down: one ``write()`` of one short line (no fsync: see the module docstring)."""
-        fd = self._fd if self._fd is not None else self._open()
-        os.write(fd, _encode(Accepted(send_id, at, message_id)))
+        """Write one 250 down: one ``write()`` of one short line (no fsync: see the module docstring).
+
+        A journal that cannot be written (a read-only directory, a full disk) must not stop
+        the sending: the outcome is still committed with its group; only the protection
+        against a kill in those ~50 ms is lost, and the log says so once.
+        """
+        if self.failed:
+            return
+        try:
+            fd = self._fd if self._fd is not None else self._open()
+            os.write(fd, _encode(Accepted(send_id, at, message_id)))
+        except OSError as exc:
+            self.failed = True
+            log.warning("cannot write the outcome journal in %s (%s); a kill in the next moments could "
+                        "send a message twice", self.directory, exc.strerror or exc)
+            return
         self.written += 1
 
     def close(self, committed: bool) -> None:

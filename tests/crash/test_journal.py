@@ -56,6 +56,19 @@ def test_only_the_files_of_dead_processes_are_folded(tmp_path):
     assert journal.pending() == 0
 
 
+def test_a_journal_that_cannot_be_written_does_not_stop_sending(tmp_path, caplog):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    w = OutcomeJournal(blocker / "j").writer()
+    w.record(1, 1000, "<a@x>")
+    w.record(2, 1001, "<b@x>")
+    w.close(committed=True)
+    assert w.failed and w.written == 0
+    assert [r.message for r in caplog.records].count(
+        f"cannot write the outcome journal in {blocker / 'j'} (Not a directory); a kill in the next moments "
+        "could send a message twice") == 1
+
+
 def test_records_another_outbox_serves_go_back_for_it(tmp_path):
     journal = OutcomeJournal(tmp_path / "j")
     w = journal.writer()
