@@ -18,10 +18,14 @@ outcome:
   unharmed and the whole outbox pauses, probing with one message, and saying
   why in ``status`` (``runtime_status`` row, for other processes too).
 
-SMTP has no idempotency key: if the process dies after the server said 250
-and before ``sent`` is committed, the lease runs out and the message is sent
-again, with the same Message-ID. Outcomes are committed as soon as each
-group of sends finishes, to keep that window short.
+SMTP has no idempotency key: if the process died after the server said 250
+and before ``sent`` was committed, the lease would run out and the message
+would go again. So each 250 is written to the outcome journal the instant it
+arrives (``journal.py``), before the group commit ~50 ms later; the next pass
+folds a dead process's journal into the database before it claims anything.
+The built-in sandbox, in this process, records the send in the transaction
+that keeps the message. What is left is a kill between the server accepting
+a message and this process reading the 250 (``docs/operations.md``).
 """
 
 from __future__ import annotations
@@ -258,9 +262,8 @@ class Outbox:
         if not probing:
             self.status.state = "sending"
         # Render each message just before a connection is free for it, so rendering
-        # overlaps the SMTP round trips of the others; record each outcome within
-        # about 50 ms of the server's answer, so a crash between a 250 and its
-        # commit (the one window where a message can go twice) stays short.
+        # overlaps the SMTP round trips of the others; journal each 250 at once and
+        # commit the outcomes in groups every ~50 ms.
         slots = asyncio.Semaphore(2 * self.sender.settings.max_connections)
         finished: list[tuple[_Claimed, Optional[SendOutcome]]] = []
         settled_ids: set[int] = set()
