@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Optional
 
-from PySide6.QtCore import QSettings, QSize, Qt
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QLabel, QMenu, QMessageBox, QTabWidget, QToolBar, QWidget
 from qasync import asyncSlot
@@ -84,6 +84,8 @@ class MainWindow(EditorWindow):
             str(self.settings.value("run/leads", str(SAMPLE_LEADS))))
         if not self.leads_path.is_file():
             self.leads_path = SAMPLE_LEADS
+        # The lead list's columns and first leads, for merge-field warnings and the preview.
+        QTimer.singleShot(0, self, lambda: self.document.set_lead_file(self.leads_path))
         self.notice: Optional[QMessageBox] = None
         self.last_notice = ""
         self.side_windows: list[QWidget] = []
@@ -320,6 +322,7 @@ class MainWindow(EditorWindow):
         if request is None or not request.imported.leads:
             return False
         self.leads_path = request.leads_path
+        self.document.set_lead_file(self.leads_path)
         self.settings.setValue("run/leads", str(request.leads_path))
         if simulated:
             self.settings.setValue(SPEED_KEY, request.speed)

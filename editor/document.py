@@ -37,6 +37,8 @@ class FlowDocument(QObject):
     findingsChanged = Signal()
     pathChanged = Signal()
     modifiedChanged = Signal(bool)
+    #: The lead list the campaign is for changed (``set_lead_file``).
+    leadsChanged = Signal()
 
     def __init__(self, flow: Optional[Flow] = None, parent: Optional[QObject] = None) -> None:
         super().__init__(parent)
@@ -45,6 +47,11 @@ class FlowDocument(QObject):
         self._flow = Flow()
         self._path: Optional[Path] = None
         self._findings: list[Finding] = []
+        #: The lead list's columns (None: no list loaded, no merge-field warnings) and its first
+        #: leads as ``(email, fields)``, for the inspector's field menu and preview.
+        self.lead_columns: Optional[tuple[str, ...]] = None
+        self.lead_samples: list[tuple[str, dict[str, str]]] = []
+        self.lead_file: Optional[Path] = None
         #: Seconds the last validation pass took (for the benchmark and the status bar).
         self.last_validation_seconds = 0.0
         self._timer = QTimer(self)
@@ -141,9 +148,26 @@ class FlowDocument(QObject):
         """Validate now and tell the overlay; normally called by the debounce timer."""
         self._timer.stop()
         began = time.perf_counter()
-        self._findings = validate(self._flow)
+        self._findings = validate(self._flow, self.lead_columns)
         self.last_validation_seconds = time.perf_counter() - began
         self.findingsChanged.emit()
+
+    def set_lead_file(self, path: Optional[Path], samples: int = 200) -> None:
+        """Use this CSV's columns for merge-field warnings and its first leads in the
+        preview (None, or a file that cannot be read: no lead list)."""
+        from engine.leads.importer import LeadImportError, import_leads
+
+        self.lead_file, self.lead_columns, self.lead_samples = None, None, []
+        if path is not None:
+            try:
+                result = import_leads(Path(path))
+            except (LeadImportError, OSError):
+                pass
+            else:
+                self.lead_file, self.lead_columns = Path(path), tuple(result.columns)
+                self.lead_samples = [(r.email, dict(r.fields)) for r in result.leads[:samples]]
+        self.leadsChanged.emit()
+        self.revalidate()
 
     # -- helpers for commands -------------------------------------------
     def node_index(self, node_id: str) -> int:

@@ -1,5 +1,11 @@
 """The inspector: every setting of the selected step, each edit an undo command.
 
+An email's preview is built by the renderer that sends it
+(``engine.delivery.render.preview_email``: the same sandboxed templates,
+Markdown, layout and theme), for a lead chosen from the campaign's lead list
+(or the sample lead), at a desktop or a phone width. The campaign page edits
+the theme every email of the campaign is wrapped in.
+
 Widgets never write to the model: each edit pushes a ``SetSetting`` (typing
 in one field merges into one undo step). When the model changes (an edit, an
 undo), the inspector re-reads the node, leaving a field alone if it already
@@ -8,13 +14,16 @@ shows the value so the cursor never jumps while typing.
 
 from __future__ import annotations
 
+import copy
 import csv
 from functools import lru_cache
 from typing import Any, Optional
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QColor, QFont, QUndoCommand
 from PySide6.QtWidgets import (
+    QButtonGroup,
+    QColorDialog,
     QComboBox,
     QFormLayout,
     QFrame,
@@ -22,21 +31,26 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPlainTextEdit,
+    QPushButton,
     QScrollArea,
     QSizePolicy,
     QSpinBox,
     QStackedWidget,
     QTextBrowser,
+    QTextEdit,
     QVBoxLayout,
     QWidget,
 )
 
 from editor import style
-from editor.commands import SetName, SetNote, SetSetting
+from editor.commands import SETTING_ID, SetName, SetNote, SetSetting
 from editor.document import FlowDocument
 from editor.summary import email_label, emails_before, link_choices, nearest_emails, title
+from engine.delivery.layout import DEFAULT_COLOR, MAX_WIDTH, Theme
+from engine.delivery.render import RenderError, email_content, preview_email
+from engine.flow.body import body_format
 from engine.flow.durations import DurationError, parse_duration
-from engine.flow.templates import ENVIRONMENT
+from engine.flow.fields import STANDARD_FIELDS
 
 UNITS = (("minutes", "m", 60), ("hours", "h", 3600), ("days", "d", 86400), ("seconds", "s", 1))
 SAMPLE_LEADS = style.RESOURCES / "leads" / "sample-leads.csv"
@@ -54,12 +68,59 @@ def sample_lead() -> dict[str, str]:
     return {"email": "ana@example.com", "first_name": "Ana", "last_name": "Smith", "company": "Bakery Bloom"}
 
 
-def render_preview(source: str) -> tuple[str, Optional[str]]:
-    """Render a template for the sample lead: ``(output, None)`` or ``("", error)``."""
+#: The preview's widths: a desktop client's reading pane and a phone.
+PREVIEW_WIDTHS = (("Desktop", MAX_WIDTH + 40), ("Phone", 360))
+THEME_FIELDS = ("logo", "color", "footer", "address")
+
+
+class SetTheme(QUndoCommand):
+    """Set the campaign's theme (the flow's ``theme`` object; None removes it); typing merges."""
+
+    def __init__(self, doc: FlowDocument, theme: Optional[dict[str, str]], typing: bool = False) -> None:
+        super().__init__("Edit the email design")
+        self.doc = doc
+        self.value = copy.deepcopy(theme) or None
+        self.old = copy.deepcopy(doc.flow.extra.get("theme"))
+        self.typing = typing
+
+    def id(self) -> int:
+        return SETTING_ID + 20
+
+    def _apply(self, value: Optional[dict[str, str]]) -> None:
+        if value:
+            self.doc.flow.extra["theme"] = copy.deepcopy(value)
+        else:
+            self.doc.flow.extra.pop("theme", None)
+        self.doc.flow.changed.emit()
+
+    def redo(self) -> None:
+        self._apply(self.value)
+
+    def undo(self) -> None:
+        self._apply(self.old)
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not (isinstance(other, SetTheme) and self.typing and other.typing):
+            return False
+        self.value = other.value
+        self.setObsolete(self.value == self.old)
+        return True
+
+
+def lead_name(email: str, fields: dict[str, Any]) -> str:
+    """How the lead picker names a lead: its name and address."""
+    name = " ".join(str(fields.get(k) or "") for k in ("first_name", "last_name")).strip()
+    return f"{name} <{email}>" if name else email
+
+
+def render_preview(content: Any, fields: dict[str, Any], email: str) -> tuple[str, str, list[str]]:
+    """Subject, HTML and the template errors of one email for one lead, built by the
+    renderer that sends it; ``("", "", [reason])`` when it cannot be built at all."""
     try:
-        return ENVIRONMENT.from_string(source or "").render(**sample_lead()), None
-    except Exception as exc:  # a template error is the user's to fix, never a crash
-        return "", f"{type(exc).__name__}: {exc}"
+        rendered = preview_email(content, fields, email)
+    except RenderError as exc:
+        return "", "", [str(exc)]
+    return rendered.subject, rendered.html, rendered.errors
 
 
 def split_duration(value: object) -> Optional[tuple[int, str]]:
@@ -172,6 +233,34 @@ class Inspector(QWidget):
         self.flow_info.setWordWrap(True)
         self.flow_info.setObjectName("InspectorHint")
         form.addRow(self.flow_info)
+        form.addRow(_section("Email design"))
+        self.theme_logo = QLineEdit()
+        self.theme_logo.setPlaceholderText("https://… (a PNG or JPEG, shown 180 px wide)")
+        form.addRow("Logo URL", self.theme_logo)
+        colour_row = QWidget()
+        colour_box = QHBoxLayout(colour_row)
+        colour_box.setContentsMargins(0, 0, 0, 0)
+        self.theme_color = QLineEdit()
+        self.theme_color.setPlaceholderText(DEFAULT_COLOR)
+        self.theme_color_button = QPushButton("Choose…")
+        self.theme_color_button.clicked.connect(self._choose_color)
+        colour_box.addWidget(self.theme_color, 1)
+        colour_box.addWidget(self.theme_color_button)
+        form.addRow("Brand colour", colour_row)
+        self.theme_footer = QLineEdit()
+        self.theme_footer.setPlaceholderText("Why the reader gets these emails")
+        form.addRow("Footer text", self.theme_footer)
+        self.theme_address = QPlainTextEdit()
+        self.theme_address.setPlaceholderText("Your postal address (the law requires it in marketing email)")
+        self.theme_address.setFixedHeight(54)
+        form.addRow("Postal address", self.theme_address)
+        self.theme_hint = QLabel()
+        self.theme_hint.setWordWrap(True)
+        self.theme_hint.setObjectName("InspectorHint")
+        form.addRow(self.theme_hint)
+        for line in (self.theme_logo, self.theme_color, self.theme_footer):
+            line.textEdited.connect(lambda _text: self._theme_edited())
+        self.theme_address.textChanged.connect(self._theme_edited)
         self.flow_page = page
         self.pages.addWidget(page)
 
@@ -194,6 +283,15 @@ class Inspector(QWidget):
         self.sender.setPlaceholderText("Default sender of the campaign")
         self.sender.textEdited.connect(lambda text: self._text_edited("sender", text))
         form.addRow("Sender", self.sender)
+        self.body_format = QComboBox()
+        self.body_format.addItem("HTML", "html")
+        self.body_format.addItem("Markdown (**bold**, [link](https://…), # heading)", "markdown")
+        self.body_format.activated.connect(lambda _i: self._format_edited())
+        form.addRow("Body written in", self.body_format)
+        self.insert_field = QComboBox()
+        self.insert_field.setToolTip("Put a field of the lead list where the cursor is (subject, body or text)")
+        self.insert_field.activated.connect(self._insert_field)
+        form.addRow("Insert field", self.insert_field)
         mono = QFont("monospace")
         mono.setStyleHint(QFont.StyleHint.Monospace)
         mono.setPixelSize(12)
@@ -202,19 +300,32 @@ class Inspector(QWidget):
         self.html.setPlaceholderText("<p>Hi {{ first_name }}, ...</p>")
         self.html.setMinimumHeight(110)
         self.html.textChanged.connect(lambda: self._plain_edited("html", self.html))
-        form.addRow("HTML body", self.html)
-        lead = sample_lead()
-        self.preview_label = QLabel(f"Preview for {lead.get('first_name', '')} {lead.get('last_name', '')}"
-                                    .strip())
-        self.preview_label.setObjectName("InspectorHint")
+        self.body_label = QLabel("HTML body")
+        form.addRow(self.body_label, self.html)
+        self.preview_label = QLabel("Preview as")
+        self.preview_lead = QComboBox()
+        self.preview_lead.activated.connect(lambda _i: self._update_preview())
+        form.addRow(self.preview_label, self.preview_lead)
+        widths = QWidget()
+        widths_box = QHBoxLayout(widths)
+        widths_box.setContentsMargins(0, 0, 0, 0)
+        self.preview_widths = QButtonGroup(self)
+        for index, (name, width) in enumerate(PREVIEW_WIDTHS):
+            button = QPushButton(f"{name} ({width} px)")
+            button.setCheckable(True)
+            button.setChecked(index == 0)
+            self.preview_widths.addButton(button, width)
+            widths_box.addWidget(button)
+        self.preview_widths.idClicked.connect(lambda _w: self._update_preview())
+        form.addRow(widths)
         self.preview_subject = QLabel()
         self.preview_subject.setObjectName("PreviewSubject")
         self.preview_subject.setWordWrap(True)
         self.preview = QTextBrowser()
         self.preview.setObjectName("Preview")
         self.preview.setOpenLinks(False)
-        self.preview.setMinimumHeight(120)
-        form.addRow(self.preview_label)
+        self.preview.setMinimumHeight(220)
+        self.preview.setLineWrapMode(QTextEdit.LineWrapMode.FixedPixelWidth)
         form.addRow(self.preview_subject)
         form.addRow(self.preview)
         self.text = QPlainTextEdit()
@@ -223,6 +334,12 @@ class Inspector(QWidget):
         self.text.setFixedHeight(70)
         self.text.textChanged.connect(lambda: self._plain_edited("text", self.text))
         form.addRow("Text body (optional)", self.text)
+        self._field_target: QWidget = self.html
+        self.subject.cursorPositionChanged.connect(lambda *_: self._set_field_target(self.subject))
+        self.html.cursorPositionChanged.connect(lambda: self._set_field_target(self.html))
+        self.text.cursorPositionChanged.connect(lambda: self._set_field_target(self.text))
+        self.doc.leadsChanged.connect(self._on_leads_changed)
+        self._fill_lead_choices()
         self.email_page = page
         self.pages.addWidget(page)
 
@@ -299,6 +416,7 @@ class Inspector(QWidget):
                 self.pages.setCurrentWidget(self.flow_page)
                 self.flow_name.setText(self.doc.flow.name)
                 self._update_flow_info(count)
+                self._load_theme()
                 self.note_label.hide()
                 self.note.hide()
             else:
@@ -340,6 +458,11 @@ class Inspector(QWidget):
                         widget.setCursorPosition(0)
             self._set_plain(self.html, node.get("html") or "")
             self._set_plain(self.text, node.get("text") or "")
+            markdown = body_format(node) == "markdown"
+            self._select_data(self.body_format, "markdown" if markdown else "html")
+            self.body_label.setText("Markdown body" if markdown else "HTML body")
+            self.html.setPlaceholderText("Hi {{ first_name }},\n\nOur **spring offer** is live: "
+                                         "[see it](https://…)" if markdown else "<p>Hi {{ first_name }}, ...</p>")
             self._update_preview()
         elif node.type == "condition":
             self._select_data(self.event, node.get("event") or "open")
@@ -389,16 +512,129 @@ class Inspector(QWidget):
             self.link.addItem(f"{url} (not in the email)", url)
         self._select_data(self.link, url)
 
+    def preview_lead_fields(self) -> tuple[str, dict[str, Any]]:
+        """The address and fields of the lead the preview is shown for."""
+        index = self.preview_lead.currentIndex()
+        if self.doc.lead_samples and 0 <= index < len(self.doc.lead_samples):
+            return self.doc.lead_samples[index]
+        lead = sample_lead()
+        return lead.get("email") or "ana@example.com", dict(lead)
+
     def _update_preview(self) -> None:
         node = self.doc.node(self.node_id)
-        subject, subject_error = render_preview(node.get("subject") or "")
-        self.preview_subject.setText(f"<b>Subject:</b> {subject}" if not subject_error
-                                     else f"<b>Subject:</b> <span style='color:#D92D20'>{subject_error}</span>")
-        html, error = render_preview(node.get("html") or "")
-        if error:
-            self.preview.setHtml(f"<p style='color:#D92D20'>The body cannot be rendered: {error}</p>")
+        email, fields = self.preview_lead_fields()
+        subject, html, errors = render_preview(email_content(node, self.doc.flow), fields, email)
+        subject_errors = [e for e in errors if e.startswith("subject:")]
+        body_errors = [e for e in errors if not e.startswith("subject:")]
+        escaped = subject.replace("&", "&amp;").replace("<", "&lt;")
+        self.preview_subject.setText(
+            f"<b>Subject:</b> {escaped}" if not subject_errors else
+            f"<b>Subject:</b> <span style='color:#D92D20'>cannot be filled in for this lead, so the email "
+            f"would not be sent: {subject_errors[0][len('subject: '):]}</span>")
+        width = self.preview_widths.checkedId()
+        self.preview.setLineWrapColumnOrWidth(width)
+        if width < MAX_WIDTH:  # a phone: the column takes the whole screen, as the layout's CSS makes it
+            html = html.replace(f'width="{MAX_WIDTH}"', 'width="100%"')
+        if body_errors:
+            reason = body_errors[0].replace("&", "&amp;").replace("<", "&lt;")
+            html = (f"<p style='color:#D92D20'>The email cannot be rendered for this lead, so it would not be "
+                    f"sent: {reason}</p>" + html)
+        elif not (node.get("html") or "").strip():
+            html = "<p style='color:#98A2B3'>Write the body above.</p>"
+        self.preview.setHtml(html)
+
+    def _fill_lead_choices(self) -> None:
+        """The lead picker: the lead list's first leads, or the sample lead."""
+        self.preview_lead.clear()
+        if self.doc.lead_samples:
+            for email, fields in self.doc.lead_samples:
+                self.preview_lead.addItem(lead_name(email, fields))
         else:
-            self.preview.setHtml(html or "<p style='color:#98A2B3'>Write the HTML body above.</p>")
+            lead = sample_lead()
+            self.preview_lead.addItem(f"Sample lead: {lead_name(lead.get('email') or '', lead)}")
+        self.insert_field.clear()
+        self.insert_field.addItem("Choose a field to insert…", None)
+        columns = self.doc.lead_columns if self.doc.lead_columns is not None else tuple(sample_lead())
+        for name in sorted(set(columns) | STANDARD_FIELDS):
+            self.insert_field.addItem(name, name)
+
+    def _on_leads_changed(self) -> None:
+        self._fill_lead_choices()
+        if self.node_id is not None and self.doc.node(self.node_id).type == "email":
+            self._update_preview()
+
+    def _set_field_target(self, widget: QWidget) -> None:
+        if widget.hasFocus():
+            self._field_target = widget
+
+    def _insert_field(self, index: int) -> None:
+        """Insert ``{{ field }}`` at the cursor of the subject, body or text last edited."""
+        name = self.insert_field.itemData(index)
+        self.insert_field.setCurrentIndex(0)
+        if not name or self.node_id is None:
+            return
+        tag = f"{{{{ {name} }}}}"
+        target = self._field_target
+        if isinstance(target, QLineEdit):
+            target.insert(tag)
+            self._text_edited("subject", target.text())
+        elif isinstance(target, QPlainTextEdit):
+            target.insertPlainText(tag)  # textChanged pushes the edit
+        target.setFocus()
+
+    def _format_edited(self) -> None:
+        value = self.body_format.currentData()
+        self._push("format", None if value == "html" else value)
+
+    # -- the campaign's theme --------------------------------------------
+    def _load_theme(self) -> None:
+        raw = self.doc.flow.extra.get("theme")
+        raw = raw if isinstance(raw, dict) else {}
+        for key, widget in (("logo", self.theme_logo), ("color", self.theme_color), ("footer", self.theme_footer)):
+            value = raw.get(key) if isinstance(raw.get(key), str) else ""
+            if widget.text() != value:
+                widget.setText(value)
+        address = raw.get("address") if isinstance(raw.get("address"), str) else ""
+        self._set_plain(self.theme_address, address)
+        self._update_theme_hint()
+
+    def _update_theme_hint(self) -> None:
+        raw = self.doc.flow.extra.get("theme")
+        raw = raw if isinstance(raw, dict) else {}
+        theme = Theme.from_flow(raw)
+        notes = []
+        if raw.get("color") and theme.color != raw.get("color"):
+            notes.append(f"“{raw.get('color')}” is not a colour such as {DEFAULT_COLOR}; the default is used.")
+        if raw.get("logo") and not theme.logo:
+            notes.append("The logo must be a web address starting with https://.")
+        if not theme.address:
+            notes.append("Add your postal address: marketing email must carry one (CAN-SPAM).")
+        self.theme_hint.setText(" ".join(notes) or "Every email of the campaign is sent in this design.")
+        self.theme_color_button.setStyleSheet(f"background-color: {theme.color}; color: white;")
+
+    def _theme_edited(self) -> None:
+        if self._loading:
+            return
+        values = {"logo": self.theme_logo.text().strip(), "color": self.theme_color.text().strip(),
+                  "footer": self.theme_footer.text().strip(), "address": self.theme_address.toPlainText().strip()}
+        old = self.doc.flow.extra.get("theme")
+        theme = dict(old) if isinstance(old, dict) else {}  # fields a newer version wrote are kept
+        for key, value in values.items():
+            if value:
+                theme[key] = value
+            else:
+                theme.pop(key, None)
+        if theme == (old if isinstance(old, dict) else {}):
+            return
+        self.doc.undo_stack.push(SetTheme(self.doc, theme, typing=True))
+        self._update_theme_hint()
+
+    def _choose_color(self) -> None:
+        current = QColor(Theme.from_flow(self.doc.flow.extra.get("theme")).color)
+        chosen = QColorDialog.getColor(current, self, "Brand colour")
+        if chosen.isValid():
+            self.theme_color.setText(chosen.name().upper())
+            self._theme_edited()
 
     # -- model -> widgets ------------------------------------------------
     def _on_setting_changed(self, node_id: str, _key: str) -> None:
@@ -428,6 +664,11 @@ class Inspector(QWidget):
     def _on_changed(self) -> None:
         if self.node_id is None:
             self._update_flow_info(1)
+            self._loading = True
+            try:
+                self._load_theme()  # an undo of a theme edit
+            finally:
+                self._loading = False
 
     def _on_findings_changed(self) -> None:
         """Show the step's problems; refresh condition choices (the graph may have changed)."""
