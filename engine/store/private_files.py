@@ -48,7 +48,8 @@ def write_private_file(path: Union[str, Path], data: bytes) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     try:
-        os.fchmod(fd, FILE_MODE)  # a leftover temporary file may have had wider rights
+        if hasattr(os, "fchmod"):  # not on Windows, where the folder's rights apply
+            os.fchmod(fd, FILE_MODE)  # a leftover temporary file may have had wider rights
         os.write(fd, data)
     finally:
         os.close(fd)
