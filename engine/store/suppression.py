@@ -25,6 +25,7 @@ from typing import Optional
 from sqlalchemy import BigInteger, String, Text, delete, func, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from engine.leads.csv_safe import neutralise, restore
 from engine.store.base import Base
 
 REASONS = ("unsubscribe", "bounce", "complaint", "manual", "import")
@@ -193,7 +194,7 @@ def count(session: Session) -> int:
 
 def _safe_cell(value: str) -> str:
     """A cell a spreadsheet will not run as a formula (OWASP's CSV injection advice)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    return neutralise(value)
 
 
 def export_csv(session: Session) -> str:
@@ -208,7 +209,7 @@ def export_csv(session: Session) -> str:
 
 def _unquote_cell(value: str) -> str:
     """Undo :func:`_safe_cell`, so an export imports back unchanged."""
-    return value[1:] if value[:1] == "'" and value[1:2] in ("=", "+", "-", "@", "\t", "\r") else value
+    return restore(value)
 
 
 def import_csv(session: Session, source: str, *, default_reason: str = "import") -> ImportResult:
