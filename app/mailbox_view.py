@@ -139,6 +139,18 @@ class MessageBrowser(QTextBrowser):
             image.loadFromData(QByteArray(data))
         return image
 
+    def load_images(self) -> None:
+        """Request every web image of the document now, as a mail client does."""
+        block = self.document().begin()
+        while block.isValid():
+            it = block.begin()
+            while not it.atEnd():
+                fmt = it.fragment().charFormat()
+                if fmt.isImageFormat():
+                    self.loadResource(QTextDocument.ResourceType.ImageResource, QUrl(fmt.toImageFormat().name()))
+                it += 1
+            block = block.next()
+
     async def images_loaded(self) -> None:
         """Wait until every image the shown message asked for has arrived (or failed)."""
         while self._pending:
@@ -351,6 +363,9 @@ class MailboxView(QWidget):
             # Lay out now, as a mail client displaying the message would: that requests the images.
             self.browser.document().setTextWidth(max(200, self.browser.viewport().width()))
             self.browser.document().size()
+            # Qt asks for an image only when it paints it; a mail client loads every image of the
+            # message (the pixel at the foot of a long, designed email too), scrolled into view or not.
+            self.browser.load_images()
         else:
             self.browser.setPlainText(message.get("text") or "")
 
