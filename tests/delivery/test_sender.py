@@ -24,7 +24,8 @@ def stored(db) -> int:
 
 async def test_messages_are_delivered_over_one_reused_connection(sandbox, db):
     async with Sender(settings_for(sandbox, max_connections=2)) as sender:
-        outcomes = [await sender.send(make_message(f"lead{i}@example.com")) for i in range(5)]
+        outcomes = [await sender.send(make_message(f"lead{i}@example.com", message_id=f"<m{i}@test>"))
+                    for i in range(5)]
     assert all(o.ok for o in outcomes)
     assert sender.connections_made == 1
     assert stored(db) == 5
@@ -62,7 +63,7 @@ async def test_drop_in_the_middle_of_data_is_transient_and_the_next_send_reconne
 
 async def test_server_down_then_back(sandbox, db):
     async with Sender(settings_for(sandbox)) as sender:
-        assert (await sender.send(make_message(subject="before"))).ok
+        assert (await sender.send(make_message(subject="before", message_id="<before@test>"))).ok
         await sandbox.stop()
         # The pooled connection may fail first (it was open when the server went);
         # either way nothing is lost, and a fresh connect is refused as server trouble.
@@ -71,7 +72,7 @@ async def test_server_down_then_back(sandbox, db):
         down = await sender.send(make_message(subject="while down"))
         assert down.transient and down.scope == "server" and "cannot connect" in down.error
         await sandbox.start()
-        back = await sender.send(make_message(subject="after"))
+        back = await sender.send(make_message(subject="after", message_id="<after@test>"))
     assert back.ok
     with db.session() as session:
         assert [m.subject for m in list_messages(session, newest_first=False)] == ["before", "after"]
@@ -88,7 +89,8 @@ async def test_nothing_listening_is_transient_server_trouble():
 
 async def test_concurrent_sends_use_at_most_max_connections(sandbox, db):
     async with Sender(settings_for(sandbox, max_connections=3)) as sender:
-        outcomes = await asyncio.gather(*(sender.send(make_message(f"l{i}@example.com")) for i in range(20)))
+        outcomes = await asyncio.gather(*(sender.send(make_message(f"l{i}@example.com", message_id=f"<m{i}@test>"))
+                                             for i in range(20)))
     assert all(o.ok for o in outcomes)
     assert 1 <= sender.connections_made <= 3
     assert stored(db) == 20
@@ -123,7 +125,8 @@ async def test_rate_limit_holds_for_concurrent_senders_against_the_sandbox(sandb
     fake = FakeTime()
     bucket = TokenBucket(rate=2, clock=fake.clock, sleep=fake.sleep)
     async with Sender(settings_for(sandbox), bucket=bucket) as sender:
-        outcomes = await asyncio.gather(*(sender.send(make_message(f"l{i}@example.com")) for i in range(6)))
+        outcomes = await asyncio.gather(*(sender.send(make_message(f"l{i}@example.com", message_id=f"<m{i}@test>"))
+                                             for i in range(6)))
     assert all(o.ok for o in outcomes)
     assert stored(db) == 6
     assert fake.now == pytest.approx(2.5)  # 6 messages at 2/s: the last goes out at 2.5 s
