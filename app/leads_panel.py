@@ -33,6 +33,7 @@ from qasync import asyncSlot
 from app.client import EngineError
 from editor.summary import readable_template, step_name
 from engine.delivery.render import fill, template_context
+from engine.flow.body import body_html
 from engine.flow.links import extract_links
 from engine.flow.model import Flow
 
@@ -421,7 +422,7 @@ class LeadsPanel(QWidget):
         self.link_box.clear()
         if node_id is not None:
             try:
-                html = self.flow.node(node_id).settings.get("html", "")
+                html = body_html(self.flow.node(node_id))  # a Markdown body as HTML
             except KeyError:
                 html = ""
             for url, text in extract_links(html):

@@ -11,6 +11,7 @@ from collections import deque
 from typing import Optional
 
 from editor.style import TYPE_TITLES
+from engine.flow.body import body_html
 from engine.flow.durations import DurationError, parse_duration
 from engine.flow.links import extract_links
 from engine.flow.model import Flow, Node
@@ -131,7 +132,7 @@ def link_choices(flow: Flow, cond: Node, preds: Optional[dict[str, list[str]]] =
     """``(url, text)`` of the links in the watched email(s), for a click condition."""
     seen: dict[str, str] = {}
     for email_id in watched_emails(flow, cond, preds):
-        for url, text in extract_links(flow.node(email_id).get("html") or ""):
+        for url, text in extract_links(body_html(flow.node(email_id))):  # Markdown bodies too
             seen.setdefault(url, text)
     return list(seen.items())
 
