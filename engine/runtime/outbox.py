@@ -255,8 +255,12 @@ class Outbox:
         probing = self.status.state == "paused"
         claimed = await asyncio.to_thread(self._claim, now, self.policy.probe_batch if probing else None)
         if not claimed:
-            if self.status.state != "paused":
-                self.status.state = "idle"
+            # Nothing left to send (a paused outbox too: the next send will find out
+            # whether the server is back; a pause with nothing to probe would spin).
+            if probing:
+                self.status.reason = self.status.resume_at = self.status.cause = self.status.since = None
+                await asyncio.to_thread(self.save_status)
+            self.status.state = "idle"
             return 0
         crash_point("outbox_claimed")
         if not probing:
