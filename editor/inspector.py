@@ -285,7 +285,9 @@ class Inspector(QWidget):
         form.addRow("Sender", self.sender)
         self.body_format = QComboBox()
         self.body_format.addItem("HTML", "html")
-        self.body_format.addItem("Markdown (**bold**, [link](https://…), # heading)", "markdown")
+        self.body_format.addItem("Markdown", "markdown")
+        self.body_format.setToolTip("Markdown: **bold**, *italic*, [link text](https://…), # Heading, - list item. "
+                                    "Either way the body is sent in the campaign's design.")
         self.body_format.activated.connect(lambda _i: self._format_edited())
         form.addRow("Body written in", self.body_format)
         self.insert_field = QComboBox()
@@ -311,12 +313,17 @@ class Inspector(QWidget):
         widths_box.setContentsMargins(0, 0, 0, 0)
         self.preview_widths = QButtonGroup(self)
         for index, (name, width) in enumerate(PREVIEW_WIDTHS):
-            button = QPushButton(f"{name} ({width} px)")
+            button = QPushButton(name)
+            button.setToolTip(f"Preview {width} px wide")
             button.setCheckable(True)
             button.setChecked(index == 0)
             self.preview_widths.addButton(button, width)
             widths_box.addWidget(button)
         self.preview_widths.idClicked.connect(lambda _w: self._update_preview())
+        for combo in (self.body_format, self.insert_field, self.preview_lead):
+            # Long lead names or columns must not widen the inspector past its dock.
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(12)
         form.addRow(widths)
         self.preview_subject = QLabel()
         self.preview_subject.setObjectName("PreviewSubject")

@@ -102,8 +102,8 @@ def _stylesheet(theme: Theme) -> str:
 body {{ margin: 0; padding: 0; background-color: #F3F4F6; -webkit-text-size-adjust: 100%; }}
 .mb-outer {{ background-color: #F3F4F6; width: 100%; }}
 .mb-wrap {{ padding: 24px 12px; }}
-.mb-container {{ width: 100%; max-width: {MAX_WIDTH}px; background-color: #FFFFFF; border-radius: 8px;
-  border-top: 4px solid {color}; }}
+.mb-container {{ width: 100%; max-width: {MAX_WIDTH}px; background-color: #FFFFFF; }}
+.mb-bar {{ background-color: {color}; height: 6px; font-size: 6px; line-height: 6px; }}
 .mb-logo {{ padding: 24px 32px 0 32px; }}
 .mb-logo img {{ display: block; max-width: 180px; height: auto; border: 0; }}
 .mb-content {{ padding: 24px 32px 28px 32px; font-family: {FONT_STACK}; font-size: 16px; line-height: 1.6;
@@ -131,7 +131,7 @@ body {{ margin: 0; padding: 0; background-color: #F3F4F6; -webkit-text-size-adju
 
 #: Kept in a <style> block (media queries cannot be inlined): a phone gets narrower padding.
 _RESPONSIVE = ("@media only screen and (max-width: 620px) { .mb-wrap { padding: 0 !important; } "
-               ".mb-container { border-radius: 0 !important; } .mb-content { padding: 20px 18px !important; } "
+               ".mb-content { padding: 20px 18px !important; } "
                ".mb-logo { padding: 20px 18px 0 18px !important; } "
                ".mb-footer { padding: 14px 18px 20px 18px !important; } }")
 
@@ -152,6 +152,8 @@ def _page(theme: Theme, body: str) -> str:
         'border="0"><tr><td class="mb-wrap" align="center">\n'
         f'<table role="presentation" class="mb-container" width="{MAX_WIDTH}" cellpadding="0" cellspacing="0" '
         'border="0">\n'
+        # The brand colour as a bar across the top: a cell's bgcolor, which every client paints.
+        f'<tr><td class="mb-bar" bgcolor="{theme.color}" height="6">&nbsp;</td></tr>\n'
         f'{logo}<tr><td class="mb-content">{_START}{body}{_END}</td></tr>\n'
         f'<tr><td class="mb-footer">{footer_lines}<!--mailbranch-footer--></td></tr>\n'
         "</table>\n</td></tr></table></body></html>\n"

@@ -44,7 +44,7 @@ def test_a_fragment_goes_out_in_a_600px_single_column_layout_with_inlined_css(to
 def test_the_theme_colour_logo_footer_and_postal_address_are_in_the_email(tokens):
     _, _, text, html = send(tokens, EmailContent("Hi", '<p><a href="https://shop.example/a">Shop</a></p>',
                                                   theme=THEME))
-    assert "border-top: 4px solid #0F766E" in html
+    assert re.search(r'<td class="mb-bar"[^>]*bgcolor="#0F766E"[^>]*style="background-color: #0F766E;', html)
     assert re.search(r'<a href="[^"]+" style="color: #0F766E;', html)  # links in the brand colour
     assert '<img src="https://shop.example/logo.png"' in html
     assert "You shop with us." in html and "Spring Shop, 12 Market Street, Springfield, IL 62701" in html
@@ -54,7 +54,7 @@ def test_the_theme_colour_logo_footer_and_postal_address_are_in_the_email(tokens
 
 def test_without_a_theme_the_defaults_give_a_clean_email_without_logo(tokens):
     _, _, _, html = send(tokens, EmailContent("Hi", "<p>Plain</p>"))
-    assert f"border-top: 4px solid {DEFAULT_COLOR}" in html
+    assert f'bgcolor="{DEFAULT_COLOR}"' in html
     assert 'class="mb-logo"' not in html
     assert '<p style="margin: 0 0 16px 0;">Plain</p>' in html
 
