@@ -601,6 +601,8 @@ class Inspector(QWidget):
             value = raw.get(key) if isinstance(raw.get(key), str) else ""
             if widget.text() != value:
                 widget.setText(value)
+                if not widget.hasFocus():
+                    widget.setCursorPosition(0)
         address = raw.get("address") if isinstance(raw.get("address"), str) else ""
         self._set_plain(self.theme_address, address)
         self._update_theme_hint()

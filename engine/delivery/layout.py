@@ -142,7 +142,8 @@ def _page(theme: Theme, body: str) -> str:
     if theme.logo:
         logo = (f'<tr><td class="mb-logo"><img src="{html_lib.escape(theme.logo, quote=True)}" alt="" '
                 'width="180"></td></tr>\n')
-    footer_lines = "".join(f"<p>{html_lib.escape(line)}</p>" for line in (theme.footer, theme.address) if line)
+    footer_lines = "".join(f"<p>{html_lib.escape(line).replace(chr(10), '<br>')}</p>"
+                           for line in (theme.footer, theme.address) if line)  # an address may have lines
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
