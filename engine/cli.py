@@ -454,6 +454,8 @@ class LiveStatus:
         self.db, self.campaign_id, self.runner, self.quiet = db, campaign_id, runner, quiet
         self.live = None if quiet or not err.is_terminal else Live(console=err, refresh_per_second=4)
         self.last_line = ""
+        #: Paused with `mailbranch pause` (or the app): said on the status line.
+        self.paused = False
 
     def __enter__(self):
         if self.live is not None:
@@ -466,9 +468,14 @@ class LiveStatus:
 
     def figures(self):
         from engine.run.report import campaign_figures
+        from engine.runtime import pausing
+        from engine.store.models import Campaign
 
         with self.db.session() as s:
-            return campaign_figures(s, self.campaign_id)
+            figures = campaign_figures(s, self.campaign_id)
+            campaign = s.get(Campaign, self.campaign_id)
+            self.paused = pausing.campaign_state(campaign.settings, campaign.state)["paused"]
+            return figures
 
     def update(self, runner) -> None:
         f = self.figures()
@@ -478,6 +485,8 @@ class LiveStatus:
         state = f"complete at {_when(f.complete_at)}" if f.complete_at else "running"
         line = (f"{state}: {f.leads} leads, {f.tokens_active} waiting, {sent} sent, {queued} queued, "
                 f"{failed} failed; outbox {runner.outbox.status.describe()}")
+        if self.paused:
+            line += "; paused by you: nothing is sent until 'mailbranch resume'"
         if self.live is not None:
             from rich.progress_bar import ProgressBar
 

@@ -191,3 +191,66 @@ def _flow_json() -> str:
     from engine.flow.fileformat import dumps_flow
 
     return dumps_flow(FLOW)
+
+
+def test_mailbranch_pause_holds_a_mailbranch_run_in_another_process(tmp_path, monkeypatch):
+    """`mailbranch run` in one terminal, `mailbranch pause` and `resume` in another."""
+    import os
+    import time
+
+    from engine.flow.fileformat import dumps_flow
+    from engine.store.database import Database
+
+    slow = flow([{"id": "start", "type": "start"}, email("e1"), {"id": "w1", "type": "wait", "duration": "5s"},
+                 email("e2"), {"id": "end", "type": "end"}],
+                [edge("start", "e1"), edge("e1", "w1"), edge("w1", "e2"), edge("e2", "end")], name="Held")
+    (tmp_path / "flow.json").write_text(dumps_flow(slow), encoding="utf-8")
+    (tmp_path / "leads.csv").write_text("email\n" + "".join(f"{x['email']}\n" for x in LEADS), encoding="utf-8")
+    db_path = tmp_path / "run.db"
+    env = dict(os.environ, MAILBRANCH_HOME=str(tmp_path / "home"))
+    run = subprocess.Popen([sys.executable, "-m", "engine.cli", "run", str(tmp_path / "flow.json"), "--leads",
+                            str(tmp_path / "leads.csv"), "--db", str(db_path), "--tracking-port", "0", "--quiet"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                           cwd=Path(__file__).resolve().parent.parent)
+    try:
+        deadline = time.monotonic() + 60
+        while not db_path.exists():
+            assert run.poll() is None and time.monotonic() < deadline, "the run did not start"
+            time.sleep(0.2)
+        db = Database(db_path)
+
+        def sends(status: str, node: str) -> int:
+            from sqlalchemy import func, select
+            from sqlalchemy.exc import OperationalError
+
+            from engine.store.models import Send
+
+            try:
+                with db.session() as s:
+                    return s.execute(select(func.count()).select_from(Send).where(
+                        Send.node == node, Send.status == status)).scalar()
+            except OperationalError:  # the run is still creating its tables
+                return 0
+
+        while sends("sent", "e1") < 4:  # e1 out; w1 ends 5 s (and the 2 s grace) later
+            assert run.poll() is None and time.monotonic() < deadline, "e1 did not go out"
+            time.sleep(0.1)
+        paused = mailbranch("pause", "--db", str(db_path))
+        assert paused.returncode == 0, paused.stderr
+        assert sends("sent", "e2") == 0
+        while sends("queued", "e2") < 4:  # the 5 s wait fires while paused
+            assert run.poll() is None and time.monotonic() < deadline, "the wait did not fire"
+            time.sleep(0.2)
+        time.sleep(1.5)
+        assert sends("sent", "e2") == 0
+        resumed = mailbranch("resume", "--db", str(db_path))
+        assert resumed.returncode == 0, resumed.stderr
+        out, err = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    assert run.returncode == 0, err
+    assert "paused by you: nothing is sent until 'mailbranch resume'" in err
+    assert sends("sent", "e1") == 4 and sends("sent", "e2") == 4
+    db.dispose()
