@@ -106,7 +106,8 @@ def timeline_lines(data: dict[str, Any], origin: Optional[int], flow: Flow) -> l
         verb = "sent"
         if s["status"] in ("queued", "sending"):
             # A send takes time: the lead stands on this email until it has gone out.
-            verb, status = "queued", " (waiting to go out" + (f": {s['error']}" if s.get("error") else "") + ")"
+            why = s["error"] if s.get("error") else "the campaign is paused" if data.get("paused") else ""
+            verb, status = "queued", " (waiting to go out" + (f": {why}" if why else "") + ")"
         else:
             status = "" if s["status"] == "sent" else f" ({s['status']}{': ' + s['error'] if s.get('error') else ''})"
         token = tokens.get(s.get("token"), {})

@@ -111,6 +111,9 @@ def test_a_paused_real_campaign_sends_nothing_its_wait_fires_and_resume_sends_th
         figures = await api.figures(campaign)
         assert _sent(figures, "e2") == 0 and _queued(figures, "e2") == 4
         assert _mailbox_count(engine_db) == 4
+        _status, timeline = await api.call("GET", f"/campaigns/{campaign}/leads/lead0")
+        assert timeline["paused"] is True  # the lead's queued e2 waits because of the pause
+        assert [x["status"] for x in timeline["sends"] if x["node"] == "e2"] == ["queued"]
 
         # Another process sees the pause, and resumes it.
         shown = await asyncio.to_thread(mailbranch, "status", "--db", db_arg)

@@ -297,8 +297,10 @@ class EngineService:
                       .scalars()]
             skips = [{"node": k.node, "at": k.at, "reason": k.reason, "token": k.token_id}
                      for k in s.execute(select(Skip).where(Skip.lead_id == lead.id).order_by(Skip.at)).scalars()]
+            campaign = s.get(Campaign, campaign_id)
             return {"lead": lead.key, "email": lead.email, "fields": lead.fields, "sends": sends,
-                    "events": events, "waits": waits, "tokens": tokens, "skips": skips}
+                    "events": events, "waits": waits, "tokens": tokens, "skips": skips,
+                    "paused": pausing.campaign_state(campaign.settings, campaign.state)["paused"]}
 
     def handles_start(self, campaign_id: int) -> Optional[str]:
         handle = self.handles.get(campaign_id)

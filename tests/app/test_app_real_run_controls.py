@@ -54,3 +54,20 @@ def test_pause_then_stop_a_real_run(qtbot, qloop, home, monkeypatch):
 
     qtbot.waitUntil(lambda: lead_states() == {"stopped"}, timeout=10000)
     close_window(qtbot, window, "stop")
+
+
+def test_a_lead_timeline_says_its_email_waits_because_the_campaign_is_paused():
+    from app.leads_panel import timeline_lines
+    from engine.flow.fileformat import flow_from_data
+
+    flow = flow_from_data({"format": "mailbranch.flow/1", "name": "t", "nodes": [
+        {"id": "start", "type": "start"}, {"id": "e1", "type": "email", "subject": "Spring is here", "html": "x"},
+        {"id": "end", "type": "end"}], "edges": [{"from": "start", "to": "e1"}, {"from": "e1", "to": "end"}]})
+    data = {"lead": "ana", "email": "ana@example.com", "fields": {}, "events": [], "waits": [], "skips": [],
+            "tokens": [{"id": 1, "parent": None, "node": "e1", "state": "waiting", "tracked": True}],
+            "sends": [{"id": 1, "node": "e1", "at": 0, "status": "queued", "token": 1, "error": None}],
+            "paused": True}
+    assert [t for _at, t in timeline_lines(data, 0, flow)] == [
+        "queued “Spring is here” (waiting to go out: the campaign is paused)"]
+    data["paused"] = False
+    assert [t for _at, t in timeline_lines(data, 0, flow)] == ["queued “Spring is here” (waiting to go out)"]
