@@ -114,8 +114,7 @@ def store_messages(session: Session, batch: list[tuple[str, list[str], bytes]],
         headers = BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
         parsed.append((mail_from, rcpt_tos, raw, _decoded(headers["Message-ID"]), _decoded(headers["Subject"])))
     ids = {message_id for *_rest, message_id, _subject in parsed if message_id}
-    seen = set(session.scalars(select(MailboxMessage.message_id).where(MailboxMessage.message_id.in_(ids)))) \
-        if ids else set()
+    seen = _known_message_ids(session, ids)
     rows = []
     resent = 0
     for mail_from, rcpt_tos, raw, message_id, subject in parsed:
@@ -131,6 +130,23 @@ def store_messages(session: Session, batch: list[tuple[str, list[str], bytes]],
     if resent:
         add_to_counter(session, RESENDS_COUNTER, resent)
     return StoredBatch(len(rows), resent, [(message_id, at) for *_rest, message_id, _s in parsed if message_id])
+
+
+def _known_message_ids(session: Session, ids: set[str]) -> set[str]:
+    """Which of ``ids`` the mailbox holds. One cached statement per id, on the driver's
+    cursor: groups are a few messages, and an ORM select (or an IN list of varying
+    length, prepared anew each time) would cost more than the rest of the store."""
+    if not ids:
+        return set()
+    connection = session.connection()
+    sql = "SELECT 1 FROM mailbox_messages WHERE message_id = ? LIMIT 1"
+    if connection.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        return {mid for mid in ids if cursor.execute(sql, (mid,)).fetchone() is not None}
+    finally:
+        cursor.close()
 
 
 def list_messages(
