@@ -32,9 +32,14 @@ class CampaignStateError(ValueError):
 
 
 def paused_campaigns(session: Session) -> list[int]:
-    """Campaigns not stopped whose outbox is held by a pause."""
+    """Campaigns not stopped whose outbox is held by a pause.
+
+    A paused simulation is not held: its clock stops instead, and what it
+    sends meanwhile (a simulated click's YES path) happens at that instant
+    of campaign time, so it goes to the sandbox at once.
+    """
     rows = session.execute(select(Campaign.id, Campaign.settings).where(Campaign.state != "stopped")).all()
-    return [cid for cid, settings in rows if (settings or {}).get("paused")]
+    return [cid for cid, settings in rows if (settings or {}).get("paused") and not (settings or {}).get("simulated")]
 
 
 def is_paused(settings: Optional[dict[str, Any]]) -> bool:
