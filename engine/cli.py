@@ -667,7 +667,7 @@ def mailbox_command(
     html: bool = typer.Option(False, "--html", help="Show the HTML part instead of the text."),
 ) -> None:
     """List the sandbox's captured messages, or show one."""
-    from engine.delivery.mailbox import get_message, list_messages
+    from engine.delivery.mailbox import count_resends, get_message, list_messages
 
     db = open_db(db_path)
     with db.session() as s:
@@ -681,6 +681,10 @@ def mailbox_command(
             out.print(table)
             if not rows:
                 out.print("The mailbox is empty.")
+            resent = count_resends(s)
+            if resent:
+                out.print(f"{resent} message(s) arrived again with a Message-ID already here (a resend after a "
+                          "crash); each is kept once.", highlight=False)
             return
         m = get_message(s, message)
         if m is None:

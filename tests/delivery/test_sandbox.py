@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import aiosmtplib
 import pytest
 
@@ -60,6 +65,16 @@ async def test_a_resend_after_a_lost_reply_is_accepted_kept_once_and_counted(san
         assert count_by_message_id(session) == {"<t1.e1.1@mailbranch.local>": 1}
         assert count_resends(session) == 1
     assert (sandbox.received, sandbox.resends) == (1, 1)
+    # `mailbranch mailbox` lists the message once and says a copy came again.
+    listing = subprocess.run([str(Path(sys.executable).parent / "mailbranch"), "mailbox", "--db", str(db_path(db))],
+                             capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "200"})
+    assert listing.returncode == 0, listing.stderr
+    assert listing.stdout.count("ann@example.com") == 1
+    assert "1 message(s) arrived again with a Message-ID already here (a resend after a crash)" in listing.stdout
+
+
+def db_path(db) -> str:
+    return db.url.split(":///", 1)[1]
 
 
 async def test_stop_and_restart_on_the_same_port(sandbox, db):
