@@ -114,6 +114,7 @@ class ImportDialog(QDialog):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
+        self.rejected.setColumnWidth(2, 240)
         self.rejected.setMinimumHeight(110)
         QShortcut(QKeySequence.StandardKey.Copy, self.rejected, activated=self.copy_rejected)
         self.copy_button = QPushButton("Copy rejected rows")
