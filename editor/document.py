@@ -19,6 +19,8 @@ from PySide6.QtGui import QUndoStack
 from engine.flow.model import Edge, Flow, Node
 from engine.flow.validate import Finding, validate
 
+#: How much of a lead file the editor reads for its columns and preview leads.
+LEAD_PREFIX_BYTES = 64 * 1024
 #: How long validation waits after the last edit, in milliseconds.
 VALIDATION_DELAY_MS = 120
 
@@ -160,7 +162,13 @@ class FlowDocument(QObject):
         self.lead_file, self.lead_columns, self.lead_samples = None, None, []
         if path is not None:
             try:
-                result = import_leads(Path(path))
+                # The header and the first rows are all the editor needs: a 100,000-lead file
+                # must not freeze the window (its first 64 KB, cut after a whole line).
+                with Path(path).open("rb") as handle:
+                    data = handle.read(LEAD_PREFIX_BYTES + 1)
+                if len(data) > LEAD_PREFIX_BYTES:
+                    data = data[:data.rfind(b"\n", 0, LEAD_PREFIX_BYTES) + 1] or data
+                result = import_leads(data)
             except (LeadImportError, OSError):
                 pass
             else:
