@@ -162,3 +162,18 @@ def test_the_campaign_page_edits_the_theme_with_undo_and_saves_it(sample_canvas,
         c.editor.actions["undo"].trigger()
     assert ins.theme_color.text() == "#0F766E"
     assert c.doc.flow.extra["theme"]["address"].startswith("Spring Shop")
+
+
+def test_a_large_lead_list_gives_its_columns_and_first_leads(sample_canvas, tmp_path):
+    c = sample_canvas
+    path = tmp_path / "big.csv"
+    path.write_text("email,first_name,tier\n" + "".join(f"lead{i}@example.com,Lead{i},t{i % 3}\n"
+                                                        for i in range(20000)), encoding="utf-8")
+    assert path.stat().st_size > 200_000
+    c.doc.set_lead_file(path)
+    assert c.doc.lead_columns == ("email", "first_name", "tier")
+    assert len(c.doc.lead_samples) == 200
+    assert c.doc.lead_samples[0] == ("lead0@example.com", {"email": "lead0@example.com", "first_name": "Lead0",
+                                                           "tier": "t0"})
+    c.click_node("e1")
+    assert "Hi Lead0," in c.editor.inspector.preview.toPlainText()
