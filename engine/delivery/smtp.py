@@ -309,6 +309,19 @@ class TokenBucket:
             self._tokens -= 1
 
 
+async def _greet(client: aiosmtplib.SMTP) -> None:
+    """EHLO (HELO if the server does not know EHLO) unless this connection already did."""
+    if not client.is_ehlo_or_helo_needed:
+        return
+    try:
+        await client.ehlo()
+    except aiosmtplib.SMTPHeloError as exc:
+        if exc.code >= 500 and exc.code != 421:
+            await client.helo()
+        else:
+            raise
+
+
 class _Connection:
     def __init__(self, client: aiosmtplib.SMTP) -> None:
         self.client = client
@@ -385,8 +398,7 @@ class Sender:
         s = self.settings
         if s.username is None:
             return
-        if client.is_ehlo_or_helo_needed:
-            await client.ehlo()
+        await _greet(client)
         encrypted = client.get_transport_info("sslcontext") is not None
         if not encrypted and not s.allow_plain_auth:
             raise PlainAuthRefused(
@@ -416,6 +428,7 @@ class Sender:
         bytes). It may raise :class:`MessageProblem` (a permanent failure of this message).
         Non-ASCII envelope addresses go with ``SMTPUTF8`` (RFC 6531)."""
         async def transaction(client: aiosmtplib.SMTP) -> tuple[dict[str, Any], str]:
+            await _greet(client)  # what the server offers is known only after EHLO
             utf8 = client.supports_extension("smtputf8")
             sender, recipients, raw = build(utf8)
             ascii_only = sender.isascii() and all(r.isascii() for r in recipients) and raw.isascii()

@@ -144,3 +144,18 @@ async def test_an_address_the_server_refuses_fails_alone(db):
         ("failed", 1), ("sent", 4)]
     assert query(db, "SELECT error FROM sends WHERE status = 'failed'")[0][0].startswith("550")
     assert runner.outbox.status.last_errors["message"]["error"].startswith("550")
+
+
+async def test_an_internationalised_address_first_on_a_new_sandbox_connection_goes_over_smtputf8(db):
+    """The server's offer is read from its EHLO, also when the connection has not greeted yet."""
+    from .support import mailbox, make_runner
+
+    engine = start_campaign(db, one_email_json(), ["jörg@exämple.com"])
+    runner = make_runner(db, [engine])
+    await runner.start()
+    try:
+        await asyncio.wait_for(runner.run(), timeout=20)
+    finally:
+        await runner.stop()
+    assert query(db, "SELECT status, error FROM sends") == [("sent", None)]
+    assert [m.rcpt_tos for m in mailbox(db)] == [["jörg@exämple.com"]]
