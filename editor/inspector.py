@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QColorDialog,
     QComboBox,
+    QDialog,
     QFormLayout,
     QFrame,
     QHBoxLayout,
@@ -105,6 +106,33 @@ class SetTheme(QUndoCommand):
         self.value = other.value
         self.setObsolete(self.value == self.old)
         return True
+
+
+class PreviewWindow(QDialog):
+    """The preview in a window of its own, wide enough for the desktop width the dock cannot show."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setObjectName("PreviewWindow")
+        self.setWindowTitle("Email preview")
+        self.setModal(False)
+        layout = QVBoxLayout(self)
+        self.subject = QLabel()
+        self.subject.setObjectName("PreviewSubject")
+        self.subject.setWordWrap(True)
+        self.browser = QTextBrowser()
+        self.browser.setOpenLinks(False)
+        self.browser.setLineWrapMode(QTextEdit.LineWrapMode.FixedPixelWidth)
+        layout.addWidget(self.subject)
+        layout.addWidget(self.browser, 1)
+
+    def show_email(self, subject: str, html: str, width: int) -> None:
+        self.subject.setText(subject)
+        self.browser.setLineWrapColumnOrWidth(width)
+        self.browser.setHtml(html)
+        screen = self.screen().availableGeometry() if self.screen() else None
+        height = min(720, screen.height() - 80) if screen else 720
+        self.resize(width + 60, max(height, 300))
 
 
 def lead_name(email: str, fields: dict[str, Any]) -> str:
@@ -320,6 +348,11 @@ class Inspector(QWidget):
             self.preview_widths.addButton(button, width)
             widths_box.addWidget(button)
         self.preview_widths.idClicked.connect(lambda _w: self._update_preview())
+        self.pop_out = QPushButton("Pop out")
+        self.pop_out.setToolTip("The preview at full width, in a window you can keep beside the editor")
+        self.pop_out.clicked.connect(self.open_preview_window)
+        widths_box.addWidget(self.pop_out)
+        self.preview_window: Optional[PreviewWindow] = None
         for combo in (self.body_format, self.insert_field, self.preview_lead):
             # Long lead names or columns must not widen the inspector past its dock.
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -549,6 +582,17 @@ class Inspector(QWidget):
         elif not (node.get("html") or "").strip():
             html = "<p style='color:#98A2B3'>Write the body above.</p>"
         self.preview.setHtml(html)
+        if self.preview_window is not None and self.preview_window.isVisible():
+            self.preview_window.show_email(self.preview_subject.text(), html, width)
+
+    def open_preview_window(self) -> None:
+        """Show the preview in its own window (kept up to date while it is open)."""
+        if self.preview_window is None:
+            self.preview_window = PreviewWindow(self)
+        self.preview_window.show()
+        if self.node_id is not None and self.doc.node(self.node_id).type == "email":
+            self._update_preview()
+        self.preview_window.raise_()
 
     def _fill_lead_choices(self) -> None:
         """The lead picker: the lead list's first leads, or the sample lead."""

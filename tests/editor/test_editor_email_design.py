@@ -177,3 +177,19 @@ def test_a_large_lead_list_gives_its_columns_and_first_leads(sample_canvas, tmp_
                                                            "tier": "t0"})
     c.click_node("e1")
     assert "Hi Lead0," in c.editor.inspector.preview.toPlainText()
+
+
+def test_the_preview_pops_out_at_full_desktop_width_and_follows_edits(sample_canvas, qtbot):
+    c = sample_canvas
+    ins = c.editor.inspector
+    c.click_node("e1")
+    QTest.mouseClick(ins.pop_out, Qt.MouseButton.LeftButton)
+    window = ins.preview_window
+    qtbot.waitExposed(window)
+    assert window.width() >= 640 + 40 and window.browser.lineWrapColumnOrWidth() == 640
+    assert "Hi Ana," in window.browser.toPlainText() and "Hi Ana, our spring offer" in window.subject.text()
+    c.click_node("e2")
+    assert "SPRING10" in window.browser.toPlainText()
+    QTest.mouseClick(ins.preview_widths.button(360), Qt.MouseButton.LeftButton)
+    assert window.browser.lineWrapColumnOrWidth() == 360
+    window.close()
