@@ -135,8 +135,9 @@ async def test_supervisor_backs_off_and_reports_each_crash():
     (report,) = supervisor.report()
     assert report["restarts"] == 3 and report["finished"] and report["last_error"] == "ValueError: crash 3"
     assert supervisor.ok
-    # Each crash was reported while the task was down, then again once restarted.
-    assert [s["running"] for s in seen[1:]] == [False, True] * 3
+    # Reported when it started, at each crash (down) and restart (running), and when it finished.
+    assert [s["running"] for s in seen] == [True] + [False, True] * 3 + [False]
+    assert seen[-1]["finished"] and not seen[0]["finished"]
 
 
 async def test_status_shows_a_paused_outbox_and_why_from_another_process(tmp_path, mailbranch_home_env):

@@ -66,7 +66,6 @@ class Supervisor:
         """Run ``factory()`` as the task ``name``, again after each crash; returns the supervising task."""
         state = self.tasks[name] = TaskState(name)
         state.task = asyncio.create_task(self._keep(state, factory), name=f"supervised:{name}")
-        self._changed(state)
         return state.task
 
     async def run(self, name: str, factory: Callable[[], Awaitable[Any]]) -> None:
@@ -74,6 +73,8 @@ class Supervisor:
         await self.start(name, factory)
 
     async def _keep(self, state: TaskState, factory: Callable[[], Awaitable[Any]]) -> None:
+        state.running = True
+        self._changed(state)  # a fresh start: no restarts, no error (an older row is overwritten)
         while True:
             state.running, state.restart_at, state.started_at = True, None, self.clock()
             try:
@@ -100,6 +101,7 @@ class Supervisor:
                 self._changed(state)
                 continue
             state.running, state.finished = False, True
+            self._changed(state)
             return
 
     def _changed(self, state: TaskState) -> None:

@@ -68,6 +68,7 @@ def test_one_bad_lead_among_20_fails_alone_and_status_says_why(tmp_path, env):
     assert human.returncode == 0 and "Traceback" not in human.stderr
     assert "Failed sends" in human.stdout and "zero@example.com" in human.stdout
     assert "ZeroDivisionError" in human.stdout
+    assert "Task send loop" not in human.stdout, "the run's send loop finished normally: nothing to report"
 
     import sqlite3
 
