@@ -15,9 +15,11 @@ message ``render.build_message`` makes.
 from __future__ import annotations
 
 import binascii
+import re
 import secrets
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
+from functools import lru_cache
 
 import idna
 
@@ -31,7 +33,14 @@ def _header(value: str, name: str = "Subject") -> str:
     return Header(value, "utf-8", maxlinelen=76, header_name=name).encode(linesep="\r\n")
 
 
+#: A bare ``local@domain`` (dot-atoms only): what parseaddr and formataddr give back unchanged.
+_PLAIN = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+                    r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
+
+
 def _address(value: str) -> str:
+    if _PLAIN.fullmatch(value):  # every lead's To: skip the email package's parser
+        return value
     name, address = parseaddr(value)
     if not address:
         return _header(value, "To")
@@ -44,6 +53,12 @@ def _address(value: str) -> str:
     if name and not name.isascii():
         return formataddr((name, address), charset="utf-8")
     return formataddr((name, address))
+
+
+@lru_cache(maxsize=1024)
+def _sender_header(sender: str) -> str:
+    """``_address`` for the From header: one per email node, so parsed once, not per message."""
+    return _address(sender)
 
 
 def ascii_address(address: str) -> str:
@@ -86,6 +101,7 @@ def _body(text: str) -> tuple[str, bytes]:
     return "quoted-printable", data.replace(b"\n", b"\r\n")
 
 
+@lru_cache(maxsize=1024)
 def envelope_sender(sender: str) -> str:
     return parseaddr(sender)[1] or sender
 
@@ -95,7 +111,7 @@ def build_raw(*, sender: str, to: str, subject: str, html: str, text: str, messa
     """The same message as ``render.build_message``, as bytes ready for SMTP."""
     boundary = "=_mb_" + secrets.token_hex(12)
     head = [
-        f"From: {_address(sender)}",
+        f"From: {_sender_header(sender)}",
         f"To: {_address(to)}",
         f"Subject: {_header(subject)}",
         f"Date: {date or formatdate(localtime=False, usegmt=True)}",

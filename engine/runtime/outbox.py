@@ -378,8 +378,9 @@ class Outbox:
                 raise MessageProblem("the template cannot be filled in for this lead: " + "; ".join(errors))
             return raw
 
-        if email.isascii() and envelope_sender(sender).isascii():
-            return await self.sender.send_raw(envelope_sender(sender), [email], render(email, sender))
+        envelope_from = envelope_sender(sender)
+        if email.isascii() and envelope_from.isascii():
+            return await self.sender.send_raw(envelope_from, [email], render(email, sender))
 
         def build(smtputf8: bool) -> tuple[str, list[str], bytes]:
             # SMTPUTF8 when the server offers it (RFC 6531/6532), else IDNA for the domains.

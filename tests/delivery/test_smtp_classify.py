@@ -77,3 +77,13 @@ def test_idna_for_the_domain_and_a_sentence_for_a_local_part_that_needs_smtputf8
     assert ascii_sender("Shop <shop@exämple.com>") == "Shop <shop@xn--exmple-cua.com>"
     with pytest.raises(MessageProblem, match="before the @"):
         ascii_address("jörg@exämple.com")
+
+
+@pytest.mark.parametrize("value", ["ann@example.com", "a.b+c@x-y.example", "o'neil@x.io", "ANN@EXAMPLE.COM",
+                                   "a..b@x.com", ".a@x.com", "Ann <ann@x.com>", "Ann Lee <ann@x.com>", "ann@x"])
+def test_the_to_headers_fast_path_writes_what_the_email_package_would(value):
+    from email.utils import formataddr, parseaddr
+
+    from engine.delivery.mime import _address
+
+    assert _address(value) == formataddr(parseaddr(value))
