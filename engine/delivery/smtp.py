@@ -353,7 +353,6 @@ class Sender:
         self._slots = asyncio.Semaphore(settings.max_connections)
         self._idle: list[_Connection] = []
         self._tls: Optional[ssl.SSLContext] = None
-        self._smtputf8: Optional[bool] = None
         self.connections_made = 0
 
     def _tls_context(self) -> Optional[ssl.SSLContext]:
@@ -407,10 +406,6 @@ class Sender:
                 "network is trusted")
         await client.login(s.username, s.password or "")
 
-    def smtputf8_offered(self) -> Optional[bool]:
-        """Whether the last connection's server offered SMTPUTF8 (None: no connection yet)."""
-        return self._smtputf8
-
     async def send(self, message: EmailMessage) -> SendOutcome:
         """Send one message (envelope from its From and To); never raises for SMTP or network trouble."""
         return await self._transact(lambda client: client.send_message(message))
@@ -457,7 +452,6 @@ class Sender:
                 if conn is not None:
                     self._discard(conn)
                 return classify(exc, connecting=True)
-            self._smtputf8 = conn.client.supports_extension("smtputf8")
             try:
                 errors, _reply = await transaction(conn.client)
             except MessageProblem as exc:  # found before anything was sent: the connection is fine
