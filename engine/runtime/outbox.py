@@ -60,11 +60,6 @@ log = logging.getLogger("mailbranch.outbox")
 STOP_GRACE_SECONDS = 10.0
 
 
-#: The classes of ``last_errors``: the server away, our session refused, a message
-#: refused for good (or unbuildable), a message refused for now.
-ERROR_CLASSES = ("server", "session", "message", "transient")
-
-
 @dataclass
 class OutboxStatus:
     state: str = "idle"  # idle | sending | paused
@@ -76,7 +71,8 @@ class OutboxStatus:
     sent: int = 0
     retried: int = 0
     failed: int = 0
-    #: class -> {"at": ms, "error": text}: the latest error of each class.
+    #: class -> {"at": ms, "error": text}: the latest error of each class: ``server`` (away),
+    #: ``session`` (refuses us), ``message`` (refused for good, or unbuildable), ``transient`` (4xx).
     last_errors: dict = field(default_factory=dict)
 
     def describe(self) -> str:
