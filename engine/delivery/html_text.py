@@ -13,6 +13,7 @@ _BLOCKS = {
     "p", "div", "section", "article", "header", "footer", "table", "tr", "ul", "ol",
     "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "hr", "center",
 }
+_SOURCE_BREAK = re.compile(r"[ \t]*\r?\n[ \t]*")
 _SKIP = {"script", "style", "head", "title", "template"}
 
 
@@ -21,6 +22,7 @@ class _TextParser(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self._skip = 0
+        self._pre = 0
         self._href: str | None = None
         self._link_text: list[str] = []
 
@@ -28,6 +30,8 @@ class _TextParser(HTMLParser):
         self.parts.append("\n" * count)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "pre":
+            self._pre += 1
         if tag in _SKIP:
             self._skip += 1
         elif tag == "br":
@@ -52,6 +56,8 @@ class _TextParser(HTMLParser):
             self.handle_starttag(tag, attrs)
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "pre":
+            self._pre = max(0, self._pre - 1)
         if tag in _SKIP:
             self._skip = max(0, self._skip - 1)
         elif tag in _BLOCKS:
@@ -66,6 +72,8 @@ class _TextParser(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._skip:
             return
+        if not self._pre:  # a line break in HTML source is a space (Markdown writes them between tags)
+            data = _SOURCE_BREAK.sub(" ", data)
         self.parts.append(data)
         if self._href is not None:
             self._link_text.append(data)

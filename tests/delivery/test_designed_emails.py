@@ -128,3 +128,10 @@ def test_the_sample_campaign_sends_a_designed_markdown_email():
     # The other emails are HTML, as before, in the same theme.
     assert email_content(flow.node("e2"), flow).format == "html"
     assert "SPRING10" in preview_email(email_content(flow.node("e2"), flow), {}, "a@b.c").html
+
+
+def test_the_text_part_of_a_markdown_body_reads_like_the_markdown():
+    body = "Hi {{ first_name }},\n\nOur offer\nis live.\n\nHappy spring,  \nThe team\n"
+    rendered = preview_email(EmailContent("x", body, format="markdown", theme=THEME), {"first_name": "Ann"}, "a@b.c")
+    assert rendered.text == ("Hi Ann,\n\nOur offer is live.\n\nHappy spring,\nThe team\n\n"
+                             "You shop with us.\nSpring Shop, 12 Market Street, Springfield, IL 62701")
