@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import aiosmtplib
 
 from engine.delivery.smtp_password import redact_url
+from engine.delivery.smtp_transaction import send_envelope
 
 Scope = Literal["message", "server", "session"]
 
@@ -415,7 +416,7 @@ class Sender:
 
         Cheaper than :meth:`send`: the message is not parsed or flattened again.
         """
-        return await self._transact(lambda client: client.sendmail(sender, list(recipients), raw))
+        return await self._transact(lambda client: send_envelope(client, sender, recipients, raw))
 
     async def send_built(self, build: Callable[[bool], tuple[str, list[str], bytes]]) -> SendOutcome:
         """Send a message whose addresses depend on the server: ``build(smtputf8)`` gets
@@ -433,7 +434,7 @@ class Sender:
                 options = ["SMTPUTF8"] + (["BODY=8BITMIME"] if client.supports_extension("8bitmime") else [])
             else:
                 raise MessageProblem("the message needs SMTPUTF8, which this server does not offer")
-            return await client.sendmail(sender, recipients, raw, mail_options=options)
+            return await send_envelope(client, sender, recipients, raw, options)
 
         return await self._transact(transaction)
 
