@@ -84,6 +84,16 @@ def warn_unknown_fields(flow, columns) -> None:
                       highlight=False)
 
 
+def warn_no_postal_address(flow) -> None:
+    """A real campaign whose emails carry no postal address (CAN-SPAM asks for one) is told so."""
+    from engine.delivery.layout import Theme
+
+    if not Theme.from_flow(flow.extra.get("theme")).address:
+        err.print("[yellow]warning[/] the emails carry no postal address; marketing email must show one "
+                  "(CAN-SPAM): add \"address\" to the flow's \"theme\" (the inspector's Campaign page).",
+                  highlight=False)
+
+
 def parse_until(text: Optional[str]) -> Optional[float]:
     if text is None:
         return None
@@ -392,6 +402,7 @@ def run_command(
         err.print(f"[yellow]{leads}, line {rejection.line}[/]: {rejection.reason}", highlight=False)
     err.print(f"Leads: {imported.summary()}", highlight=False)
     warn_unknown_fields(flow, imported.columns)
+    warn_no_postal_address(flow)
     db = open_db(db_path, must_exist=False)
     clock = SystemClock()
     campaign_settings = None
