@@ -118,3 +118,19 @@ def test_any_single_change_to_a_genuine_token_is_refused(campaign, send, data):
     claim = tokens.read_open(damaged)
     # base64 padding bits can make two spellings decode alike; then the claim must be unchanged
     assert claim is None or claim == OpenClaim(campaign, send)
+
+
+def test_tokens_are_exactly_what_itsdangerous_signs_so_links_already_sent_keep_working():
+    """The signer caches its derived keys; the tokens themselves must not change."""
+    from itsdangerous import URLSafeSerializer
+
+    secret = b"s" * 40
+    tokens = TrackingTokens(secret)
+    plain = {purpose: URLSafeSerializer(secret, salt=f"mailbranch.{purpose}")
+             for purpose in ("open", "click", "unsubscribe")}
+    assert tokens.open_token("uid1", 7) == plain["open"].dumps(["uid1", 7])
+    assert tokens.click_token("uid1", 7, "https://shop.example/a") == plain["click"].dumps(
+        ["uid1", 7, "https://shop.example/a"])
+    for _ in range(3):  # read back many times with the cached keys
+        assert tokens.read_open(plain["open"].dumps(["uid1", 8])).send_id == 8
+    assert tokens.read_open(URLSafeSerializer(b"t" * 40, salt="mailbranch.open").dumps(["uid1", 8])) is None
