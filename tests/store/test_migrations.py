@@ -162,6 +162,19 @@ def test_a_release_0_1_database_is_backed_up_migrated_and_finishes_its_campaign(
     assert_finished(str(path))
 
 
+def test_downgrading_to_0001_gives_back_release_0_1s_schema_and_rows(tmp_path):
+    """Mailbranch never downgrades on open; a developer going back to test an old
+    release can, and the downgrade scripts must keep working for that."""
+    path = release_copy(tmp_path)
+    Database(path).migrate()
+    engine = sqlite_engine(path)
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), RELEASE_0_1)
+    with engine.connect() as ours, sqlite_engine(FIXTURE).connect() as theirs:
+        assert schema_of(ours) == schema_of(theirs)
+        assert release_rows(ours) == fixture_rows()
+
+
 def test_unsubscribed_addresses_move_to_the_suppression_list(tmp_path):
     path = release_copy(tmp_path)
     with sqlite_engine(path).begin() as connection:
