@@ -663,8 +663,10 @@ def print_delivery(report: dict) -> None:
         out.print(f"Retries waiting: {retries['count']} (refused for now), next at {_when(retries['next_at'])}.",
                   highlight=False)
     for t in report["tasks"]:
-        if t.get("restarts") or t.get("last_error") or not (t.get("running") or t.get("finished")):
-            state = "running" if t.get("running") else ("finished" if t.get("finished") else "DOWN, restarting")
+        if t.get("restarts") or t.get("last_error") or not (t.get("running") or t.get("finished")
+                                                            or t.get("stopped")):
+            state = ("running" if t.get("running") else "finished" if t.get("finished")
+                     else "stopped with its process" if t.get("stopped") else "DOWN, restarting")
             out.print(f"Task {t['name']}: {state}, restarted {t.get('restarts', 0)} times; last error at "
                       f"{_when(t.get('last_error_at'))}: {t.get('last_error')}", highlight=False)
 

@@ -36,6 +36,8 @@ class TaskState:
     name: str
     running: bool = False
     finished: bool = False
+    #: Cancelled on purpose (the process is stopping): not down, not to be restarted.
+    stopped: bool = False
     restarts: int = 0
     crashes_in_a_row: int = 0
     last_error: Optional[str] = None
@@ -45,7 +47,8 @@ class TaskState:
     task: Optional[asyncio.Task] = field(default=None, repr=False)
 
     def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "running": self.running, "finished": self.finished, "restarts": self.restarts,
+        return {"name": self.name, "running": self.running, "finished": self.finished, "stopped": self.stopped,
+                "restarts": self.restarts,
                 "last_error": self.last_error,
                 "last_error_at": None if self.last_error_at is None else int(self.last_error_at * 1000),
                 "restart_at": None if self.restart_at is None else int(self.restart_at * 1000)}
@@ -80,7 +83,8 @@ class Supervisor:
             try:
                 await factory()
             except asyncio.CancelledError:
-                state.running = False
+                state.running, state.stopped = False, True
+                self._changed(state)  # `status` from another terminal must not call a clean stop "down"
                 raise
             except Exception as exc:  # noqa: BLE001 - the point of a supervisor
                 now = self.clock()
@@ -115,7 +119,7 @@ class Supervisor:
     @property
     def ok(self) -> bool:
         """Every task is running or finished normally: none is down waiting for a restart."""
-        return all(t.running or t.finished for t in self.tasks.values())
+        return all(t.running or t.finished or t.stopped for t in self.tasks.values())
 
     def report(self) -> list[dict[str, Any]]:
         return [t.as_json() for t in self.tasks.values()]
