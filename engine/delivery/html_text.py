@@ -13,7 +13,19 @@ _BLOCKS = {
     "p", "div", "section", "article", "header", "footer", "table", "tr", "ul", "ol",
     "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "hr", "center",
 }
-_SOURCE_BREAK = re.compile(r"[ \t]*\r?\n[ \t]*")
+
+
+def _source_breaks_to_spaces(data: str) -> str:
+    """Each line break, with the spaces and tabs around it, becomes one space.
+
+    Done by splitting, not with a ``[ \\t]*\\n[ \\t]*`` pattern: on a long run of
+    spaces with no break in it (a lead's field, a padded value) such a pattern
+    backtracks from every position and takes quadratic time.
+    """
+    pieces = data.replace("\r\n", "\n").split("\n")
+    last = len(pieces) - 1
+    return " ".join(piece.rstrip(" \t") if i == 0 else piece.lstrip(" \t") if i == last else piece.strip(" \t")
+                    for i, piece in enumerate(pieces))
 _SKIP = {"script", "style", "head", "title", "template"}
 
 
@@ -72,8 +84,8 @@ class _TextParser(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._skip:
             return
-        if not self._pre:  # a line break in HTML source is a space (Markdown writes them between tags)
-            data = _SOURCE_BREAK.sub(" ", data)
+        if not self._pre and "\n" in data:  # a line break in HTML source is a space (Markdown writes them)
+            data = _source_breaks_to_spaces(data)
         self.parts.append(data)
         if self._href is not None:
             self._link_text.append(data)
