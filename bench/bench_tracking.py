@@ -12,7 +12,7 @@
    connections, settle) into the sandbox SMTP server running in a second
    process with its own SQLite file.
 
-Targets: >= 5,000 events/s committed with p99 < 50 ms; >= 1,000 sends/s.
+Targets: >= 10,000 events/s committed with p99 < 50 ms; >= 1,500 sends/s.
 Prints figures; asserts nothing about timings.
 
     .venv/bin/python bench/bench_tracking.py [--seconds 5] [--sends 5000]
@@ -32,6 +32,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from engine.delivery.smtp import SANDBOX_CONNECTIONS  # noqa: E402
 
 CONNECTIONS = 64
 
@@ -236,7 +238,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per load run")
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--sends", type=int, default=5000)
-    parser.add_argument("--connections", type=int, default=8, help="SMTP connections for the send bench")
+    parser.add_argument("--connections", type=int, default=SANDBOX_CONNECTIONS,
+                        help="SMTP connections for the send bench (default: the built-in sandbox's pool)")
     parser.add_argument("--only", choices=("events", "sends"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mailbranch-bench-") as tmp:
@@ -255,7 +258,7 @@ def main() -> None:
             print(f"bare aiohttp pixel handler (ceiling): {ceiling_rate:,.0f} req/s; p50 {ceiling['p50_ms']:.1f} ms, "
                   f"p99 {ceiling['p99_ms']:.1f} ms")
             print(f"  ratio: the tracking server does {rate / ceiling_rate:.0%} of the ceiling")
-            print(f"  targets: >= 5,000 events/s {'met' if rate >= 5000 else 'MISSED'}; "
+            print(f"  targets: >= 10,000 events/s {'met' if rate >= 10000 else 'MISSED'}; "
                   f"p99 < 50 ms {'met' if load['p99_ms'] < 50 else 'MISSED'}")
         if args.only in (None, "sends"):
             sends = asyncio.run(bench_sends(workdir, args.sends, args.connections))
@@ -266,7 +269,7 @@ def main() -> None:
             print(f"  CPU: outbox process {sends['outbox_cpu']:.2f} s "
                   f"({1000 * sends['outbox_cpu'] / max(sends['sent'], 1):.2f} ms/send), sandbox process "
                   f"{sends['sandbox_cpu']:.2f} s ({1000 * sends['sandbox_cpu'] / max(sends['received'], 1):.2f} ms/message)")
-            print(f"  target: >= 1,000 sends/s {'met' if per_second >= 1000 else 'MISSED'}")
+            print(f"  target: >= 1,500 sends/s {'met' if per_second >= 1500 else 'MISSED'}")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,11 @@ Scope = Literal["message", "server", "session"]
 #: The EHLO name when none is set: fixed, so no connection waits on a DNS
 #: lookup of this machine (aiosmtplib would call ``socket.getfqdn()`` each time).
 DEFAULT_EHLO_NAME = "localhost.localdomain"
+#: The built-in sandbox is our own server on loopback: a wider pool costs nothing
+#: and keeps both ends busy (1,639 sends/s over 16 connections, 1,325 over 8 and
+#: about 900 over 3 on the 2-core bench machine); a real server keeps the polite
+#: default of 3 unless its URL says ``connections=N``.
+SANDBOX_CONNECTIONS = 16
 
 
 class SmtpUrlError(ValueError):
@@ -87,7 +92,8 @@ class SmtpSettings:
         """
         text = url.strip()
         if text.lower() == "sandbox":
-            return cls(host="127.0.0.1", port=0, start_tls=False, sandbox=True)
+            return cls(host="127.0.0.1", port=0, start_tls=False, sandbox=True,
+                       max_connections=SANDBOX_CONNECTIONS)
         url = redact_url(text)  # what the messages below show: never the password
         parts = urlsplit(text)
         scheme = parts.scheme.lower()
