@@ -141,6 +141,7 @@ def test_a_release_0_1_database_is_backed_up_migrated_and_finishes_its_campaign(
 
     backups = sorted(tmp_path.glob("campaign.db.backup-0001-*"))
     assert len(backups) == 1
+    assert backups[0].stat().st_mode & 0o777 == 0o600  # every lead's address: owner-only
     with sqlite_engine(backups[0]).connect() as backup:
         assert "alembic_version" not in inspect(backup).get_table_names()
         assert release_rows(backup) == fixture_rows()
