@@ -45,6 +45,11 @@ def test_secret_loopback_simulation_and_metrics(tmp_path, monkeypatch):
                 async with http.post(f"{base}/campaigns/{campaign}/events", headers=auth,
                                      json={"lead": "nobody", "email": "e1", "type": "open"}) as r:
                     assert r.status == 400 and "nobody" in (await r.json())["error"]
+                # JSON nested far deeper than Python's parser goes: a clear 400, and the engine carries on.
+                deep = '{"flow": ' + "[" * 100_000 + "]" * 100_000 + "}"
+                async with http.post(f"{base}/campaigns", headers={**auth, "Content-Type": "application/json"},
+                                     data=deep) as r:
+                    assert r.status == 400 and "nested too deeply" in (await r.json())["error"]
                 for _ in range(200):
                     async with http.get(f"{base}/campaigns/{campaign}", headers=auth) as r:
                         figures = await r.json()

@@ -51,6 +51,8 @@ async def guard(request: web.Request, handler: Callable[[web.Request], Awaitable
         return _json({"error": str(exc)}, 400)
     except (KeyError, ValueError, TypeError, json.JSONDecodeError) as exc:
         return _json({"error": f"bad request: {exc}"}, 400)
+    except RecursionError:  # JSON nested thousands deep: Python's parser gives up, the engine does not
+        return _json({"error": "bad request: the JSON is nested too deeply"}, 400)
 
 
 def _authorised(request: web.Request) -> bool:
