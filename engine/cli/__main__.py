@@ -1,0 +1,5 @@
+"""``python -m engine.cli``: the same as the ``mailbranch`` command."""
+
+from engine.cli import main
+
+main()

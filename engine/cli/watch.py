@@ -1,0 +1,254 @@
+"""`status`, `pause`/`resume`, `mailbox` and `event`: what a marketer asks of, and does
+to, a campaign that runs in another process."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from engine.cli.common import (
+    _when,
+    app,
+    fail,
+    open_db,
+    out,
+)
+
+
+@app.command("status")
+def status_command(
+    db_path: str = typer.Option(..., "--db"),
+    campaign: Optional[int] = typer.Option(None, "--campaign", help="Only this campaign id."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Per-node counts (waiting, passed, sent, opened, clicked, failed) and completion."""
+    from sqlalchemy import select
+
+    from engine.run.report import campaign_figures
+    from engine.runtime import pausing
+    from engine.runtime import status as runtime_status
+    from engine.store.models import Campaign, read_counter
+
+    db = open_db(db_path)
+    runtime_status.ensure_table(db)
+    with db.session() as s:
+        ids = [campaign] if campaign is not None else list(s.execute(select(Campaign.id)).scalars())
+        try:
+            all_figures = [campaign_figures(s, cid) for cid in ids]
+        except LookupError as exc:
+            fail(str(exc), 1)
+        rejected = read_counter(s, "tracking_rejected")
+        delivery = runtime_status.engine_report(s)
+        failures = {cid: runtime_status.failed_sends(s, cid) for cid in ids}
+        holds = {cid: pausing.campaign_state(settings, state) for cid, settings, state in s.execute(
+            select(Campaign.id, Campaign.settings, Campaign.state).where(Campaign.id.in_(ids)))}
+    if as_json:
+        campaigns = [dict(f.as_json(), failed_sends=failures[f.campaign_id], **holds.get(f.campaign_id, {}))
+                     for f in all_figures]
+        print(json.dumps({"campaigns": campaigns, "tracking_rejected": rejected, "delivery": delivery},
+                         indent=1, ensure_ascii=False))
+        return
+    if not all_figures:
+        out.print("No campaigns in this database yet.")
+    out.print(f"Tracking requests rejected (forged, damaged or unknown tokens): {rejected}.")
+    print_delivery(delivery)
+    for f in all_figures:
+        hold = holds.get(f.campaign_id, {})
+        table = Table(title=f"Campaign {f.campaign_id} “{f.name}”: {f.state}"
+                      + (f", complete at {_when(f.complete_at)}" if f.complete_at else "")
+                      + (f" at {_when(hold['stopped_at'])}" if f.state == "stopped" and hold.get("stopped_at") else "")
+                      + (f", paused by you since {_when(hold['paused_at'])} (nothing is sent until you resume)"
+                         if hold.get("paused") else ""), title_justify="left")
+        for column in ("step", "waiting", "passed", "sent", "opened", "clicked", "failed", "yes", "no", "ended"):
+            table.add_column(column, justify="left" if column == "step" else "right", no_wrap=True)
+        for n in f.nodes.values():
+            email, cond = n.type == "email", n.type == "condition"
+            table.add_row(f"{n.node} ({n.type})", str(n.waiting), str(n.passed),
+                          f"{n.sent}" + (f" (+{n.queued} queued)" if n.queued else "") if email else "",
+                          f"{n.opened}" if email else "", f"{n.clicked}" if email else "",
+                          str(n.failed + n.send_failed) if (n.failed or n.send_failed) else "",
+                          str(n.yes) if cond else "", str(n.no) if cond else "",
+                          str(n.finished) if n.type == "end" else "")
+        out.print(table)
+        sent = sum(n.sent for n in f.nodes.values())
+        failed = sum(n.send_failed for n in f.nodes.values())
+        queued = sum(n.queued for n in f.nodes.values())
+        out.print(f"{f.leads} leads, {f.tokens_active} tokens waiting. Sends: {sent} delivered, {queued} in the "
+                  f"outbox, {failed} failed, {f.retries} retries. Events: {f.events} ({f.late_events} late, "
+                  f"{f.pending_events} not yet handled). Timers pending: {f.pending_waits}.", highlight=False)
+        if failures[f.campaign_id]:
+            out.print("Failed sends (latest first):", highlight=False)
+            for x in failures[f.campaign_id]:
+                out.print(f"  {x['lead']} <{x['email']}> at {x['node']}, {_when(x['at'])}: {x['error']}",
+                          highlight=False)
+
+
+def _pause_or_resume(db_path: str, campaign: Optional[int], paused: bool) -> None:
+    """Set a campaign's pause flag in the database; the process that sends reads it before each claim."""
+    from sqlalchemy import select
+
+    from engine.run.clock import SystemClock
+    from engine.runtime import pausing
+    from engine.store.models import Campaign
+
+    db = open_db(db_path)
+    verb = "pause" if paused else "resume"
+    with db.session() as s:
+        if campaign is None:
+            live = list(s.execute(select(Campaign.id).where(Campaign.state != "stopped")).scalars())
+            if len(live) != 1:
+                fail(f"this database has {len(live) or 'no'} campaign{'s' if len(live) != 1 else ''} to {verb}"
+                     + (f" ({', '.join(map(str, live))}); name one with --campaign ID" if live else ""), 1)
+            campaign = live[0]
+        try:
+            changed = pausing.set_paused(s, campaign, paused, SystemClock().now())
+        except pausing.CampaignStateError as exc:
+            fail(str(exc), 1)
+        name = s.get(Campaign, campaign).name
+    if paused:
+        out.print(f"Campaign {campaign} “{name}” is {'now' if changed else 'already'} paused: nothing more is "
+                  "sent until you resume it (a message already on its way finishes); its timers keep their times.",
+                  highlight=False)
+    else:
+        out.print(f"Campaign {campaign} “{name}” {'resumes' if changed else 'was not paused and goes on'}: "
+                  "what fell due while it was paused goes out now, oldest first.", highlight=False)
+
+
+@app.command("pause")
+def pause_command(db_path: str = typer.Option(..., "--db"),
+                  campaign: Optional[int] = typer.Option(None, "--campaign",
+                                                         help="The campaign id (needed when there are several).")
+                  ) -> None:
+    """Pause a campaign's sending: nothing more goes out until `mailbranch resume`; timers keep their times."""
+    _pause_or_resume(db_path, campaign, True)
+
+
+@app.command("resume")
+def resume_command(db_path: str = typer.Option(..., "--db"),
+                   campaign: Optional[int] = typer.Option(None, "--campaign",
+                                                          help="The campaign id (needed when there are several).")
+                   ) -> None:
+    """Resume a paused campaign: what fell due while it was paused is sent, oldest first."""
+    _pause_or_resume(db_path, campaign, False)
+
+
+def print_delivery(report: dict) -> None:
+    """Outboxes (paused? why? until when?), their last errors by class, retries waiting, and supervised tasks."""
+    from engine.runtime.status import ERROR_CLASS_NAMES
+
+    for name, o in sorted(report["outboxes"].items()):
+        who = {"outbox": "Outbox", "outbox:simulations": "Outbox of simulations"}.get(
+            name, "Outbox of " + name.split(":", 1)[-1].replace("worker:", "worker "))
+        line = f"{who} (as of {_when(o.get('updated_at'))}): {o.get('state')}"
+        if o.get("state") == "paused":
+            line += f" since {_when(o.get('since'))}: {o.get('reason')}; next try at {_when(o.get('resume_at'))}"
+        out.print(line + ".", highlight=False)
+        for kind in ("server", "session", "message", "transient"):
+            e = (o.get("last_errors") or {}).get(kind)
+            if e:
+                out.print(f"  last error, {ERROR_CLASS_NAMES[kind]} ({_when(e.get('at'))}): {e.get('error')}",
+                          highlight=False)
+    retries = report["retries"]
+    if retries["count"]:
+        out.print(f"Retries waiting: {retries['count']} (refused for now), next at {_when(retries['next_at'])}.",
+                  highlight=False)
+    for t in report["tasks"]:
+        if t.get("restarts") or t.get("last_error") or not (t.get("running") or t.get("finished")
+                                                            or t.get("stopped")):
+            state = ("running" if t.get("running") else "finished" if t.get("finished")
+                     else "stopped with its process" if t.get("stopped") else "DOWN, restarting")
+            out.print(f"Task {t['name']}: {state}, restarted {t.get('restarts', 0)} times; last error at "
+                      f"{_when(t.get('last_error_at'))}: {t.get('last_error')}", highlight=False)
+
+
+@app.command("mailbox")
+def mailbox_command(
+    db_path: str = typer.Option(..., "--db"),
+    message: Optional[int] = typer.Argument(None, help="Show this message (its number in the list)."),
+    to: Optional[str] = typer.Option(None, "--to", help="Only messages to this address."),
+    limit: int = typer.Option(50, "--limit"),
+    html: bool = typer.Option(False, "--html", help="Show the HTML part instead of the text."),
+) -> None:
+    """List the sandbox's captured messages, or show one."""
+    from engine.delivery.mailbox import count_resends, get_message, list_messages
+
+    db = open_db(db_path)
+    with db.session() as s:
+        if message is None:
+            rows = list_messages(s, to=to, limit=limit)
+            table = Table(title="Sandbox mailbox (newest first)", title_justify="left")
+            for column in ("#", "received", "to", "subject"):
+                table.add_column(column, no_wrap=column != "subject")
+            for m in rows:
+                table.add_row(str(m.id), _when(m.received_at), ", ".join(m.rcpt_tos), m.subject or "")
+            out.print(table)
+            if not rows:
+                out.print("The mailbox is empty.")
+            resent = count_resends(s)
+            if resent:
+                out.print(f"{resent} message(s) arrived again with a Message-ID already here (a resend after a "
+                          "crash); each is kept once.", highlight=False)
+            return
+        m = get_message(s, message)
+        if m is None:
+            fail(f"there is no message {message} in the mailbox", 1)
+        parsed = m.email()
+        for header in ("From", "To", "Subject", "Date", "Message-ID", "List-Unsubscribe"):
+            out.print(f"[bold]{header}:[/] {parsed.get(header, '')}", highlight=False)
+        out.print()
+        print(m.body("html" if html else "plain") or "")
+
+
+@app.command("event")
+def event_command(
+    kind: str = typer.Argument(..., metavar="open|click"),
+    db_path: str = typer.Option(..., "--db"),
+    lead: str = typer.Option(..., "--lead", help="The lead's id (or email address)."),
+    email: str = typer.Option(..., "--email", help="The email node the event is about."),
+    url: Optional[str] = typer.Option(None, "--url", help="For a click: the link's URL."),
+    campaign: Optional[int] = typer.Option(None, "--campaign"),
+) -> None:
+    """Inject a simulated open or click into a running campaign, handled like a real one."""
+    from sqlalchemy import func, select
+
+    from engine.run.clock import SystemClock
+    from engine.store.models import Campaign, Lead, Send
+
+    if kind not in ("open", "click"):
+        fail("the event must be open or click")
+    db = open_db(db_path)
+    with db.session() as s:
+        cid = campaign or s.execute(select(func.max(Campaign.id)).where(Campaign.delivery == "real")).scalar()
+        if cid is None:
+            fail("there is no running campaign in this database", 1)
+        row = s.execute(select(Lead.id).where(Lead.campaign_id == cid, (Lead.key == lead) | (Lead.email == lead))
+                        ).first()
+        if row is None:
+            fail(f"campaign {cid} has no lead “{lead}”", 1)
+        send = s.execute(select(Send.id, Send.campaign_id).where(Send.lead_id == row[0], Send.node == email)).first()
+        if send is None:
+            fail(f"lead “{lead}” has not been sent “{email}” (yet); nothing recorded", 1)
+    import asyncio
+
+    from engine.runtime.sink import EngineSink
+
+    sink = EngineSink(db)
+    with db.session() as s:
+        settings = s.get(Campaign, cid).settings or {}
+    if settings.get("distributed"):
+        from engine.scale.jobs import DEFAULT_SHARDS, ShardJobs
+
+        jobs = ShardJobs(cid, int(settings.get("shards", DEFAULT_SHARDS)))
+        sink.on_events = lambda session, events: jobs.wake_at(session, [(lead, at) for _c, lead, at in events])
+    now = SystemClock().now()
+    if kind == "open":
+        ok = asyncio.run(sink.record_open(cid, send[0], now))
+    else:
+        ok = asyncio.run(sink.record_click(cid, send[0], url, now))
+    if not ok:
+        fail("the event was not recorded", 1)
+    out.print(f"Recorded a {kind} of {email} by {lead}; the running campaign handles it within seconds.",
+              highlight=False)
