@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from email import policy
 from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage
-from email.utils import formatdate, parseaddr
+from email.utils import formatdate
 from functools import lru_cache
 from typing import Any, Optional
 
@@ -39,6 +39,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from engine.delivery.html_text import html_to_text
 from engine.delivery.layout import Design, Theme, design, preview_unsubscribe
+from engine.delivery.message_ids import DEFAULT_DOMAIN, DEFAULT_SENDER, message_id, sender_domain  # noqa: F401
 from engine.delivery.smtp import MessageProblem
 from engine.delivery.tracked_links import TrackingUrls, add_footer, add_text_footer, rewrite_links
 from engine.delivery.tracking_tokens import Id
@@ -52,12 +53,7 @@ TEXT_ENVIRONMENT: SandboxedEnvironment = ENVIRONMENT.overlay(undefined=Chainable
 HTML_ENVIRONMENT: SandboxedEnvironment = ENVIRONMENT.overlay(undefined=ChainableUndefined, autoescape=True)
 
 _TEMPLATE_SYNTAX = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
-_MSGID_SAFE = re.compile(r"[A-Za-z0-9_-]")
-_MSGID_PLAIN = re.compile(r"[A-Za-z0-9_-]*")
-_DOMAIN_SAFE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
 #: Who a campaign's emails are from when its email node names no sender.
-DEFAULT_SENDER = "Mailbranch <campaigns@mailbranch.local>"
-DEFAULT_DOMAIN = "mailbranch.local"
 
 
 class _CachedHeaderRegistry(HeaderRegistry):
@@ -234,40 +230,6 @@ def _fill_parts(content: EmailContent, body: str, context: Mapping[str, Any]) ->
     return Rendered(subject, html, text, errors)
 
 
-def _msgid_part(value: Id) -> str:
-    text = str(value)
-    if _MSGID_PLAIN.fullmatch(text):  # ids, node names and uids almost always are: one regex call
-        return text
-    return "".join(ch if _MSGID_SAFE.match(ch) else "".join(f"={b:02X}" for b in ch.encode()) for ch in text)
-
-
-def sender_domain(sender: Optional[str]) -> str:
-    """The domain of a From address, as a Message-ID's right-hand side: lower-case
-    ASCII (an internationalised domain in its IDNA form), or the default
-    sender's domain when the address has none usable."""
-    address = parseaddr(sender or "")[1] or (sender or "")
-    domain = address.rpartition("@")[2].strip().rstrip(".").lower() if "@" in address else ""
-    if domain and not domain.isascii():
-        try:
-            domain = domain.encode("idna").decode("ascii")
-        except UnicodeError:
-            domain = ""
-    if not domain or not _DOMAIN_SAFE.fullmatch(domain):
-        return DEFAULT_DOMAIN
-    return domain
-
-
-def message_id(campaign_uid: Id, token_id: Id, node_id: Id, domain: str = DEFAULT_DOMAIN) -> str:
-    """The Message-ID of the send of ``node_id`` for ``token_id``: the same every time.
-
-    ``<t{token}.{node}.{campaign uid}@{sender's domain}>``. A resend after a
-    crash in the middle of SMTP carries the same id, so the receiving side
-    (and the sandbox mailbox) can recognise the duplicate; the campaign's
-    world-unique uid keeps two campaigns (or two databases) from ever giving
-    two messages one id. Characters outside ``[A-Za-z0-9_-]`` are escaped as
-    ``=XX`` so that different ids never give the same Message-ID.
-    """
-    return f"<t{_msgid_part(token_id)}.{_msgid_part(node_id)}.{_msgid_part(campaign_uid)}@{domain}>"
 
 
 def build_message(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Optional
 
 from sqlalchemy.orm import Session
 
-from engine.delivery.render import message_id
+from engine.delivery.message_ids import message_id
 from engine.faults import crash_point
 from engine.observe.logs import OPS
 from engine.run.handlers import HANDLERS, RESUME

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from engine.delivery.render import DEFAULT_SENDER, sender_domain
+from engine.delivery.message_ids import DEFAULT_SENDER, sender_domain
 from engine.run.clock import Clock
 from engine.run.ids import IdAllocator
 from engine.run.spec import CampaignSpec
