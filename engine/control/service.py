@@ -94,6 +94,7 @@ class EngineService:
 
     async def stop(self) -> None:
         self._save_clocks()
+        self.runner.request_stop()  # the send loop ends at its next turn even if a cancellation is lost
         await self.supervisor.stop()
         await self.runner.stop()
 

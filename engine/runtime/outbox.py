@@ -331,10 +331,9 @@ class Outbox:
                 self._release([item.send_id for item in claimed if item.send_id not in settled_ids])
                 raise
             settler.cancel()
-            try:
-                await settler
-            except asyncio.CancelledError:
-                pass
+            # asyncio.wait, not `try: await settler except CancelledError`: that would also
+            # swallow a cancellation of this task arriving at the same moment (a stop).
+            await asyncio.wait([settler])
             total += await asyncio.to_thread(settle_finished)
             committed = True
             return total

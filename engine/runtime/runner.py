@@ -149,6 +149,11 @@ class CampaignRunner:
             if outbox is not None:
                 record_accepted(outbox, session, accepted)
 
+    def request_stop(self) -> None:
+        """Let ``run`` return at its next turn (``stop`` also closes the servers)."""
+        self._stopping = True
+        self.wake()
+
     def wake(self) -> None:
         if self._wake is not None:
             self._wake.set()
@@ -255,7 +260,11 @@ class CampaignRunner:
             self._schedule(await asyncio.to_thread(self.next_wake))
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.poll_seconds)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                # cancellation that arrives as the wake-up does, and the loop then ran
+                # on forever under a supervisor waiting for it to stop.
+                async with asyncio.timeout(self.settings.poll_seconds):
+                    await self._wake.wait()
             except TimeoutError:
                 pass  # poll: events may come from other processes (mailbranch event)
 
