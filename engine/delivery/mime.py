@@ -15,7 +15,6 @@ message ``render.build_message`` makes.
 from __future__ import annotations
 
 import binascii
-import re
 import secrets
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
@@ -24,6 +23,7 @@ from functools import lru_cache
 import idna
 
 from engine.delivery.smtp import MessageProblem
+from engine.delivery.smtp_transaction import PLAIN_ADDRESS
 
 
 def _header(value: str, name: str = "Subject") -> str:
@@ -33,13 +33,8 @@ def _header(value: str, name: str = "Subject") -> str:
     return Header(value, "utf-8", maxlinelen=76, header_name=name).encode(linesep="\r\n")
 
 
-#: A bare ``local@domain`` (dot-atoms only): what parseaddr and formataddr give back unchanged.
-_PLAIN = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-                    r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
-
-
 def _address(value: str) -> str:
-    if _PLAIN.fullmatch(value):  # every lead's To: skip the email package's parser
+    if PLAIN_ADDRESS.fullmatch(value):  # every lead's To: skip the email package's parser
         return value
     name, address = parseaddr(value)
     if not address:

@@ -19,15 +19,16 @@ from collections.abc import Sequence
 import aiosmtplib
 from aiosmtplib.protocol import normalize_message_line_endings
 
-#: A bare dot-atom ``local@domain`` in ASCII: nothing a parser would change,
-#: nothing that could inject a command (no spaces, brackets or line breaks).
-_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-                            r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
+#: A bare ``local@domain`` (dot-atoms only, ASCII): what parseaddr and formataddr give
+#: back unchanged, and what may go onto an SMTP command line as it is (no spaces,
+#: brackets or line breaks). The MIME writer uses it too, to skip the header parser.
+PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+                           r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
 _ACCEPTED_RCPT = (250, 251)
 
 
 def is_plain(address: str) -> bool:
-    return len(address) <= 320 and _PLAIN_ADDRESS.fullmatch(address) is not None
+    return len(address) <= 320 and PLAIN_ADDRESS.fullmatch(address) is not None
 
 
 async def send_envelope(client: aiosmtplib.SMTP, sender: str, recipients: Sequence[str], raw: bytes,
