@@ -1,6 +1,5 @@
 """Scale-out on PostgreSQL: procrastinate workers play and send; kill one, lose nothing."""
 
-import asyncio
 import json
 import os
 import signal
@@ -8,14 +7,13 @@ import subprocess
 import sys
 import time
 
-import pytest
 from sqlalchemy import func, select
 
 from engine.flow.fileformat import flow_from_data
 from engine.run.clock import SystemClock
 from engine.run.engine import CampaignEngine, LeadInput
 from engine.runtime.settled import settle_events
-from engine.scale.worker import WorkerState, build_app, ensure_schema, libpq_url
+from engine.scale.worker import WorkerState
 from engine.sim.simulate import simulate
 from engine.store.bulk import execute_many, fetch_all
 from engine.store.database import Database
@@ -126,22 +124,6 @@ def _table_exists(db, name):
 def _count(db, sql):
     with db.session() as s:
         return fetch_all(s, sql)[0][0]
-
-
-@pytest.fixture
-def scale_db(pg_url, tmp_path, monkeypatch):
-    monkeypatch.setenv("MAILBRANCH_HOME", str(tmp_path / "home"))
-    db = Database(pg_url)
-    db.migrate()
-    app = build_app(libpq_url(db.url), None)
-
-    async def schema():
-        async with app.open_async():
-            await ensure_schema(app, db)
-
-    asyncio.run(schema())
-    yield db
-    db.dispose()
 
 
 class StepClock:
