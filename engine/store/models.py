@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 from typing import Any, Optional
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.store.base import Base
@@ -63,6 +63,8 @@ class Lead(Base):
     email: Mapped[Optional[str]] = mapped_column(String(320))
     fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     unsubscribed_at: Mapped[Optional[int]] = mapped_column(BigInteger)
+    #: When the lead reached the campaign's goal (SEMANTICS 10); set once.
+    converted_at: Mapped[Optional[int]] = mapped_column(BigInteger)
 
 
 class Token(Base):
@@ -121,6 +123,11 @@ class Send(Base):
     clicked_at: Mapped[Optional[int]] = mapped_column(BigInteger)
     #: JSON list of the distinct URLs clicked, or NULL for none (most sends).
     clicked_urls: Mapped[Optional[str]] = mapped_column(Text)
+    #: The same for machine events (privacy proxies, link scanners; SEMANTICS 5),
+    #: which only conditions that count machine events see.
+    machine_opened_at: Mapped[Optional[int]] = mapped_column(BigInteger)
+    machine_clicked_at: Mapped[Optional[int]] = mapped_column(BigInteger)
+    machine_clicked_urls: Mapped[Optional[str]] = mapped_column(Text)
 
 
 class Skip(Base):
@@ -203,6 +210,8 @@ class Event(Base):
     at: Mapped[int] = mapped_column(BigInteger)
     #: simulated | tracking
     source: Mapped[str] = mapped_column(String(16), default="simulated")
+    #: Made by a machine (privacy proxy, link scanner), not the lead (SEMANTICS 5).
+    machine: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     #: pending | handled | orphan (no such send: recorded, changes nothing)
     state: Mapped[str] = mapped_column(String(16), default="pending")
     #: JSON list of the conditions this event triggered ("[]": none, a late event).
