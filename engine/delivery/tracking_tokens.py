@@ -24,6 +24,7 @@ from typing import Any, Optional, Union
 
 from itsdangerous import BadData, Signer, URLSafeSerializer
 
+from engine.delivery.verp import VerpTokens
 from engine.flow.links import is_trackable
 
 Id = Union[int, str]
@@ -144,6 +145,8 @@ class TrackingTokens:
         self._serializers = {
             purpose: _Serializer(secret, salt=salt, signer=_KeyCachingSigner) for purpose, salt in _SALTS.items()
         }
+        #: VERP tokens (bounce Return-Path, mailto unsubscribe) signed with the same secret.
+        self.verp = VerpTokens(secret)
 
     def _dump(self, purpose: str, campaign_uid: str, payload: list[Any]) -> str:
         if not isinstance(campaign_uid, str) or not campaign_uid:
