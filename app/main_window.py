@@ -32,7 +32,8 @@ from engine.flow.model import Flow
 from engine.flow.validate import has_errors
 
 try:  # widgets built by another engineer; the menu items stay disabled until they land
-    from app.settings import AppSettings, SettingsDialog
+    from app.settings import AppSettings
+    from app.settings_dialog import SettingsDialog
 except ImportError:  # pragma: no cover - depends on what is committed
     AppSettings = SettingsDialog = None  # type: ignore[assignment,misc]
 try:

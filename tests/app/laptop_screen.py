@@ -106,7 +106,8 @@ def main() -> None:
     from app.paths import SAMPLE_LEADS
     from app.run_dialog import RunDialog
     from app.run_view import RunView
-    from app.settings import AppSettings, SettingsDialog
+    from app.settings import AppSettings
+    from app.settings_dialog import SettingsDialog
 
     screen = application.primaryScreen().availableGeometry()
     budget = [screen.width() - FRAME_ALLOWANCE.width(), screen.height() - FRAME_ALLOWANCE.height()]

@@ -167,13 +167,14 @@ def test_file_dialogs_start_in_documents_not_in_the_data_folder(qtbot, qloop, ho
     from app.paths import SAMPLE_LEADS
     from app.report_view import ReportView
     from app.run_dialog import RunDialog
-    from app.settings import AppSettings, SettingsDialog
+    from app.settings import AppSettings
+    from app.settings_dialog import SettingsDialog
 
     documents = tmp_path / "Documents"
     documents.mkdir()
     monkeypatch.setattr("editor.window.documents_dir", lambda: str(documents))
     monkeypatch.setattr("app.report_view.documents_dir", lambda: str(documents))
-    monkeypatch.setattr("app.settings.documents_dir", lambda: str(documents))
+    monkeypatch.setattr("app.settings_dialog.documents_dir", lambda: str(documents))
     window = MainWindow(engine_options=EngineOptions(data_dir=home, db_path=home / "c.db"))
     qtbot.addWidget(window)
     assert Path(window.document.path).parent == home, "the first start opened the sample copy in the data folder"

@@ -11,7 +11,9 @@ import pytest  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 
 import app  # noqa: E402,F401  - the PySide6 refcount guard before any painting
-from app.settings import AppSettings, SettingsDialog, data_dir  # noqa: E402
+from app.paths import data_dir  # noqa: E402
+from app.settings import AppSettings  # noqa: E402
+from app.settings_dialog import SettingsDialog  # noqa: E402
 from engine.delivery.smtp import SmtpSettings  # noqa: E402
 
 ARTIFACTS = os.path.join(os.path.dirname(__file__), "..", "..", "artifacts")
@@ -99,21 +101,21 @@ def dialog(qtbot, home, tmp_path):
 
 
 def test_sandbox_by_default_and_ok_enabled(dialog):
-    assert dialog.sandbox_radio.isChecked()
-    assert not dialog.smtp_box.isEnabled()
+    assert dialog.outgoing.sandbox_radio.isChecked()
+    assert not dialog.outgoing.smtp_box.isEnabled()
     assert dialog.ok_enabled()
     assert dialog.result_settings().smtp_url == "sandbox"
 
 
 def test_smtp_server_fields_build_the_url(dialog, qtbot):
-    dialog.smtp_radio.setChecked(True)
+    dialog.outgoing.smtp_radio.setChecked(True)
     assert not dialog.ok_enabled(), "an SMTP server without a host cannot be accepted"
     assert "host name" in dialog.error_label.text()
-    qtbot.keyClicks(dialog.smtp_host, "smtp.shop.example")
-    dialog.smtp_security.setCurrentIndex(2)  # SSL/TLS
-    assert dialog.smtp_port.value() == 465, "the usual port follows the security chosen"
-    qtbot.keyClicks(dialog.smtp_user, "ana@shop.example")
-    qtbot.keyClicks(dialog.smtp_password, "p@ss:word")
+    qtbot.keyClicks(dialog.outgoing.smtp_host, "smtp.shop.example")
+    dialog.outgoing.smtp_security.setCurrentIndex(2)  # SSL/TLS
+    assert dialog.outgoing.smtp_port.value() == 465, "the usual port follows the security chosen"
+    qtbot.keyClicks(dialog.outgoing.smtp_user, "ana@shop.example")
+    qtbot.keyClicks(dialog.outgoing.smtp_password, "p@ss:word")
     assert dialog.ok_enabled() and not dialog.error_label.isVisible()
     parsed = SmtpSettings.from_url(dialog.result_settings().smtp_url)
     assert (parsed.host, parsed.port, parsed.use_tls) == ("smtp.shop.example", 465, True)
@@ -121,13 +123,13 @@ def test_smtp_server_fields_build_the_url(dialog, qtbot):
 
 
 def test_invalid_host_shows_the_engine_message_inline(dialog, qtbot):
-    dialog.smtp_radio.setChecked(True)
-    qtbot.keyClicks(dialog.smtp_host, "bad host/")
+    dialog.outgoing.smtp_radio.setChecked(True)
+    qtbot.keyClicks(dialog.outgoing.smtp_host, "bad host/")
     assert not dialog.ok_enabled()
     assert "is not a host name" in dialog.error_label.text()
-    dialog.smtp_host.setText("smtp.example.com:25")
+    dialog.outgoing.smtp_host.setText("smtp.example.com:25")
     assert not dialog.ok_enabled()
-    dialog.smtp_host.setText("smtp.example.com")
+    dialog.outgoing.smtp_host.setText("smtp.example.com")
     assert dialog.ok_enabled()
 
 
@@ -159,11 +161,11 @@ def test_existing_smtp_settings_fill_the_fields(qtbot, home, tmp_path):
     dlg = SettingsDialog(AppSettings(smtp_url="smtp+starttls://bob:pw@mx.example:2525",
                                      db_path=str(tmp_path / "m.db")))
     qtbot.addWidget(dlg)
-    assert dlg.smtp_radio.isChecked()
-    assert (dlg.smtp_host.text(), dlg.smtp_port.value(), dlg.smtp_security.currentText()) == \
+    assert dlg.outgoing.smtp_radio.isChecked()
+    assert (dlg.outgoing.smtp_host.text(), dlg.outgoing.smtp_port.value(), dlg.outgoing.smtp_security.currentText()) == \
         ("mx.example", 2525, "STARTTLS")
-    assert (dlg.smtp_user.text(), dlg.smtp_password.text()) == ("bob", "pw")
-    assert dlg.smtp_password.echoMode() == dlg.smtp_password.EchoMode.Password
+    assert (dlg.outgoing.smtp_user.text(), dlg.outgoing.smtp_password.text()) == ("bob", "pw")
+    assert dlg.outgoing.smtp_password.echoMode() == dlg.outgoing.smtp_password.EchoMode.Password
     assert dlg.result_settings().smtp_url == "smtp+starttls://bob:pw@mx.example:2525"
 
 
@@ -188,15 +190,15 @@ def test_the_smtp_password_never_reaches_the_engine_command_line():
 def test_ehlo_name_ca_bundle_and_plain_auth_reach_the_engine_through_the_server_url(dialog, qtbot, tmp_path):
     """The engine process gets them in MAILBRANCH_SMTP_URL, like the rest of the outgoing server's settings."""
     ca = tmp_path / "company-ca.pem"
-    dialog.smtp_radio.setChecked(True)
-    qtbot.keyClicks(dialog.smtp_host, "mx.shop.example")
-    qtbot.keyClicks(dialog.smtp_ehlo, "mail.shop.example")
-    qtbot.keyClicks(dialog.smtp_ca, str(ca))
+    dialog.outgoing.smtp_radio.setChecked(True)
+    qtbot.keyClicks(dialog.outgoing.smtp_host, "mx.shop.example")
+    qtbot.keyClicks(dialog.outgoing.smtp_ehlo, "mail.shop.example")
+    qtbot.keyClicks(dialog.outgoing.smtp_ca, str(ca))
     assert not dialog.ok_enabled() and "CA bundle" in dialog.error_label.text()
     ca.write_text("-----BEGIN CERTIFICATE-----\n", encoding="ascii")
-    dialog.smtp_ca.clear()
-    qtbot.keyClicks(dialog.smtp_ca, str(ca))
-    dialog.smtp_plain_auth.setChecked(True)
+    dialog.outgoing.smtp_ca.clear()
+    qtbot.keyClicks(dialog.outgoing.smtp_ca, str(ca))
+    dialog.outgoing.smtp_plain_auth.setChecked(True)
     assert dialog.ok_enabled()
     url = dialog.result_settings().smtp_url
     parsed = SmtpSettings.from_url(url)
@@ -204,6 +206,7 @@ def test_ehlo_name_ca_bundle_and_plain_auth_reach_the_engine_through_the_server_
         "mail.shop.example", str(ca), True)
     again = SettingsDialog(AppSettings(smtp_url=url, db_path=str(tmp_path / "m.db")))
     qtbot.addWidget(again)
-    assert (again.smtp_ehlo.text(), again.smtp_ca.text(), again.smtp_plain_auth.isChecked()) == (
+    box = again.outgoing
+    assert (box.smtp_ehlo.text(), box.smtp_ca.text(), box.smtp_plain_auth.isChecked()) == (
         "mail.shop.example", str(ca), True)
     assert again.result_settings().smtp_url == url
