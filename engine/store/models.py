@@ -194,7 +194,8 @@ class Event(Base):
     """An open or click, recorded once; handled later, oldest first per lead."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_pending", "campaign_id", "state", "at"),)
+    __table_args__ = (Index("ix_events_pending", "campaign_id", "state", "at"),
+                      Index("ix_events_relay_key", "relay_key", unique=True))
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
@@ -217,6 +218,9 @@ class Event(Base):
     #: JSON list of the conditions this event triggered ("[]": none, a late event).
     triggered: Mapped[str] = mapped_column(Text, default="[]")
     handled_at: Mapped[Optional[int]] = mapped_column(BigInteger)
+    #: ``<relay uid>:<relay event id>`` for an event synced from the public relay
+    #: (unique: pulled twice, recorded once); None for every other event.
+    relay_key: Mapped[Optional[str]] = mapped_column(String(64))
 
 
 class EdgeCount(Base):
@@ -228,6 +232,21 @@ class EdgeCount(Base):
     node: Mapped[str] = mapped_column(String(100), primary_key=True)
     port: Mapped[str] = mapped_column(String(8), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RelayCursor(Base):
+    """How far this database has synced from one public tracking relay (``engine/relay``)."""
+
+    __tablename__ = "relay_cursors"
+
+    #: The relay's own uid (a relay whose store was replaced starts a new cursor).
+    relay: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: The last relay event id recorded here.
+    cursor: Mapped[int] = mapped_column(BigInteger)
+    #: When the last pull succeeded (ms).
+    synced_at: Mapped[Optional[int]] = mapped_column(BigInteger)
+    #: Events the relay still held after that pull.
+    waiting: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class EngineCounter(Base):
