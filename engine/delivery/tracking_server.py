@@ -30,6 +30,7 @@ from aiohttp import web
 from engine.delivery.errors import CannotListen
 from engine.delivery.http_guard import RejectionLog, ServerLimits, start_guarded
 from engine.delivery.tracking_tokens import Id, TrackingTokens
+from engine.tracking.machine import MachineRules, default_rules
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +46,15 @@ class TrackingSink(Protocol):
     ``unsubscribe`` returns ``"unsubscribed"`` (recorded in its campaign),
     ``"suppressed"`` (campaign not here: only the address was suppressed) or
     ``"unknown"`` (no address to suppress). ``at`` is milliseconds since the
-    Unix epoch, the engine's unit.
+    Unix epoch, the engine's unit. ``machine`` (passed only for a machine's
+    event) says why the request is taken for a machine's.
     """
 
-    async def record_open(self, campaign: Optional[str], send_id: Id, at: int) -> bool: ...
+    async def record_open(self, campaign: Optional[str], send_id: Id, at: int,
+                          machine: Optional[str] = None) -> bool: ...
 
-    async def record_click(self, campaign: Optional[str], send_id: Id, url: str, at: int) -> bool: ...
+    async def record_click(self, campaign: Optional[str], send_id: Id, url: str, at: int,
+                           machine: Optional[str] = None) -> bool: ...
 
     async def unsubscribe(self, campaign: Optional[str], lead_id: Id, email: Optional[str]) -> str: ...
 
@@ -64,6 +68,8 @@ class Counters:
     #: Genuine tokens of a campaign that is not here (also counted in ``rejected``).
     foreign: int = 0
     sink_errors: int = 0
+    #: Opens and clicks the request rules took for a machine's (also counted in ``opens``/``clicks``).
+    machine: int = 0
 
 
 def wall_clock_ms() -> int:
@@ -75,6 +81,9 @@ SINK = web.AppKey("sink", TrackingSink)
 COUNTERS = web.AppKey("counters", Counters)
 CLOCK = web.AppKey("clock", Callable[[], int])
 REJECTIONS = web.AppKey("rejections", RejectionLog)
+RULES = web.AppKey("rules", MachineRules)
+#: Behind a reverse proxy: the client's address is the last one in X-Forwarded-For.
+FORWARDED = web.AppKey("forwarded", bool)
 
 
 def _page(title: str, body: str, status: int = 200) -> web.Response:
@@ -99,15 +108,36 @@ def _foreign(request: web.Request) -> None:
     counters.rejected += 1
 
 
-async def _ask_sink(request: web.Request, call: str, *args: object) -> Optional[object]:
+async def _ask_sink(request: web.Request, call: str, *args: object, **kwargs: object) -> Optional[object]:
     """The sink's answer, or None if it failed (logged and counted, never shown)."""
     try:
-        return await getattr(request.app[SINK], call)(*args)
+        return await getattr(request.app[SINK], call)(*args, **kwargs)
     except Exception as exc:
         # Under a database outage every request fails alike: one traceback, then a count a minute.
         request.app[REJECTIONS].note(f"sink:{call}", f"tracking sink failed in {call} ({type(exc).__name__})", exc)
         request.app[COUNTERS].sink_errors += 1
         return None
+
+
+def client_address(request: web.Request) -> Optional[str]:
+    """The reader's address: the peer, or behind a trusted proxy the address it forwarded."""
+    if request.app[FORWARDED]:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        last = forwarded.rsplit(",", 1)[-1].strip()
+        if last:
+            return last
+    return request.remote
+
+
+def machine_reason(request: web.Request) -> Optional[str]:
+    """Why this request is a machine's (the request rules), or None for a reader's."""
+    return request.app[RULES].classify_request(request.method, request.headers.get("User-Agent"),
+                                               client_address(request))
+
+
+def _machine_args(request: web.Request) -> dict[str, str]:
+    reason = machine_reason(request)
+    return {"machine": reason} if reason else {}
 
 
 async def pixel(request: web.Request) -> web.Response:
@@ -116,9 +146,11 @@ async def pixel(request: web.Request) -> web.Response:
         request.app[COUNTERS].rejected += 1
     else:
         at = request.app[CLOCK]()
-        accepted = await _ask_sink(request, "record_open", claim.campaign_uid, claim.send_id, at)
+        extra = _machine_args(request)
+        accepted = await _ask_sink(request, "record_open", claim.campaign_uid, claim.send_id, at, **extra)
         if accepted:
             request.app[COUNTERS].opens += 1
+            request.app[COUNTERS].machine += bool(extra)
         elif accepted is False:
             _foreign(request)
     return web.Response(body=PIXEL_GIF, content_type="image/gif", headers=_NO_STORE)
@@ -129,13 +161,15 @@ async def click(request: web.Request) -> web.Response:
     if claim is None:
         return _not_found(request)
     at = request.app[CLOCK]()
-    accepted = await _ask_sink(request, "record_click", claim.campaign_uid, claim.send_id, claim.url, at)
+    extra = _machine_args(request)
+    accepted = await _ask_sink(request, "record_click", claim.campaign_uid, claim.send_id, claim.url, at, **extra)
     # The URL was signed into this email's token: safe to send the reader on,
     # even if recording failed (the reader should not pay for our outage) or
     # the email belongs to a campaign that is not here (an old email's link
     # keeps working, and records nothing in any campaign).
     if accepted:
         request.app[COUNTERS].clicks += 1
+        request.app[COUNTERS].machine += bool(extra)
     elif accepted is False:
         _foreign(request)
     raise web.HTTPFound(claim.url, headers=_NO_STORE)
@@ -184,17 +218,21 @@ async def only_known_routes(request: web.Request, handler: Callable) -> web.Stre
 
 def build_app(
     tokens: TrackingTokens, sink: TrackingSink, *, counters: Optional[Counters] = None,
-    clock: Callable[[], int] = wall_clock_ms,
+    clock: Callable[[], int] = wall_clock_ms, rules: Optional[MachineRules] = None,
+    trust_forwarded: bool = False,
 ) -> web.Application:
     app = web.Application(middlewares=[only_known_routes], client_max_size=64 * 1024)
+    app[RULES] = rules or default_rules()
+    app[FORWARDED] = trust_forwarded
     app[TOKENS] = tokens
     app[SINK] = sink
     app[COUNTERS] = counters or Counters()
     app[CLOCK] = clock
     app[REJECTIONS] = RejectionLog(log, "tracking server")
-    # No HEAD on the event routes: a HEAD from a link checker is not an open or a click.
-    app.router.add_get("/o/{token}.gif", pixel, allow_head=False)
-    app.router.add_get("/c/{token}", click, allow_head=False)
+    # HEAD is answered like GET (a link checker must not see a broken link) and,
+    # by the rules, recorded as a machine's event: no reader sends one.
+    app.router.add_get("/o/{token}.gif", pixel)
+    app.router.add_get("/c/{token}", click)
     app.router.add_get("/u/{token}", unsubscribe_page)
     app.router.add_post("/u/{token}", unsubscribe)
     return app
@@ -213,12 +251,15 @@ class TrackingServer:
         public_url: Optional[str] = None,
         clock: Callable[[], int] = wall_clock_ms,
         limits: ServerLimits = ServerLimits(),
+        rules: Optional[MachineRules] = None,
+        trust_forwarded: bool = False,
     ) -> None:
         self.host = host
         self.port = port
         self._public_url = public_url.rstrip("/") if public_url else None
         self.counters = Counters()
-        self.app = build_app(tokens, sink, counters=self.counters, clock=clock)
+        self.app = build_app(tokens, sink, counters=self.counters, clock=clock, rules=rules,
+                             trust_forwarded=trust_forwarded)
         self._runner: Optional[web.AppRunner] = None
         #: Header and keep-alive timeouts and the connection cap (see ``http_guard``).
         self.limits = limits

@@ -105,6 +105,8 @@ class CampaignRunner:
         if smtp.sandbox:
             smtp = smtp.with_port(self.sandbox.port)
         self.sender = Sender(smtp)
+        # Mail gateways' link scanners click within seconds of delivery; the sandbox has none.
+        self.sink.delivery_rule = not smtp.sandbox
         self.tracking = TrackingServer(self.tokens, self.sink, host=self.settings.tracking_host,
                                        port=self.settings.tracking_port, public_url=self.settings.public_url,
                                        clock=self.clock.now)

@@ -19,6 +19,7 @@ class RecordingSink:
         self.clicks: list[tuple] = []
         self.unsubscribed: list[tuple] = []
         self.suppressed: list[str] = []
+        self.machine: list[tuple] = []  # (kind, send id, reason) of events taken for a machine's
         self.fail = False
 
     async def record_open(self, campaign_id, send_id, at):
@@ -27,9 +28,11 @@ class RecordingSink:
         self.opens.append((campaign_id, send_id, at))
         return (campaign_id, send_id) in {(UID, 41), (UID, 42)}
 
-    async def record_click(self, campaign_id, send_id, url, at):
+    async def record_click(self, campaign_id, send_id, url, at, machine=None):
         if self.fail:
             raise RuntimeError("database is locked")
+        if machine:
+            self.machine.append(("click", send_id, machine))
         known = (campaign_id, send_id) in {(UID, 41), (UID, 42)}
         if known:
             self.clicks.append((campaign_id, send_id, url, at))
@@ -220,11 +223,13 @@ async def test_restart_on_the_same_port(server, http, tokens):
     assert status == 200
 
 
-async def test_head_request_is_not_an_event(server, http, tokens, sink):
+async def test_head_request_is_a_machine_click(server, http, tokens, sink):
+    """A link checker's HEAD sees a working link; no reader sends one, so it is recorded as a machine's."""
     async with http.head(f"{server.public_url}/c/{tokens.click_token(UID, 41, 'https://shop.example/')}",
                          allow_redirects=False) as response:
-        assert response.status == 404
-    assert sink.clicks == []
+        assert (response.status, response.headers["Location"]) == (302, "https://shop.example/")
+    assert sink.machine == [("click", 41, "head")]
+    assert server.counters.machine == 1
 
 
 async def test_port_in_use_is_a_clear_error(server, tokens, sink):

@@ -1,0 +1,1 @@
+"""Telling a reader's opens and clicks from a machine's (privacy proxies, link scanners)."""
