@@ -9,6 +9,13 @@ an unsubscribe still puts the address it carries on the suppression list.
 Requests that arrive while a commit is under way wait for the next one and
 share it, so thousands of events a second cost a few dozen transactions, and
 each request is answered only once its event is safely stored.
+
+Opens and clicks arrive classified by the request rules (``machine=`` a
+reason); the context rules are applied here, where the send's delivery time
+and the message's other clicks are known: a click within seconds of delivery,
+or one of many links of a message clicked within a second, is a machine's
+(``engine/tracking/machine.py``). Events pulled from the public relay come in
+through ``write_synced`` with a key each, so one pulled twice is recorded once.
 """
 
 from __future__ import annotations
@@ -27,11 +34,18 @@ from engine.store import suppression
 from engine.store.bulk import begin_write, execute_many, fetch_all, insert_sql
 from engine.store.database import Database
 from engine.store.models import Campaign, Lead
+from engine.tracking.machine import BURST, BurstWatch, MachineRules, default_rules
 
 log = logging.getLogger("mailbranch.sink")
 
 INSERT_EVENT = insert_sql("events", "campaign_id, lead_id, lead_key, type, node, send_id, url, at, source, state,"
                                     " triggered")
+#: Opens, clicks and unsubscribes: with who made them and, when synced from the relay, its key.
+INSERT_TRACKED = ("INSERT INTO events (campaign_id, lead_id, lead_key, type, node, send_id, url, at, source, state,"
+                  " triggered, machine, relay_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                  " ON CONFLICT (relay_key) DO NOTHING")
+MARK_BURST = ("UPDATE events SET machine = ? WHERE campaign_id = ? AND state = 'pending' AND at = ?"
+              " AND send_id = ? AND type = 'click' AND url = ?")
 
 #: A campaign as a caller names it: the integer id (the CLI and the control API,
 #: inside this database), the uid a tracking token carries, or None (a token made
@@ -54,6 +68,9 @@ class _Item:
     future: asyncio.Future
     email: Optional[str] = None  # for an unsubscribe: the address its token carries
     campaign_id: Optional[int] = None  # resolved before writing
+    machine: Optional[str] = None  # why it is a machine's event (None: the reader's)
+    relay_key: Optional[str] = None  # synced from the relay: its unique key
+    wall: bool = True  # ``at`` is wall-clock time (not a simulated campaign's clock)
 
 
 def _as_int(value: object) -> Optional[int]:
@@ -70,8 +87,15 @@ class EngineSink:
 
     def __init__(self, db: Database, on_recorded: Optional[Callable[[], None]] = None,
                  clock_ms: Optional[Callable[[], int]] = None,
-                 campaign_time: Optional[Callable[[int], Optional[int]]] = None) -> None:
+                 campaign_time: Optional[Callable[[int], Optional[int]]] = None,
+                 rules: Optional[MachineRules] = None) -> None:
         self.db = db
+        #: The context rules for machine events, and the recent clicks they look at.
+        self.rules = rules or default_rules()
+        self.bursts = BurstWatch(self.rules)
+        #: Apply "a click within seconds of delivery is a scanner's": off when the
+        #: emails go to the local sandbox, where no mail gateway scans links.
+        self.delivery_rule = True
         self.on_recorded = on_recorded
         self.clock_ms = clock_ms
         #: A campaign on a simulated clock records its events at its own time.
@@ -89,19 +113,20 @@ class EngineSink:
         #: uid -> integer id of this database's campaigns (a uid never changes).
         self._campaign_ids: dict[str, int] = {}
 
-    async def record_open(self, campaign: CampaignRef, send_id, at: int) -> bool:
+    async def record_open(self, campaign: CampaignRef, send_id, at: int, machine: Optional[str] = None) -> bool:
         """True if the open was recorded; False when its campaign or send is not here."""
-        return await self._submit("open", campaign, send_id, None, at)
+        return await self._submit("open", campaign, send_id, None, at, machine=machine)
 
-    async def record_click(self, campaign: CampaignRef, send_id, url: str, at: int) -> bool:
-        return await self._submit("click", campaign, send_id, url, at)
+    async def record_click(self, campaign: CampaignRef, send_id, url: str, at: int,
+                           machine: Optional[str] = None) -> bool:
+        return await self._submit("click", campaign, send_id, url, at, machine=machine)
 
     async def unsubscribe(self, campaign: CampaignRef, lead_id, email: Optional[str] = None) -> str:
         """Honour an unsubscribe: ``UNSUBSCRIBED``, ``SUPPRESSED`` or ``UNKNOWN`` (see above)."""
         return await self._submit("unsubscribe", campaign, lead_id, None, None, email)
 
     async def _submit(self, kind: str, campaign: CampaignRef, ref, url: Optional[str], at: Optional[int],
-                      email: Optional[str] = None):
+                      email: Optional[str] = None, machine: Optional[str] = None):
         rid = _as_int(ref)
         if isinstance(campaign, bool) or not isinstance(campaign, (int, str, type(None))):
             campaign = None
@@ -109,7 +134,7 @@ class EngineSink:
             self.foreign += 1
             return UNKNOWN if kind == "unsubscribe" else False
         future = asyncio.get_running_loop().create_future()
-        self._queue.append(_Item(kind, campaign, rid, url, at, future, email))
+        self._queue.append(_Item(kind, campaign, rid, url, at, future, email, machine=machine))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_loop())
         return await future
@@ -145,7 +170,7 @@ class EngineSink:
             if item.campaign_id is not None and self.campaign_time is not None:
                 own = self.campaign_time(item.campaign_id)
                 if own is not None:
-                    item.at = own
+                    item.at, item.wall = own, False
             if item.at is None:
                 item.at = self.clock_ms() if self.clock_ms else time.time_ns() // 1_000_000
 
@@ -153,30 +178,64 @@ class EngineSink:
         with self.db.session() as s:
             return {uid: cid for uid, cid in s.execute(select(Campaign.uid, Campaign.id).where(Campaign.uid.in_(uids)))}
 
-    async def _write_retrying(self, items: list[_Item]) -> list:
+    async def _write_retrying(self, items: list[_Item], after: Optional[Callable[[object], None]] = None) -> list:
         """SQLite refuses at once (busy timeout or not) a transaction that read and
         then wants to write while another connection writes: try it again."""
         for attempt in range(8):
             try:
-                return await asyncio.to_thread(self._write, items)
+                return await asyncio.to_thread(self._write, items, after)
             except Exception as exc:  # noqa: BLE001 - only "locked" is retried
                 if attempt == 7 or "database is locked" not in str(exc):
                     raise
                 await asyncio.sleep(0.05 * 2 ** attempt)
         raise AssertionError("unreachable")
 
-    def _write(self, items: list[_Item]) -> list:
+    async def write_synced(self, items: list[tuple], after: Callable[[object], None]) -> list:
+        """Record events pulled from the relay, in one transaction that also runs ``after``
+        (which moves the sync cursor). Each item is (key, kind, campaign uid, send or
+        lead id, url, email, at, machine reason); returns what each one did."""
+        loop = asyncio.get_running_loop()
+        batch = []
+        for key, kind, campaign, ref, url, email, at, machine in items:
+            rid = _as_int(ref)
+            if isinstance(campaign, bool) or not isinstance(campaign, (str, type(None))):
+                campaign = None
+            batch.append(_Item(kind, campaign, rid if rid is not None else -1, url, at, loop.create_future(), email,
+                               machine=machine, relay_key=key))
+        await self._resolve(batch)
+        results = await self._write_retrying(batch, after)
+        if any(r is True or r == UNSUBSCRIBED for r in results) and self.on_recorded is not None:
+            self.on_recorded()
+        return results
+
+    def _classify(self, s, item: _Item, delivered_at: Optional[int], rows: list[tuple]) -> None:
+        """The context rules: too soon after delivery, or one link of a burst."""
+        if item.machine is None and item.wall and self.delivery_rule:
+            item.machine = self.rules.too_soon(item.kind, item.at, delivered_at)
+        if item.kind != "click" or not item.wall:
+            return
+        tag = (item.ref, item.url or "", item.at)
+        for send_id, url, at in self.bursts.note(item.ref, item.url, item.at, tag):
+            if (send_id, url, at) == tag:
+                item.machine = item.machine or BURST
+                continue
+            for index, row in enumerate(rows):  # an earlier click of this burst, in this transaction
+                if row[5] == send_id and row[3] == "click" and row[6] == url and row[7] == at and not row[11]:
+                    rows[index] = (*row[:11], BURST, row[12])
+            execute_many(s, MARK_BURST, [(True, item.campaign_id, at, send_id, url)])
+
+    def _write(self, items: list[_Item], after: Optional[Callable[[object], None]] = None) -> list:
         """One transaction for all queued items; returns what each one did."""
         with self.db.session() as s:
             begin_write(s)
             send_ids = sorted({i.ref for i in items if i.kind != "unsubscribe" and i.campaign_id is not None})
-            sends: dict[int, tuple[int, int, str]] = {}
+            sends: dict[int, tuple[int, int, str, Optional[int]]] = {}
             for start in range(0, len(send_ids), 5000):
                 part = send_ids[start:start + 5000]
                 marks = ", ".join("?" for _ in part)
-                for send_id, campaign_id, lead_id, node in fetch_all(
-                        s, f"SELECT id, campaign_id, lead_id, node FROM sends WHERE id IN ({marks})", part):
-                    sends[send_id] = (campaign_id, lead_id, node)
+                for send_id, campaign_id, lead_id, node, sent_at in fetch_all(
+                        s, f"SELECT id, campaign_id, lead_id, node, sent_at FROM sends WHERE id IN ({marks})", part):
+                    sends[send_id] = (campaign_id, lead_id, node, sent_at)
             rows, results = [], []
             foreign = 0
             for item in items:
@@ -190,12 +249,15 @@ class EngineSink:
                     foreign += 1
                     results.append(False)
                     continue
+                self._classify(s, item, known[3], rows)
                 rows.append((item.campaign_id, known[1], None, item.kind, known[2], item.ref, item.url, item.at,
-                             "tracking", "pending", "[]"))
+                             "tracking", "pending", "[]", item.machine is not None, item.relay_key))
                 results.append(True)
-            execute_many(s, INSERT_EVENT, rows)
+            execute_many(s, INSERT_TRACKED, rows)
             if rows and self.on_events is not None:
                 self.on_events(s, [(r[0], r[1], r[7]) for r in rows])
+            if after is not None:
+                after(s)
             crash_point("sink_before_commit")
         self.commits += 1
         self.recorded += len(rows)
@@ -232,7 +294,8 @@ class EngineSink:
         for other in same:
             if other.unsubscribed_at is None:
                 s.execute(update(Lead).where(Lead.id == other.id).values(unsubscribed_at=item.at))
+                key = f"{item.relay_key}/{other.id}" if item.relay_key else None
                 rows.append((other.campaign_id, other.id, other.key, "unsubscribe", None, None, None, item.at,
-                             "tracking", "pending", "[]"))
+                             "tracking", "pending", "[]", False, key))
         s.flush()
         return UNSUBSCRIBED

@@ -1,0 +1,1 @@
+"""The public tracking relay (``mailbranch relay``) and the desktop's sync from it."""
