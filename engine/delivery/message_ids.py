@@ -55,3 +55,34 @@ def message_id(campaign_uid: Id, token_id: Id, node_id: Id, domain: str = DEFAUL
     ``=XX`` so that different ids never give the same Message-ID.
     """
     return f"<t{_msgid_part(token_id)}.{_msgid_part(node_id)}.{_msgid_part(campaign_uid)}@{domain}>"
+
+
+def list_id(campaign_name: str, campaign_uid: Id, domain: str) -> str:
+    """The List-Id (RFC 2919) of a campaign: its name, and ``<uid.domain>`` that stays the
+    same for every email of the campaign, so filters and complaint reports can name it."""
+    from email.header import Header
+    from email.utils import quote
+
+    label = f"{_msgid_part(campaign_uid).replace('=', '-')}.{domain}"
+    name = " ".join(str(campaign_name or "").split())[:120]
+    if not name:
+        return f"<{label}>"
+    phrase = f'"{quote(name)}"' if name.isascii() else Header(name, "utf-8").encode()
+    return f"{phrase} <{label}>"
+
+
+def feedback_id(campaign_uid: Id, node_id: Id, domain: str) -> str:
+    """Gmail's Feedback-ID, ``campaign:email:sender``: its Postmaster Tools count complaints
+    per campaign and email node, under the sender's domain."""
+    return f"{_msgid_part(campaign_uid)}:{_msgid_part(node_id)}:{domain}"
+
+
+def node_domain(flow: object, node: object) -> str:
+    """The Message-ID domain of an email node's sends: the domain of the sender it sends
+    with (the node's ``sender``, else the flow's ``sender``, else the default)."""
+    from engine.delivery.identity import SenderError, email_identity
+
+    try:
+        return email_identity(flow, node).domain
+    except SenderError:
+        return DEFAULT_DOMAIN

@@ -16,21 +16,49 @@ from __future__ import annotations
 
 import binascii
 import secrets
+import time
+from datetime import UTC, datetime
 from email.header import Header
-from email.utils import formataddr, formatdate, parseaddr
+from email.utils import format_datetime, formataddr, parseaddr
 from functools import lru_cache
+from typing import Optional
 
 import idna
 
 from engine.delivery.smtp import MessageProblem
 from engine.delivery.smtp_transaction import PLAIN_ADDRESS
 
+#: RFC 5322 2.1.1: lines SHOULD stay within 78 characters and MUST within 998.
+FOLD_AT = 78
+_LONGEST_WORD = 900
+
 
 def _header(value: str, name: str = "Subject") -> str:
+    """The header's value, folded at spaces so that its lines stay within 78 characters
+    wherever a space allows, and never over 998 (a word too long for one line, or any
+    non-ASCII text, goes as RFC 2047 encoded words, which fold anywhere)."""
     value = " ".join(value.split())  # no line breaks may reach a header
     if value.isascii():
-        return value
+        if len(name) + 2 + len(value) <= FOLD_AT:
+            return value
+        if all(len(word) <= _LONGEST_WORD for word in value.split(" ")):
+            return _fold(name, value)
     return Header(value, "utf-8", maxlinelen=76, header_name=name).encode(linesep="\r\n")
+
+
+def _fold(name: str, value: str) -> str:
+    """ASCII words joined into lines under 78 characters; a longer word gets a line of its own."""
+    lines: list[str] = []
+    line: list[str] = []
+    width = len(name) + 1  # "Name:"; every word adds a space before it
+    for word in value.split(" "):
+        if line and width + 1 + len(word) > FOLD_AT:
+            lines.append(" ".join(line))
+            line, width = [], 0
+        line.append(word)
+        width += 1 + len(word)
+    lines.append(" ".join(line))
+    return "\r\n ".join(lines)
 
 
 def _address(value: str) -> str:
@@ -101,21 +129,44 @@ def envelope_sender(sender: str) -> str:
     return parseaddr(sender)[1] or sender
 
 
+_DATE: list = [0, ""]
+
+
+def rfc5322_date() -> str:
+    """Now, as RFC 5322 writes it with a numeric zone (``+0000``, not the obsolete ``GMT``);
+    made once a second, not once a message."""
+    now = int(time.time())
+    if _DATE[0] != now:
+        _DATE[:] = [now, format_datetime(datetime.fromtimestamp(now, UTC))]
+    return _DATE[1]
+
+
 def build_raw(*, sender: str, to: str, subject: str, html: str, text: str, message_id: str,
-              unsubscribe_url: str, date: str | None = None) -> bytes:
+              unsubscribe_url: Optional[str], date: str | None = None, reply_to: Optional[str] = None,
+              unsubscribe_mailto: Optional[str] = None, list_id: Optional[str] = None,
+              feedback_id: Optional[str] = None, extra: tuple[tuple[str, str], ...] = ()) -> bytes:
     """The same message as ``render.build_message``, as bytes ready for SMTP."""
     boundary = "=_mb_" + secrets.token_hex(12)
     head = [
         f"From: {_sender_header(sender)}",
         f"To: {_address(to)}",
         f"Subject: {_header(subject)}",
-        f"Date: {date or formatdate(localtime=False, usegmt=True)}",
+        f"Date: {date or rfc5322_date()}",
         f"Message-ID: {message_id}",
-        f"List-Unsubscribe: <{unsubscribe_url}>",
-        "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
-        "MIME-Version: 1.0",
-        f'Content-Type: multipart/alternative; boundary="{boundary}"',
     ]
+    if reply_to:
+        head.append(f"Reply-To: {_sender_header(reply_to)}")
+    unsubscribe = list_unsubscribe(unsubscribe_url, unsubscribe_mailto)
+    if unsubscribe:
+        head.append(f"List-Unsubscribe: {_header(unsubscribe, 'List-Unsubscribe')}")
+        if unsubscribe_url:  # RFC 8058 one-click needs the https URL
+            head.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
+    if list_id:
+        head.append(f"List-Id: {_header(list_id, 'List-Id')}")
+    if feedback_id:
+        head.append(f"Feedback-ID: {feedback_id}")
+    head += [f"{name}: {_header(value, name)}" for name, value in extra]
+    head += ["MIME-Version: 1.0", f'Content-Type: multipart/alternative; boundary="{boundary}"']
     # UTF-8 only when an address needs it (RFC 6532); everything else is ASCII already.
     chunks = [("\r\n".join(head) + "\r\n\r\n").encode("utf-8")]
     for subtype, body in (("plain", text), ("html", html)):
@@ -124,3 +175,8 @@ def build_raw(*, sender: str, to: str, subject: str, html: str, text: str, messa
                    f"Content-Transfer-Encoding: {encoding}\r\n\r\n".encode("ascii"), data, b"\r\n"]
     chunks.append(f"--{boundary}--\r\n".encode("ascii"))
     return b"".join(chunks)
+
+
+def list_unsubscribe(url: Optional[str], mailto: Optional[str]) -> str:
+    """The List-Unsubscribe value (RFC 2369): the https one-click URL, then the ``mailto:``."""
+    return ", ".join(f"<{target}>" for target in (url, mailto) if target)

@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from email import policy
 from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage
-from email.utils import formatdate
 from functools import lru_cache
 from typing import Any, Optional
 
@@ -240,18 +239,34 @@ def build_message(
     html: str,
     text: str,
     message_id: str,
-    unsubscribe_url: str,
+    unsubscribe_url: Optional[str],
     date: Optional[str] = None,
+    reply_to: Optional[str] = None,
+    unsubscribe_mailto: Optional[str] = None,
+    list_id: Optional[str] = None,
+    feedback_id: Optional[str] = None,
 ) -> EmailMessage:
-    """A multipart/alternative message with one-click unsubscribe headers (RFC 8058)."""
+    """A multipart/alternative message with one-click unsubscribe headers (RFC 8058),
+    List-Id (RFC 2919) and Feedback-ID; ``mime.build_raw`` writes the same bytes faster."""
+    from engine.delivery.mime import list_unsubscribe, rfc5322_date
+
     message = EmailMessage(policy=MESSAGE_POLICY)
     message["From"] = sender
     message["To"] = to
     message["Subject"] = subject
-    message["Date"] = date or formatdate(localtime=False, usegmt=True)
+    message["Date"] = date or rfc5322_date()
     message["Message-ID"] = message_id
-    message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    if reply_to:
+        message["Reply-To"] = reply_to
+    unsubscribe = list_unsubscribe(unsubscribe_url, unsubscribe_mailto)
+    if unsubscribe:
+        message["List-Unsubscribe"] = unsubscribe
+        if unsubscribe_url:
+            message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    if list_id:
+        message["List-Id"] = list_id
+    if feedback_id:
+        message["Feedback-ID"] = feedback_id
     message.set_content(text)
     message.add_alternative(html, subtype="html")
     return message
@@ -311,12 +326,18 @@ def render_raw(
     sender: str,
     urls: TrackingUrls,
     message_id: str,
+    reply_to: Optional[str] = None,
+    unsubscribe_mailto: Optional[str] = None,
+    list_id: Optional[str] = None,
+    feedback_id: Optional[str] = None,
 ) -> tuple[bytes, list[str]]:
     """``render_email`` for the outbox: the same message, written straight to bytes
-    (``engine/delivery/mime.py``), with the Message-ID the engine stored."""
+    (``engine/delivery/mime.py``), with the Message-ID the engine stored and the
+    campaign's identity headers (Reply-To, the ``mailto:`` unsubscribe, List-Id, Feedback-ID)."""
     from engine.delivery.mime import build_raw
 
     rendered, _tracked = _trackable(content, fields, email, urls)
     raw = build_raw(sender=sender, to=email, subject=rendered.subject, html=rendered.html, text=rendered.text,
-                    message_id=message_id, unsubscribe_url=urls.unsubscribe())
+                    message_id=message_id, unsubscribe_url=urls.unsubscribe(), reply_to=reply_to,
+                    unsubscribe_mailto=unsubscribe_mailto, list_id=list_id, feedback_id=feedback_id)
     return raw, rendered.errors

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from engine.delivery.message_ids import DEFAULT_SENDER, sender_domain
+from engine.delivery.message_ids import node_domain
 from engine.run.clock import Clock
 from engine.run.ids import IdAllocator
 from engine.run.spec import CampaignSpec
@@ -42,10 +42,9 @@ class RunContext:
 
     def message_domain(self, node: str) -> str:
         """The Message-ID domain of an email node's sends: its sender's domain
-        (the node's ``sender``, or the default sender)."""
+        (the node's ``sender``, the flow's ``sender``, or the default sender)."""
         domain = self._domains.get(node)
         if domain is None:
             spec_node = self.spec.nodes.get(node)
-            sender = (spec_node.get("sender") if spec_node is not None else None) or DEFAULT_SENDER
-            domain = self._domains[node] = sender_domain(sender)
+            domain = self._domains[node] = node_domain(self.spec.flow, spec_node)
         return domain

@@ -36,8 +36,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
-from engine.delivery.mime import ascii_address, ascii_sender, envelope_sender
-from engine.delivery.render import DEFAULT_SENDER, EmailContent, RenderError, email_content, render_raw
+from engine.delivery.compose import Outgoing
+from engine.delivery.dkim_signing import DkimSigner
+from engine.delivery.mime import ascii_address
+from engine.delivery.render import RenderError
 from engine.delivery.smtp import MessageProblem, Sender, SendOutcome
 from engine.delivery.tracked_links import TrackingUrls
 from engine.delivery.tracking_tokens import TrackingTokens
@@ -143,7 +145,9 @@ class Outbox:
         #: Shared by the outboxes of one worker process, so a pause holds across its jobs.
         self.status = status if status is not None else OutboxStatus()
         self._status_dirty = False
-        self._contents: dict[tuple[int, str], tuple[EmailContent, str]] = {}
+        self._contents: dict[tuple[int, str], Outgoing] = {}
+        #: Signs each message with its From domain's DKIM key, where it has one (``dkim_signing.py``).
+        self.dkim: Optional[DkimSigner] = DkimSigner()
         #: Each 250 is written down the moment it arrives (``journal.py``): the window for a resend.
         self.journal = OutcomeJournal.for_database(db.url)
         self._accepted_at: dict[int, int] = {}  # send id -> when its 250 arrived, until settled
@@ -228,7 +232,7 @@ class Outbox:
             return fetch_all(s, "SELECT COUNT(*) FROM sends WHERE status IN ('queued', 'sending')")[0][0]
 
     # -- sending ---------------------------------------------------------------
-    def _content(self, campaign_id: int, node: str) -> tuple[EmailContent, str]:
+    def _content(self, campaign_id: int, node: str) -> Outgoing:
         key = (campaign_id, node)
         if key not in self._contents:
             with self.db.session() as s:
@@ -236,9 +240,8 @@ class Outbox:
             flow = loads_flow(flow_json)
             for n in flow.nodes:
                 if n.type == "email":
-                    self._contents[(campaign_id, n.id)] = (
-                        email_content(n, flow),  # with the campaign theme and the body format
-                        n.get("sender") or DEFAULT_SENDER)
+                    # The campaign theme, the body format and the sender identity, worked out once.
+                    self._contents[(campaign_id, n.id)] = Outgoing.for_node(flow, n)
         return self._contents[key]
 
     async def run_once(self) -> int:
@@ -361,26 +364,28 @@ class Outbox:
                                                   f"({type(exc).__name__}: {exc})", "message")
 
     async def _deliver(self, item: _Claimed) -> SendOutcome:
-        content, sender = self._content(item.campaign_id, item.node)
+        outgoing = self._content(item.campaign_id, item.node)
         urls = TrackingUrls(self.public_url(), self.tokens, item.campaign_uid, item.send_id, item.lead_id,
                             item.email)
         email = item.email or ""
 
-        def render(to: str, from_: str) -> bytes:
-            raw, errors = render_raw(content, item.fields, email=to, sender=from_, urls=urls,
-                                     message_id=item.message_id)
-            if errors:  # SEMANTICS 9: a template that fails on this lead's fields fails this send
-                raise MessageProblem("the template cannot be filled in for this lead: " + "; ".join(errors))
-            return raw
+        def render(to: str) -> tuple[str, bytes]:
+            # The sender's identity, VERP Return-Path, List-Id, Feedback-ID and DKIM (``compose.py``).
+            return outgoing.build(item.fields, to=to, urls=urls, message_id=item.message_id, tokens=self.tokens,
+                                  send_id=item.send_id, signer=self.dkim)
 
-        envelope_from = envelope_sender(sender)
-        if email.isascii() and envelope_from.isascii():
-            return await self.sender.send_raw(envelope_from, [email], render(email, sender))
+        if email.isascii() and outgoing.identity.sender.ascii_address:
+            envelope_from, raw = render(email)
+            return await self.sender.send_raw(envelope_from, [email], raw)
 
         def build(smtputf8: bool) -> tuple[str, list[str], bytes]:
             # SMTPUTF8 when the server offers it (RFC 6531/6532), else IDNA for the domains.
-            to, from_ = (email, sender) if smtputf8 else (ascii_address(email), ascii_sender(sender))
-            return envelope_sender(from_), [to], render(to, from_)
+            if not smtputf8 and not outgoing.identity.sender.ascii_address:
+                raise MessageProblem(f"the sender {outgoing.identity.sender.address} has non-ASCII characters "
+                                     "before the @, and the outgoing server does not offer SMTPUTF8")
+            to = email if smtputf8 else ascii_address(email)
+            envelope_from, raw = render(to)
+            return envelope_from, [to], raw
 
         return await self.sender.send_built(build)
 
