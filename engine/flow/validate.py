@@ -424,6 +424,9 @@ def validate(flow: Flow, fields: Optional[Collection[str]] = None) -> list[Findi
     ``fields``: the lead list's columns, when known; a template field the list
     lacks is an ``unknown-field`` warning (``engine/flow/fields.py``)."""
     findings = _Validator(flow).run()
+    from engine.delivery.identity import sender_findings  # the campaign's From, Reply-To, Return-Path
+
+    findings += sender_findings(flow, Finding, ERROR)
     for node_id, word, name, close in unknown_fields(flow, fields) if fields is not None else ():
         hint = f" Did you mean {close}?" if close else " Add the column to the lead list or fix the name."
         findings.append(Finding("unknown-field", WARNING, f"The {word} of {label(flow.node(node_id))} uses "
