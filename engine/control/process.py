@@ -8,6 +8,7 @@ where to connect; then runs until told to shut down or terminated.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 from typing import Optional, Union
@@ -45,12 +46,32 @@ async def serve(db_target: str, smtp: Union[str, SmtpSettings], tracking_host: s
             loop.add_signal_handler(sig, done.set)
         except NotImplementedError:  # pragma: no cover - Windows
             pass
+    relay = await _attach_relay(db, service)
     print(f"MAILBRANCH-CONTROL {server.port} TRACKING {service.runner.tracking.port}", flush=True)
     try:
         await done.wait()
     finally:
+        if relay is not None:
+            relay.set()
         await server.stop()
         await service.stop()
         db.dispose()
 
 
+async def _attach_relay(db: Database, service: EngineService) -> Optional[asyncio.Event]:
+    """With ``MAILBRANCH_RELAY_URL`` set, pull the public relay's events (docs/relay.md)."""
+    from engine.relay.attach import CA_ENV, URL_ENV, SyncHold, start_sync
+
+    url = os.environ.get(URL_ENV)
+    if not url:
+        return None
+    from engine.relay.sync import RelayError
+
+    runner = service.runner
+    try:
+        sync, _task, stop = await start_sync(db, runner.sink, url, ca_file=os.environ.get(CA_ENV) or None)
+    except (RelayError, OSError) as exc:
+        logging.getLogger("mailbranch.relay").error("not syncing from the relay: %s", exc)
+        return None
+    runner.hold = SyncHold(sync, runner.clock.now)
+    return stop

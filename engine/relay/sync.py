@@ -157,8 +157,9 @@ class RelaySync:
                 cursor = last
                 self.state.reachable, self.state.error = True, None
                 self.state.last_sync, self.state.waiting = synced_at, waiting
+                if waiting == 0:  # the relay's whole log up to this instant is here now
+                    self.state.synced_through = int(answer["complete_before"])
                 if not rows or waiting == 0:
-                    self.state.synced_through = int(answer["complete_before"]) if waiting == 0 else None
                     break
         except RelayError as exc:
             if self.state.error != str(exc):

@@ -94,6 +94,10 @@ class CampaignRunner:
         self._rejected_seen = 0
         #: Why the last pass could not write to the database (None: it could).
         self.database_trouble: Optional[str] = None
+        #: With a public relay attached: the latest instant the wall-clock campaigns may be
+        #: played up to, so no wait fires before an earlier open still at the relay
+        #: (``engine/relay/attach.py``). None: no relay, play up to now minus the grace.
+        self.hold: Optional[Callable[[int], int]] = None
 
     # -- life cycle --------------------------------------------------------
     async def start(self) -> None:
@@ -196,6 +200,8 @@ class CampaignRunner:
             return 0
         played = 0
         wall = self.clock.now() - self.settings.grace_ms
+        if self.hold is not None:
+            wall = self.hold(wall)
         for engine in list(self.engines):
             limit = engine.clock.now() if engine.clock.simulated else wall
             played += await asyncio.to_thread(engine.process_until, limit)
