@@ -161,6 +161,39 @@ def _page(theme: Theme, body: str) -> str:
     )
 
 
+#: What every well-made email's head carries for the clients that need it, added after
+#: inlining (the inliner would drop rules that match nothing in the layout): Outlook's
+#: VML namespaces and 96 dpi setting, light colours only (no forced dark-mode inversion),
+#: no automatic links on the postal address or dates (iOS), and the usual client resets.
+#: It also keeps the designed HTML above SpamAssassin's HTML_IMAGE_ONLY sizes, which
+#: score any message with an image (the open pixel) and under 3,200 bytes of HTML.
+_HTML_OPEN = ('<html lang="en" xmlns="http://www.w3.org/1999/xhtml" xmlns:v="urn:schemas-microsoft-com:vml" '
+              'xmlns:o="urn:schemas-microsoft-com:office:office">')
+_CLIENT_HEAD = (
+    '<meta name="color-scheme" content="light"><meta name="supported-color-schemes" content="light">'
+    '<meta name="format-detection" content="telephone=no, date=no, address=no, email=no">'
+    "<!--[if mso]><noscript><xml><o:OfficeDocumentSettings><o:AllowPNG/><o:PixelsPerInch>96</o:PixelsPerInch>"
+    "</o:OfficeDocumentSettings></xml></noscript><![endif]-->"
+)
+#: Client resets, in the phone tweak's <style> block (nothing in the layout depends on them).
+_CLIENT_CSS = (
+    " body, table, td, a { -webkit-text-size-adjust: 100%; -ms-text-size-adjust: 100%; } "
+    "table, td { mso-table-lspace: 0pt; mso-table-rspace: 0pt; border-collapse: collapse; } "
+    "img { -ms-interpolation-mode: bicubic; border: 0; outline: none; text-decoration: none; } "
+    "a[x-apple-data-detectors] { color: inherit !important; text-decoration: none !important; "
+    "font-size: inherit !important; font-family: inherit !important; font-weight: inherit !important; "
+    "line-height: inherit !important; } "
+    "u + #body a, #MessageViewBody a { color: inherit; text-decoration: none; font-size: inherit; "
+    "font-family: inherit; font-weight: inherit; line-height: inherit; }"
+)
+
+
+def _client_head(head: str) -> str:
+    head = head.replace('<html lang="en">', _HTML_OPEN, 1)
+    head = head.replace("</style>", _CLIENT_CSS + "</style>", 1)
+    return head.replace("</head>", _CLIENT_HEAD + "</head>", 1)
+
+
 def _inline(page: str) -> Optional[str]:
     try:
         return _INLINER.inline(page)
@@ -193,7 +226,7 @@ def design(source: str, body_format: str, theme: Theme) -> Design:
         head, rest = layout.split(_START)
         tail = rest.split(_END)[1]
     footer_at = tail.index("<!--mailbranch-footer-->")
-    return Design(body=restore(body, tags, prefix), head=head,
+    return Design(body=restore(body, tags, prefix), head=_client_head(head),
                   footer=tail[:footer_at], tail=tail[footer_at + len("<!--mailbranch-footer-->"):])
 
 

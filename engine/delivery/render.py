@@ -24,6 +24,7 @@ that send and goes on with the others.
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -272,6 +273,11 @@ def build_message(
     return message
 
 
+def _titled(head: str, subject: str) -> str:
+    """The layout's head with the subject as the document's title (some clients show it)."""
+    return head.replace("<title></title>", f"<title>{html_lib.escape(subject)}</title>", 1)
+
+
 def _trackable(content: EmailContent, fields: Mapping[str, Any], email: str, urls: TrackingUrls
                ) -> tuple[Rendered, tuple[str, ...]]:
     """Filled templates in the layout, with tracked links, the pixel and the unsubscribe footer.
@@ -283,7 +289,8 @@ def _trackable(content: EmailContent, fields: Mapping[str, Any], email: str, url
     if chosen.whole_document:
         rendered.html = add_footer(body, urls)
     else:
-        rendered.html = chosen.head + body + chosen.footer + add_footer("", urls) + chosen.tail
+        rendered.html = (_titled(chosen.head, rendered.subject) + body + chosen.footer + add_footer("", urls)
+                         + chosen.tail)
     rendered.text = add_text_footer(rendered.text, urls)
     _check_message(rendered)
     return rendered, tracked
