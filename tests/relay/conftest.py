@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.store.database import Database
+from tests.scale.conftest import pg_url, scale_db  # noqa: F401 - the scale-out PostgreSQL fixtures
 
 from .support import RelayProcess
 
