@@ -1,56 +1,54 @@
 """The Mailbranch main window: the flow editor, the engine, and a tab per run.
 
-It is the editor's window (``EditorWindow``: open, save, export, questions
-through overridable methods) with the canvas moved into the first tab of a
-``QTabWidget``; each running campaign gets a ``RunView`` tab beside it. The
-engine process is started (or reattached) once the window shows; every call
-to it goes through ``self.engine.client``, so runs survive an engine restart.
+The window holds the editor rather than being one: an ``EditorWindow``
+built with ``standalone=False`` (canvas, docks, files and the questions
+about them) is the first of its tabs (``app/run_tabs.py``), beside a
+``RunView`` tab per campaign; its actions go into the app's menus
+(``app/app_menus.py``) and its status messages into the app's status bar.
+So the editor keeps one way of working on its own and inside the app.
+
+The engine process is started (or reattached) once the window shows; every
+call to it goes through ``self.engine.client``, so runs survive an engine
+restart.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from pathlib import Path
 from typing import Any, Optional
 
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QLabel, QMenu, QMessageBox, QTabWidget, QToolBar, QWidget
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QWidget
 from qasync import asyncSlot
 
+from app.app_menus import add_app_actions, build_menus
 from app.client import EngineError
 from app.engine_process import EngineOptions, EngineProcess
+from app.mailbox_view import MailboxView
 from app.paths import SAMPLE_FLOW, SAMPLE_LEADS, data_dir
+from app.report_view import ReportView
 from app.run_dialog import RunDialog, RunRequest, RunTarget
-from app.run_view import SPEEDS, RunView
+from app.run_tabs import RunTabs
+from app.run_view import RunView
+from app.settings import AppSettings, recent_files, remember_recent
+from app.settings_dialog import SettingsDialog
 from app.suppression_view import SuppressionView
+from editor import style
 from editor.window import EditorWindow, default_window_size
 from engine.delivery.render import DEFAULT_SENDER
 from engine.flow.fileformat import dumps_flow, loads_flow
 from engine.flow.model import Flow
 from engine.flow.validate import has_errors
 
-try:  # widgets built by another engineer; the menu items stay disabled until they land
-    from app.settings import AppSettings
-    from app.settings_dialog import SettingsDialog
-except ImportError:  # pragma: no cover - depends on what is committed
-    AppSettings = SettingsDialog = None  # type: ignore[assignment,misc]
-try:
-    from app.mailbox_view import MailboxView
-except ImportError:  # pragma: no cover
-    MailboxView = None  # type: ignore[assignment,misc]
-try:
-    from app.report_view import ReportView
-except ImportError:  # pragma: no cover
-    ReportView = None  # type: ignore[assignment,misc]
-
 #: One key for the simulation speed: the Settings dialog's default and the last speed chosen to run.
 SPEED_KEY = "simulation/speed"
 KEEP = "keep"
 STOP = "stop"
 CANCEL = "cancel"
-MAX_RECENT = 8
 
 
 def side_window_size(width: int, height: int) -> QSize:
@@ -65,20 +63,21 @@ def app_settings() -> QSettings:
 
 def options_from_settings() -> EngineOptions:
     """Engine options from the saved settings (defaults when there are none)."""
-    if AppSettings is None:
-        return EngineOptions()
     s = AppSettings.load(app_settings())
     return EngineOptions(data_dir=data_dir(), db_path=Path(s.db_path) if s.db_path else None,
                          smtp_url=s.smtp_url, tracking_host=s.tracking_host, tracking_port=int(s.tracking_port),
                          public_url=s.public_url)
 
 
-class MainWindow(EditorWindow):
+class MainWindow(QMainWindow):
     def __init__(self, path: Optional[str | Path] = None, engine_options: Optional[EngineOptions] = None,
                  leads_path: Optional[str | Path] = None, parent: Optional[QWidget] = None) -> None:
-        self.runs: dict[int, RunView] = {}
-        super().__init__(None, parent)
+        super().__init__(parent)
         self.setObjectName("MainWindow")
+        #: The editor, with its docks and files; ``editor`` and ``document`` are its canvas and flow.
+        self.editor_window = EditorWindow(None, self, standalone=False)
+        self.editor = self.editor_window.editor
+        self.document = self.editor_window.document
         self.engine = EngineProcess(engine_options or options_from_settings(), self)
         self.settings = app_settings()
         self.leads_path = Path(leads_path) if leads_path else Path(
@@ -92,147 +91,58 @@ class MainWindow(EditorWindow):
         self.side_windows: list[QWidget] = []
         self._closing_done = False
         self._close_task: Any = None
-        self._dock_state: Optional[list[bool]] = None
         #: What the engine says about itself (/health): where real runs send, the public URL.
         self.engine_facts: dict[str, Any] = {}
 
-        view = self.takeCentralWidget()
-        self.tabs = QTabWidget()
-        self.tabs.setDocumentMode(True)
-        self.tabs.setTabsClosable(True)
-        self.tabs.addTab(view, "Flow")
-        self.tabs.tabBar().setTabButton(0, self.tabs.tabBar().ButtonPosition.RightSide, None)
-        self.tabs.tabCloseRequested.connect(self.close_tab)
-        self.tabs.currentChanged.connect(self._tab_changed)
+        self.tabs = RunTabs(self.editor_window)
+        self.runs = self.tabs.runs
         self.setCentralWidget(self.tabs)
+        self.actions = dict(self.editor_window.actions)
+        add_app_actions(self)
+        build_menus(self)
+        self.editor.install_actions(self)  # the editor's shortcuts work anywhere in the window, as its menus do
 
         self.engine_label = QLabel("Engine: not started")
         self.campaign_label = QLabel("No campaign running")
-        self.statusBar().addPermanentWidget(self.campaign_label)
-        self.statusBar().addPermanentWidget(self.engine_label)
+        for label in (self.editor_window.zoom_label, self.campaign_label, self.engine_label):
+            self.statusBar().addPermanentWidget(label)
+        self.editor_window.message.connect(self.statusBar().showMessage)
+        self.editor_window.windowTitleChanged.connect(self.setWindowTitle)
+        self.setWindowTitle(self.editor_window.windowTitle())
+        self.document.modifiedChanged.connect(self.setWindowModified)
+        self.setStyleSheet(style.stylesheet("light"))
+        self.resize(default_window_size())
+
         self.engine.stateChanged.connect(self.engine_label.setText)
         self.engine.lost.connect(lambda text: self.notify("The engine stopped", text))
         self.engine.failed.connect(lambda text: self.notify("The engine cannot run", text))
         self.engine.ready.connect(self._engine_ready)
         self.document.pathChanged.connect(self._remember_path)
+        self.tabs.changed.connect(self._update_campaign_actions)
         self._update_campaign_actions()
         self.open_initial(path)
-
-    # -- menus ---------------------------------------------------------------
-    def _add(self, name: str, text: str, slot: Any, keys: Any = None, tip: str = "") -> QAction:
-        action = QAction(text, self)
-        if keys is not None:
-            action.setShortcuts(keys if isinstance(keys, QKeySequence.StandardKey) else [QKeySequence(keys)])
-        if tip:
-            action.setStatusTip(tip)
-        action.triggered.connect(lambda _checked=False, s=slot: s())
-        self.actions[name] = action
-        return action
-
-    def _build_menus(self) -> None:
-        a = self.actions
-        a["close"].setText("&Quit")
-        a["close"].setShortcuts(QKeySequence.StandardKey.Quit)
-        self._add("settings", "Se&ttings…", self.open_settings, tip="Outgoing server, tracking, database")
-        self._add("validate", "&Validate", self.validate_flow, "Ctrl+Shift+V", "Check the flow for problems")
-        self._add("run", "&Run…", lambda: self.run_campaign(False), "Ctrl+R",
-                  "Send this campaign for real to a lead list")
-        self._add("simulate", "&Simulate…", lambda: self.run_campaign(True), "Ctrl+Shift+R",
-                  "Run on a simulated clock; emails go to the sandbox only")
-        self._add("pause", "&Pause / Resume", lambda: self._on_run("toggle_pause"), "Ctrl+P")
-        self._add("skip", "S&kip to Next Timer", lambda: self._on_run("skip"), "Ctrl+J")
-        self._add("stop", "S&top Campaign", lambda: self._on_run("stop"))
-        self._add("report", "&Report…", self.open_report, tip="Funnel, chart and CSV export of this run")
-        self._add("mailbox", "Sandbox &Mailbox", self.open_mailbox, tip="Emails the sandbox captured")
-        self._add("suppression", "Suppression &List…", self.open_suppression_list,
-                  tip="Addresses no campaign emails: unsubscribes, bounces, complaints")
-        self._add("about", "&About Mailbranch", self.show_about)
-        self._add("where", "Where Is My &Data?", self.show_data_location)
-
-        menu = self.menuBar().addMenu("&File")
-        for name in ("new", "open"):
-            menu.addAction(a[name])
-        self.recent_menu = menu.addMenu("Open &Recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent)
-        menu.addSeparator()
-        for name in ("save", "save_as", "export", None, "settings", None, "close"):
-            menu.addSeparator() if name is None else menu.addAction(a[name])
-        menu = self.menuBar().addMenu("&Edit")
-        for name in ("undo", "redo", None, "cut", "copy", "paste", "duplicate", "delete", None, "select_all"):
-            menu.addSeparator() if name is None else menu.addAction(a[name])
-        menu = self.menuBar().addMenu("&Campaign")
-        for name in ("validate", None, "run", "simulate", None, "pause", "skip"):
-            menu.addSeparator() if name is None else menu.addAction(a[name])
-        self.speed_menu = QMenu("Spee&d", self)
-        self.speed_group = QActionGroup(self)
-        for label, value in SPEEDS:
-            action = self.speed_menu.addAction(label)
-            action.setCheckable(True)
-            action.setData(value)
-            self.speed_group.addAction(action)
-            action.triggered.connect(lambda _c=False, v=value: self._on_run("set_speed", v))
-        menu.addMenu(self.speed_menu)
-        for name in ("stop", None, "report", "suppression"):
-            menu.addSeparator() if name is None else menu.addAction(a[name])
-        menu = self.menuBar().addMenu("&View")
-        for name in ("zoom_in", "zoom_out", "zoom_reset", "zoom_fit", None, "snap", "arrange", None, "mailbox"):
-            menu.addSeparator() if name is None else menu.addAction(a[name])
-        menu.addSeparator()
-        for dock in (self.palette_dock, self.inspector_dock, self.findings_dock):
-            menu.addAction(dock.toggleViewAction())
-        menu = self.menuBar().addMenu("&Help")
-        menu.addAction(a["about"])
-        menu.addAction(a["where"])
-        toolbar = QToolBar("Main", self)
-        toolbar.setObjectName("MainToolbar")
-        toolbar.setMovable(False)
-        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        for name in ("new", "open", "save", None, "undo", "redo", None, "zoom_fit", None, "validate", "simulate",
-                     "run"):
-            toolbar.addSeparator() if name is None else toolbar.addAction(a[name])
-        self.addToolBar(toolbar)
-        a["settings"].setEnabled(SettingsDialog is not None)
-        a["mailbox"].setEnabled(MailboxView is not None)
-        a["report"].setEnabled(ReportView is not None)
 
     # -- files ---------------------------------------------------------------
     def open_initial(self, path: Optional[str | Path]) -> None:
         """The file asked for; else the last one; else (first start) the sample campaign."""
         if path is not None:
-            self.open_path(path, ask=False)
+            self.editor_window.open_path(path, ask=False)
             return
         for recent in self.recent_files():
-            if Path(recent).is_file() and self.open_path(recent, ask=False):
+            if Path(recent).is_file() and self.editor_window.open_path(recent, ask=False):
                 return
         sample = data_dir() / "spring-offer-sample.json"
         if not sample.exists():
             shutil.copyfile(SAMPLE_FLOW, sample)
-        self.open_path(sample, ask=False)
+        self.editor_window.open_path(sample, ask=False)
         self.leads_path = SAMPLE_LEADS
 
     def recent_files(self) -> list[str]:
-        value = self.settings.value("files/recent", [])
-        if isinstance(value, str):
-            value = [value] if value else []
-        return [str(x) for x in value or []]
+        return recent_files(self.settings)
 
     def _remember_path(self) -> None:
-        path = self.document.path
-        if path is None:
-            return
-        first = str(Path(path).resolve())
-        rest = [p for p in self.recent_files() if p != first and Path(p).is_file()]
-        self.settings.setValue("files/recent", [first, *rest][:MAX_RECENT])
-
-    def _fill_recent(self) -> None:
-        self.recent_menu.clear()
-        files = self.recent_files()
-        for path in files:
-            action = self.recent_menu.addAction(Path(path).name)
-            action.setStatusTip(path)
-            action.triggered.connect(lambda _c=False, p=path: self.open_path(p))
-        if not files:
-            self.recent_menu.addAction("No recent files").setEnabled(False)
+        if self.document.path is not None:
+            remember_recent(self.settings, self.document.path)
 
     # -- engine --------------------------------------------------------------
     @asyncSlot()
@@ -279,8 +189,8 @@ class MainWindow(EditorWindow):
         findings = self.document.findings
         errors = [f for f in findings if f.is_error]
         if errors:
-            self.tabs.setCurrentIndex(0)
-            self.findings_dock.show()
+            self.tabs.show_flow()
+            self.editor_window.findings_dock.show()
             first = errors[0]
             if first.node:
                 self.editor.reveal_node(first.node)
@@ -348,69 +258,33 @@ class MainWindow(EditorWindow):
         view = self.runs.get(campaign_id)
         if view is None:
             view = RunView(self.engine, campaign_id, flow, simulated)
-            view.stateChanged.connect(self._run_state_changed)
             view.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
-            self.runs[campaign_id] = view
-            mark = "Simulation" if simulated else "Run"
-            index = self.tabs.addTab(view, f"{mark} {campaign_id}: {flow.name}")
-            self.tabs.setTabToolTip(index, f"{flow.name} — campaign {campaign_id}")
-        if focus:
-            self.tabs.setCurrentWidget(view)
-        self._update_campaign_actions()
-        return view
+        return self.tabs.add_run(view, focus)
 
     def current_run(self) -> Optional[RunView]:
-        widget = self.tabs.currentWidget()
-        return widget if isinstance(widget, RunView) else None
+        return self.tabs.current_run()
 
-    def _on_run(self, method: str, *args: Any) -> None:
+    def on_run(self, method: str, *args: Any) -> None:
+        """A Campaign menu command for the run in front (pause, skip, speed, stop)."""
         run = self.current_run()
         if run is not None:
             getattr(run, method)(*args)
 
-    def close_tab(self, index: int) -> None:
-        widget = self.tabs.widget(index)
-        if isinstance(widget, RunView):
-            widget.close_view()
-            self.tabs.removeTab(index)
-            self.runs.pop(widget.campaign_id, None)
-            widget.deleteLater()
-            self._update_campaign_actions()
-
-    def _tab_changed(self, _index: int) -> None:
-        """The editor's docks belong to the Flow tab: hidden over a run, back as they were after."""
-        run = self.current_run()
-        docks = (self.palette_dock, self.inspector_dock, self.findings_dock)
-        if run is not None and self._dock_state is None:
-            self._dock_state = [d.isVisible() for d in docks]
-            for dock in docks:
-                dock.hide()
-        elif run is None and self._dock_state is not None:
-            for dock, visible in zip(docks, self._dock_state, strict=True):
-                dock.setVisible(visible)
-            self._dock_state = None
-        self.zoom_label.setVisible(run is None)  # the editor canvas's zoom, not the run's
-        self._update_campaign_actions()
-
-    def _run_state_changed(self, _campaign_id: int, _text: str) -> None:
-        self._update_campaign_actions()
-
     def _update_campaign_actions(self) -> None:
-        if not hasattr(self, "tabs"):
-            return
         run = self.current_run()
+        self.editor_window.zoom_label.setVisible(run is None)  # the editor canvas's zoom, not the run's
         sim = run is not None and run.simulated and run.is_active
         self.actions["pause"].setEnabled(run is not None and run.is_active)  # real runs pause their sending
         self.actions["skip"].setEnabled(sim)
         self.speed_menu.setEnabled(sim)
         self.actions["stop"].setEnabled(run is not None and run.state != "stopped")
-        self.actions["report"].setEnabled(run is not None and ReportView is not None)
+        self.actions["report"].setEnabled(run is not None)
         for name in ("run", "simulate", "validate"):
             self.actions[name].setEnabled(run is None)
         if run is not None:
             for action in self.speed_group.actions():
                 action.setChecked(action.data() == run.figures.get("speed"))
-        active = [r for r in self.runs.values() if r.is_active]
+        active = self.tabs.active_runs()
         if run is not None:
             self.campaign_label.setText(f"Campaign {run.campaign_id}: {run.state_text}")
         elif active:
@@ -418,50 +292,42 @@ class MainWindow(EditorWindow):
         else:
             self.campaign_label.setText("No campaign running")
 
-    # -- side views (built elsewhere) -----------------------------------------
+    # -- side windows --------------------------------------------------------
     def open_settings(self) -> None:
-        if SettingsDialog is None or AppSettings is None:
-            return
         dialog = SettingsDialog(AppSettings.load(self.settings), self)
         if dialog.exec() == SettingsDialog.DialogCode.Accepted:
             dialog.result_settings().save(self.settings)
             self.statusBar().showMessage("Settings saved; they apply the next time the engine starts.", 8000)
 
-    def open_mailbox(self) -> Optional[QWidget]:
-        if MailboxView is None or self.engine.client is None:
-            return None
-        view = MailboxView(self.engine.client)
-        view.setWindowTitle("Sandbox mailbox — Mailbranch")
-        view.resize(side_window_size(1100, 720))
+    def _show_side_window(self, view: Any, title: str, size: QSize) -> QWidget:
+        """Show a window of its own beside this one, closed with it, and fill it from the engine."""
+        view.setWindowTitle(title)
+        view.resize(size)
         view.show()
         self.side_windows.append(view)
-        view.refresh_task = _spawn(view.refresh())
+        view.refresh_task = asyncio.ensure_future(view.refresh())
         return view
+
+    def open_mailbox(self) -> Optional[QWidget]:
+        if self.engine.client is None:
+            return None
+        return self._show_side_window(MailboxView(self.engine.client), "Sandbox mailbox — Mailbranch",
+                                      side_window_size(1100, 720))
 
     def open_suppression_list(self) -> Optional[QWidget]:
         """The installation's suppression list (SEMANTICS 12), in its own window."""
         if self.engine.client is None:
             self.statusBar().showMessage("The engine is not running yet; try again in a moment.", 5000)
             return None
-        view = SuppressionView(self.engine.client)
-        view.setWindowTitle("Suppression list — Mailbranch")
-        view.resize(760, 560)
-        view.show()
-        self.side_windows.append(view)
-        view.refresh_task = _spawn(view.refresh())
-        return view
+        return self._show_side_window(SuppressionView(self.engine.client), "Suppression list — Mailbranch",
+                                      QSize(760, 560))
 
     def open_report(self) -> Optional[QWidget]:
         run = self.current_run()
-        if ReportView is None or run is None or self.engine.client is None:
+        if run is None or self.engine.client is None:
             return None
-        view = ReportView(self.engine.client, run.campaign_id, flow=run.flow)
-        view.setWindowTitle(f"Report — campaign {run.campaign_id}")
-        view.resize(side_window_size(1000, 720))
-        view.show()
-        self.side_windows.append(view)
-        view.refresh_task = _spawn(view.refresh())
-        return view
+        return self._show_side_window(ReportView(self.engine.client, run.campaign_id, flow=run.flow),
+                                      f"Report — campaign {run.campaign_id}", side_window_size(1000, 720))
 
     def show_about(self) -> None:
         QMessageBox.about(self, "About Mailbranch",
@@ -479,9 +345,6 @@ class MainWindow(EditorWindow):
         box.open()
 
     # -- closing -------------------------------------------------------------
-    def active_runs(self) -> list[RunView]:
-        return [r for r in self.runs.values() if r.is_active]
-
     def ask_keep_running(self, active: list[RunView]) -> str:
         """KEEP the engine running in the background, STOP it, or CANCEL. Overridable."""
         box = QMessageBox(QMessageBox.Icon.Question, "Campaigns are running",
@@ -501,23 +364,17 @@ class MainWindow(EditorWindow):
         if self._closing_done:
             event.accept()
             return
-        if self._close_task is not None or not self.maybe_save():
-            event.ignore()
-            return
-        choice = STOP
-        active = self.active_runs()
-        if active and self.engine.is_ready:
-            choice = self.ask_keep_running(active)
-        if choice == CANCEL:
-            event.ignore()
-            return
         event.ignore()
-        self._close_task = self._finish_close(choice)
+        if self._close_task is not None or not self.editor_window.maybe_save():
+            return
+        active = self.tabs.active_runs()
+        choice = self.ask_keep_running(active) if active and self.engine.is_ready else STOP
+        if choice != CANCEL:
+            self._close_task = self._finish_close(choice)
 
     @asyncSlot()
     async def _finish_close(self, choice: str) -> None:
-        for run in self.runs.values():
-            run.close_view()
+        self.tabs.close_all()
         for window in self.side_windows:
             window.close()
         if choice == KEEP:
@@ -526,9 +383,3 @@ class MainWindow(EditorWindow):
             await self.engine.shutdown()
         self._closing_done = True
         self.close()
-
-
-def _spawn(coro: Any) -> Any:
-    import asyncio
-
-    return asyncio.ensure_future(coro)

@@ -104,9 +104,6 @@ class AppSettings:
             except (TypeError, ValueError):
                 return getattr(defaults, name)
 
-        recent = get("recent_files")
-        if isinstance(recent, str):  # QSettings hands back a one-item list as a string
-            recent = [recent] if recent else []
         smtp_url = str(get("smtp_url") or "sandbox")
         return cls(
             smtp_url=join_password(smtp_url, read_smtp_password()),
@@ -115,7 +112,7 @@ class AppSettings:
             public_url=str(get("public_url") or ""),
             db_path=str(get("db_path") or defaults.db_path),
             speed=number("speed", float),
-            recent_files=[str(p) for p in (recent or [])][:MAX_RECENT],
+            recent_files=recent_files(qsettings),
         )
 
     def save(self, qsettings: QSettings) -> None:
@@ -131,10 +128,31 @@ class AppSettings:
         qsettings.sync()
 
     def add_recent(self, path: str | os.PathLike[str]) -> None:
-        """Put ``path`` first; forget files that no longer exist; keep at most eight."""
-        first = str(Path(path).expanduser().resolve())
-        rest = [p for p in self.recent_files if str(Path(p).expanduser().resolve()) != first]
-        self.recent_files = [p for p in [first, *rest] if Path(p).is_file()][:MAX_RECENT]
+        self.recent_files = with_recent(self.recent_files, path)
+
+
+# -- recent files (File > Open Recent), kept as they change -------------------
+RECENT_KEY = AppSettings._KEYS["recent_files"]
+
+
+def recent_files(qsettings: QSettings) -> list[str]:
+    """The recent files, most recent first, as saved."""
+    value = qsettings.value(RECENT_KEY, [])
+    if isinstance(value, str):  # QSettings hands back a one-item list as a string
+        value = [value] if value else []
+    return [str(p) for p in value or []][:MAX_RECENT]
+
+
+def with_recent(files: list[str], path: str | os.PathLike[str]) -> list[str]:
+    """``path`` first, then the others; files that no longer exist are forgotten; at most eight."""
+    first = str(Path(path).expanduser().resolve())
+    rest = [p for p in files if str(Path(p).expanduser().resolve()) != first]
+    return [p for p in [first, *rest] if Path(p).is_file()][:MAX_RECENT]
+
+
+def remember_recent(qsettings: QSettings, path: str | os.PathLike[str]) -> None:
+    """Put a file just opened or saved first in the saved list."""
+    qsettings.setValue(RECENT_KEY, with_recent(recent_files(qsettings), path))
 
 
 # -- validation shared by the dialog ----------------------------------------

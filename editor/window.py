@@ -1,5 +1,12 @@
-"""``EditorWindow``: the standalone editor, with files (new, open, save, save
-as, export) around a ``FlowEditor``.
+"""``EditorWindow``: a ``FlowEditor`` with its docks and files (new, open,
+save, save as, export).
+
+On its own (``python -m editor``) it is a window with menus, a toolbar and a
+status bar. The app's main window holds one as a child instead
+(``standalone=False``): then it builds no menus, toolbar or Close action and
+sends its status messages out through ``message``, and the host puts its
+``actions`` in its own menus. A QMainWindow rather than a plain widget, so
+that the palette, inspector and Problems panels stay docks inside it.
 
 Questions to the user go through small overridable methods
 (``ask_save_changes``, ``choose_open_path``, ``choose_save_path``) so tests
@@ -8,12 +15,22 @@ and the app shell can answer them without a modal dialog.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QRect, QSettings, QSize, QStandardPaths, Qt, QTimer
+from PySide6.QtCore import QRect, QSettings, QSize, QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShowEvent
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QToolBar, QWidget
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QToolBar,
+    QWidget,
+)
 
 from editor import style
 from editor.controller import FlowEditor
@@ -32,6 +49,9 @@ PREFERRED_SIZE = QSize(1360, 820)
 FRAME_ALLOWANCE = QSize(16, 40)
 #: Height of the Problems panel when the window opens: its title, the summary and four findings.
 PROBLEMS_HEIGHT = 165
+#: The Edit menu and the start of the View menu, the same in the editor and in the app.
+EDIT_MENU = ("undo", "redo", None, "cut", "copy", "paste", "duplicate", "delete", None, "select_all")
+VIEW_MENU = ("zoom_in", "zoom_out", "zoom_reset", "zoom_fit", None, "snap", "arrange")
 
 
 def documents_dir() -> str:
@@ -67,6 +87,22 @@ def default_window_size(available: QRect | None = None) -> QSize:
                  min(PREFERRED_SIZE.height(), available.height() - FRAME_ALLOWANCE.height()))
 
 
+def add_actions(target: QMenu | QToolBar, actions: dict[str, QAction], names: Iterable[Optional[str]]) -> None:
+    """Put the named actions in a menu or toolbar, in order; None is a separator."""
+    for name in names:
+        target.addSeparator() if name is None else target.addAction(actions[name])
+
+
+def main_toolbar(window: QMainWindow) -> QToolBar:
+    """The window's one fixed toolbar, text only (the actions have no icons)."""
+    toolbar = QToolBar("Main", window)
+    toolbar.setObjectName("MainToolbar")
+    toolbar.setMovable(False)
+    toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+    window.addToolBar(toolbar)
+    return toolbar
+
+
 def new_flow() -> Flow:
     """A new document: a Start step, ready for the first email."""
     flow = Flow("Untitled campaign")
@@ -85,9 +121,14 @@ def logic_only(flow: Flow) -> Flow:
 
 
 class EditorWindow(QMainWindow):
-    def __init__(self, path: Optional[str | Path] = None, parent: Optional[QWidget] = None) -> None:
+    #: A status-bar message and how long it stays, in ms (0: until the next one).
+    message = Signal(str, int)
+
+    def __init__(self, path: Optional[str | Path] = None, parent: Optional[QWidget] = None, *,
+                 standalone: bool = True) -> None:
         super().__init__(parent)
         self.setObjectName("EditorWindow")
+        self.standalone = standalone
         self.editor = FlowEditor(new_flow(), self)
         self.document = self.editor.document
         #: The last error shown (a broken file, a failed save), for the status bar and tests.
@@ -103,18 +144,21 @@ class EditorWindow(QMainWindow):
         self.findings_dock.setMinimumHeight(110)
         self.actions: dict[str, QAction] = dict(self.editor.actions)
         self._build_file_actions()
-        self._build_menus()
         self.editor.install_actions(self)
+        #: The canvas's zoom, for a status bar (this window's own, or the host's).
         self.zoom_label = QLabel()
-        self.statusBar().addPermanentWidget(self.zoom_label)
         self.editor.view.zoomChanged.connect(lambda z: self.zoom_label.setText(f"{round(z * 100)}%"))
-        self.editor.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.editor.message.connect(lambda text: self.show_message(text, 5000))
+        if standalone:
+            self._build_menus()
+            self.statusBar().addPermanentWidget(self.zoom_label)
+            self.message.connect(self.statusBar().showMessage)
+            self.setStyleSheet(style.stylesheet("light"))
+            self.resize(default_window_size())
         self.document.modifiedChanged.connect(self.setWindowModified)
         self.document.nameChanged.connect(lambda _n: self._update_title())
         self.document.pathChanged.connect(self._update_title)
         self.document.findingsChanged.connect(self._update_status)
-        self.setStyleSheet(style.stylesheet("light"))
-        self.resize(default_window_size())
         self._fit_pending = True
         self._docks_sized = False
         self._update_title()
@@ -139,7 +183,7 @@ class EditorWindow(QMainWindow):
             ("save", "&Save", self.save, sk.Save),
             ("save_as", "Save &As…", self.save_as, sk.SaveAs),
             ("export", "&Export JSON…", self.export_json, QKeySequence("Ctrl+E")),
-            ("close", "&Close", self.close, sk.Close),
+            *([("close", "&Close", self.close, sk.Close)] if self.standalone else []),
         ):
             action = QAction(text, self)
             action.setShortcuts(keys if isinstance(keys, QKeySequence.StandardKey) else [keys])
@@ -148,29 +192,24 @@ class EditorWindow(QMainWindow):
         self.actions["export"].setStatusTip("Write the flow's logic (no positions or notes) to another file")
 
     def _build_menus(self) -> None:
-        a = self.actions
-        menu = self.menuBar().addMenu("&File")
-        for name in ("new", "open", None, "save", "save_as", "export", None, "close"):
-            menu.addSeparator() if name is None else menu.addAction(a[name])
-        menu = self.menuBar().addMenu("&Edit")
-        for name in ("undo", "redo", None, "cut", "copy", "paste", "duplicate", "delete", None, "select_all"):
-            menu.addSeparator() if name is None else menu.addAction(a[name])
-        menu = self.menuBar().addMenu("&View")
-        for name in ("zoom_in", "zoom_out", "zoom_reset", "zoom_fit", None, "snap", "arrange"):
-            menu.addSeparator() if name is None else menu.addAction(a[name])
-        menu.addSeparator()
+        add_actions(self.menuBar().addMenu("&File"), self.actions,
+                    ("new", "open", None, "save", "save_as", "export", None, "close"))
+        add_actions(self.menuBar().addMenu("&Edit"), self.actions, EDIT_MENU)
+        self.fill_view_menu(self.menuBar().addMenu("&View"), self.actions, ())
+        add_actions(main_toolbar(self), self.actions, ("new", "open", "save", None, "undo", "redo", None, "delete",
+                                                       "duplicate", None, "zoom_fit", "arrange"))
+
+    def fill_view_menu(self, menu: QMenu, actions: dict[str, QAction], extra: Sequence[Optional[str]]) -> None:
+        """Zoom, snap and arrange, ``extra`` (names in ``actions``), then a switch for each panel."""
+        add_actions(menu, actions, (*VIEW_MENU, *extra, None))
         for dock in (self.palette_dock, self.inspector_dock, self.findings_dock):
             menu.addAction(dock.toggleViewAction())
-        toolbar = QToolBar("Main", self)
-        toolbar.setObjectName("MainToolbar")
-        toolbar.setMovable(False)
-        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        for name in ("new", "open", "save", None, "undo", "redo", None, "delete", "duplicate", None,
-                     "zoom_fit", "arrange"):
-            toolbar.addSeparator() if name is None else toolbar.addAction(a[name])
-        self.addToolBar(toolbar)
 
     # -- title and status -----------------------------------------------
+    def show_message(self, text: str, timeout: int = 0) -> None:
+        """A status-bar message: in this window's status bar, or in the host's (``message``)."""
+        self.message.emit(text, timeout)
+
     def _update_title(self) -> None:
         path = self.document.path
         where = path.name if path is not None else "not saved yet"
@@ -181,9 +220,9 @@ class EditorWindow(QMainWindow):
         findings = self.document.findings
         errors = sum(1 for f in findings if f.is_error)
         if errors:
-            self.statusBar().showMessage(f"{errors} error{'s' if errors != 1 else ''} to fix before running.")
+            self.show_message(f"{errors} error{'s' if errors != 1 else ''} to fix before running.")
         else:
-            self.statusBar().showMessage("Ready to run." if not findings else "Ready to run (with warnings).")
+            self.show_message("Ready to run." if not findings else "Ready to run (with warnings).")
 
     # -- questions (overridable) ----------------------------------------
     def ask_save_changes(self) -> str:
@@ -212,7 +251,7 @@ class EditorWindow(QMainWindow):
     def show_error(self, title: str, message: str) -> None:
         """Show an error without blocking (the document stays as it was)."""
         self.last_error = message
-        self.statusBar().showMessage(message, 10000)
+        self.show_message(message, 10000)
         if self.error_box is not None:
             self.error_box.close()
         self.error_box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok,
@@ -266,7 +305,7 @@ class EditorWindow(QMainWindow):
         self._fit_pending = True
         if self.isVisible():
             self._fit_now()
-        self.statusBar().showMessage(f"Opened {Path(path).name}.", 5000)
+        self.show_message(f"Opened {Path(path).name}.", 5000)
         return True
 
     def save(self) -> bool:
@@ -286,7 +325,7 @@ class EditorWindow(QMainWindow):
             return False
         self.document.set_path(Path(path))
         self.document.mark_saved()
-        self.statusBar().showMessage(f"Saved {Path(path).name}.", 5000)
+        self.show_message(f"Saved {Path(path).name}.", 5000)
         return True
 
     def export_json(self, path: Optional[str | Path] = None) -> bool:
@@ -299,7 +338,7 @@ class EditorWindow(QMainWindow):
         except OSError as exc:
             self.show_error("Cannot export", f"{path}: {exc.strerror or exc}")
             return False
-        self.statusBar().showMessage(f"Exported {Path(path).name}.", 5000)
+        self.show_message(f"Exported {Path(path).name}.", 5000)
         return True
 
     def showEvent(self, event: QShowEvent) -> None:

@@ -123,8 +123,8 @@ def main() -> None:
     report["findings_row_height"] = window.editor.findings.list.sizeHintForRow(0) if \
         window.editor.findings.list.count() else window.editor.findings.list.fontMetrics().height() + 8
     report["editor_clipped"] = sorted(name for name, w in (
-        ("inspector", window.inspector_dock), ("palette", window.palette_dock),
-        ("problems", window.findings_dock)) if not w.isVisible() or outside(w, window))
+        ("inspector", window.editor_window.inspector_dock), ("palette", window.editor_window.palette_dock),
+        ("problems", window.editor_window.findings_dock)) if not w.isVisible() or outside(w, window))
 
     report["dialogs"] = {}
     for name, dialog in (("run", RunDialog("Spring offer (sample)", True, SAMPLE_LEADS, 3600.0, window)),
@@ -136,9 +136,7 @@ def main() -> None:
 
     run = RunView(FakeEngine(), 1, window.document.flow.copy(), True)
     run.timer.stop()
-    window.runs[1] = run
-    window.tabs.addTab(run, "Simulation 1: " + run.flow.name)
-    window.tabs.setCurrentWidget(run)
+    window.tabs.add_run(run)
     run.apply(FIGURES)
     loop.run_until_complete(run.leads.refresh())
     run.leads.select_lead("ana@example.com")
@@ -169,8 +167,8 @@ def main() -> None:
     for _ in range(5):
         application.processEvents()
     report["editor_clipped_after_run"] = sorted(name for name, w in (
-        ("inspector", window.inspector_dock), ("palette", window.palette_dock),
-        ("problems", window.findings_dock)) if not w.isVisible() or outside(w, window))
+        ("inspector", window.editor_window.inspector_dock), ("palette", window.editor_window.palette_dock),
+        ("problems", window.editor_window.findings_dock)) if not w.isVisible() or outside(w, window))
     print(json.dumps(report))
     window._closing_done = True
     window.close()

@@ -28,7 +28,7 @@ def test_errors_block_the_run_and_show_on_the_canvas(qtbot, qloop, home, tmp_pat
     assert "Fix the problems marked on the canvas" in window.last_notice
     codes = [f.code for f in window.editor.scene.findings_for("c1")]
     assert "missing-no-path" in codes
-    assert window.findings_dock.isVisible()
+    assert window.editor_window.findings_dock.isVisible()
     assert window.tabs.currentIndex() == 0
     window.notice.close()
 

@@ -181,8 +181,8 @@ def test_file_dialogs_start_in_documents_not_in_the_data_folder(qtbot, qloop, ho
     asked = []
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: asked.append(a[2]) or ("", ""))
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: asked.append(a[2]) or ("", ""))
-    window.choose_open_path()
-    window.choose_save_path()
+    window.editor_window.choose_open_path()
+    window.editor_window.choose_save_path()
     ReportView(None, 3).choose_export_path("node")
     settings = SettingsDialog(AppSettings(db_path=str(home / "mailbranch.db")), window)
     settings.choose_db_path()
