@@ -18,7 +18,7 @@ from engine.cli.common import app, err
 # isort: off
 from engine.cli import flows, runs, watch  # noqa: F401, E402
 from engine.cli import servers, suppression, secrets  # noqa: F401, E402
-from engine.cli import dkim  # noqa: F401, E402
+from engine.cli import dkim, preflight, test_send  # noqa: F401, E402
 from engine.cli import relay  # noqa: F401, E402
 # isort: on
 

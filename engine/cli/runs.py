@@ -29,6 +29,7 @@ from engine.cli.flows import (
     warn_no_postal_address,
     warn_unknown_fields,
 )
+from engine.cli.preflight import refuse_unready_real_run
 
 
 def find_or_create_campaign(db, flow, clock, delivery: str, settings: Optional[dict] = None):
@@ -90,6 +91,7 @@ def run_command(
     configure(json_lines=log_json or None, level=logging.INFO if verbose else logging.WARNING)
     flow = read_valid_flow(flow_path, "running")
     smtp_settings = smtp_from(smtp, ehlo_name, ca_bundle, allow_plain_auth)
+    refuse_unready_real_run(flow, smtp_settings, public_url)  # a sender domain and an https URL
     policy = delivery_policy(retry_for)
     lead_list, imported = read_leads(str(leads))
     for rejection in imported.rejected:
