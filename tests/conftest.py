@@ -5,6 +5,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
 
+# Real Postfix and Dovecot on loopback (skipped, saying why, where they cannot run).
+from tests.mailservers import mail_servers, postfix_server  # noqa: E402, F401
+
 ROOT = Path(__file__).resolve().parent.parent
 FLOWS = ROOT / "resources" / "flows"
 
