@@ -11,14 +11,12 @@ status line, and, when the user asks for it, to the desktop's browser.
 from __future__ import annotations
 
 import asyncio
-import urllib.error
-import urllib.request
 from datetime import datetime
 from typing import Any, Optional
 
 import aiohttp
-from PySide6.QtCore import QByteArray, Qt, QUrl
-from PySide6.QtGui import QDesktopServices, QImage, QTextDocument
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -32,14 +30,13 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
 
 from app.client import EngineError
+from app.message_browser import FETCH_TIMEOUT, MessageBrowser, is_web
 
-FETCH_TIMEOUT = 3.0
 HEADER_NAMES = ["From", "To", "Subject", "Message-ID", "List-Unsubscribe"]
 COLUMNS = ["Received", "Campaign", "Run", "To", "Subject", "From"]
 RECEIVED, CAMPAIGN, RUN, TO, SUBJECT, FROM = range(len(COLUMNS))
@@ -55,106 +52,10 @@ def run_kind(simulated: Optional[bool]) -> str:
     return {True: "Simulation", False: "Real run"}.get(simulated, "Not from a campaign")
 
 
-def _is_web(url: QUrl) -> bool:
-    return url.scheme().lower() in ("http", "https")
-
-
 def _when(ms: Optional[int]) -> str:
     if not ms:
         return ""
     return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
-
-
-class MessageBrowser(QTextBrowser):
-    """A QTextBrowser that loads remote images the way a mail client does.
-
-    ``loadResource`` is called while the document is laid out; a web image
-    is fetched in the background on the running asyncio loop (qasync) and
-    the document is laid out again once it arrives, so a slow tracking
-    server never freezes the window. Without a running loop it falls back to
-    a short blocking GET.
-    """
-
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
-        super().__init__(parent)
-        self.setOpenLinks(False)
-        self.setOpenExternalLinks(False)
-        self._images: dict[str, QImage] = {}
-        self._pending: dict[str, asyncio.Future] = {}
-        #: Every web address this preview requested, in order (what a tracking server saw).
-        self.fetched: list[str] = []
-
-    def clear_cache(self) -> None:
-        self._images.clear()
-
-    def loadResource(self, kind: int, url: QUrl) -> Any:  # noqa: N802 - Qt's name
-        if kind == QTextDocument.ResourceType.ImageResource and _is_web(url):
-            key = url.toString()
-            if key in self._images:
-                return self._images[key]
-            if key not in self._pending:
-                self._start_fetch(key)
-            return self._images.get(key, QImage())
-        return super().loadResource(kind, url)
-
-    def _start_fetch(self, key: str) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        if loop is None:
-            self._images[key] = self._image_from(self._fetch_blocking(key))
-            return
-        self._pending[key] = loop.create_task(self._fetch(key))
-
-    async def _fetch(self, key: str) -> None:
-        data = b""
-        self.fetched.append(key)
-        try:
-            timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT)
-            async with aiohttp.ClientSession(timeout=timeout) as session, session.get(key) as response:
-                if response.status < 400:
-                    data = await response.read()
-        except (aiohttp.ClientError, TimeoutError, ValueError):
-            data = b""
-        finally:
-            self._pending.pop(key, None)
-        self._images[key] = self._image_from(data)
-        self.document().addResource(QTextDocument.ResourceType.ImageResource, QUrl(key), self._images[key])
-        # Lay the document out again so the image takes its place.
-        self.document().markContentsDirty(0, self.document().characterCount())
-
-    def _fetch_blocking(self, key: str) -> bytes:
-        self.fetched.append(key)
-        try:
-            with urllib.request.urlopen(key, timeout=FETCH_TIMEOUT) as response:  # noqa: S310 - http(s) only
-                return response.read()
-        except (urllib.error.URLError, OSError, ValueError):
-            return b""
-
-    @staticmethod
-    def _image_from(data: bytes) -> QImage:
-        image = QImage()
-        if data:
-            image.loadFromData(QByteArray(data))
-        return image
-
-    def load_images(self) -> None:
-        """Request every web image of the document now, as a mail client does."""
-        block = self.document().begin()
-        while block.isValid():
-            it = block.begin()
-            while not it.atEnd():
-                fmt = it.fragment().charFormat()
-                if fmt.isImageFormat():
-                    self.loadResource(QTextDocument.ResourceType.ImageResource, QUrl(fmt.toImageFormat().name()))
-                it += 1
-            block = block.next()
-
-    async def images_loaded(self) -> None:
-        """Wait until every image the shown message asked for has arrived (or failed)."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending.values()), return_exceptions=True)
 
 
 class MailboxView(QWidget):
@@ -397,7 +298,7 @@ class MailboxView(QWidget):
         is what records the click. Returns the landing address.
         """
         qurl = QUrl(url)
-        if not _is_web(qurl):
+        if not is_web(qurl):
             self.status.setText(f"{url} is not a web link; it was not followed.")
             if self.open_in_browser.isChecked():
                 QDesktopServices.openUrl(qurl)

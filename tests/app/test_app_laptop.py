@@ -89,7 +89,7 @@ def test_timeline_has_causes_first_step_names_and_subjects(laptop):
 
 # -- the leads panel's words, without a window ------------------------------------------------
 def test_a_wait_that_ends_comes_before_what_it_sends():
-    from app.leads_panel import timeline_lines
+    from app.lead_timeline import timeline_lines
     from engine.flow.fileformat import load_flow
 
     flow = load_flow(ROOT / "resources" / "flows" / "sample.json")

@@ -57,7 +57,7 @@ def test_pause_then_stop_a_real_run(qtbot, qloop, home, monkeypatch):
 
 
 def test_a_lead_timeline_says_its_email_waits_because_the_campaign_is_paused():
-    from app.leads_panel import timeline_lines
+    from app.lead_timeline import timeline_lines
     from engine.flow.fileformat import flow_from_data
 
     flow = flow_from_data({"format": "mailbranch.flow/1", "name": "t", "nodes": [

@@ -3,7 +3,7 @@ waiting to go out (a send takes time), or not sent and why (suppression list).""
 
 from pathlib import Path
 
-from app.leads_panel import timeline_lines
+from app.lead_timeline import timeline_lines
 from engine.flow.fileformat import load_flow
 
 ROOT = Path(__file__).resolve().parents[2]
