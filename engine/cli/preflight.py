@@ -9,9 +9,14 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-from engine.cli.common import app, fail, out, read_flow, smtp_from
+from engine.cli.common import app, err, fail, out, read_flow, smtp_from
 
 _MARKS = {"pass": "[green]✓[/]", "fail": "[bold red]✗[/]", "warn": "[yellow]![/]", "unknown": "[dim]?[/]"}
+
+
+#: A server on this computer is a test set-up (a fault-injecting server, a Postfix on loopback):
+#: run warns about the sender instead of refusing.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 def refuse_unready_real_run(flow, smtp_settings, public_url: Optional[str]) -> None:
@@ -21,8 +26,13 @@ def refuse_unready_real_run(flow, smtp_settings, public_url: Optional[str]) -> N
     from engine.delivery.identity import real_run_problem
 
     problem = real_run_problem(flow, public_url)
-    if problem:
-        fail(f"not sending to {smtp_settings.host}: {problem}", 1)
+    if not problem:
+        return
+    if smtp_settings.host.lower() in LOOPBACK_HOSTS:
+        err.print(f"[yellow]warning:[/] {escape(problem)} (sending anyway: {smtp_settings.host} is this computer)",
+                  highlight=False)
+        return
+    fail(f"not sending to {smtp_settings.host}: {problem}", 1)
 
 
 @app.command("preflight")

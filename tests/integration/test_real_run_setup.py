@@ -28,7 +28,7 @@ def mailbranch(*args: str, home: Path) -> subprocess.CompletedProcess:
 
 def test_run_to_a_real_server_refuses_without_a_sender_domain_or_https_url(tmp_path):
     db = tmp_path / "run.db"
-    no_sender = mailbranch("run", SAMPLE, "--leads", LEADS, "--db", db, "--smtp", "smtp://127.0.0.1:1",
+    no_sender = mailbranch("run", SAMPLE, "--leads", LEADS, "--db", db, "--smtp", "smtp://mail.invalid:2525",
                            "--public-url", "https://t.shop.example", home=tmp_path)
     assert no_sender.returncode == 1 and "no sender domain" in no_sender.stderr
     assert "Traceback" not in no_sender.stderr and not db.exists()
@@ -36,7 +36,7 @@ def test_run_to_a_real_server_refuses_without_a_sender_domain_or_https_url(tmp_p
     data["sender"] = {"name": "Spring Shop", "address": "news@spring-shop.example"}
     flow = tmp_path / "flow.json"
     flow.write_text(json.dumps(data), encoding="utf-8")
-    no_https = mailbranch("run", flow, "--leads", LEADS, "--db", db, "--smtp", "smtp://127.0.0.1:1",
+    no_https = mailbranch("run", flow, "--leads", LEADS, "--db", db, "--smtp", "smtp://mail.invalid:2525",
                           home=tmp_path)
     assert no_https.returncode == 1 and "https public URL" in no_https.stderr and not db.exists()
     bad = dict(data, sender={"address": "Spring Shop, news@"})
