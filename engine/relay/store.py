@@ -75,6 +75,7 @@ class RelayStore:
         self.uid: str = found[0]
         self._queue: list[_Waiting] = []
         self._flusher: Optional[asyncio.Task] = None
+        self._inflight: Optional[int] = None  # the earliest time in the batch being committed
         self.commits = 0
         self.recorded = 0
 
@@ -118,8 +119,6 @@ class RelayStore:
             for waiting in batch:
                 if not waiting.future.done():
                     waiting.future.set_result(None)
-
-    _inflight: Optional[int] = None
 
     def insert_many(self, rows: list[Row]) -> None:
         with self._lock:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import threading
 from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass, field
@@ -190,15 +191,20 @@ class BurstWatch:
         self.rules = rules
         self._clicks: dict[Hashable, deque[tuple[int, str, Hashable]]] = {}
         self._notes = 0
+        self._lock = threading.Lock()  # sinks write from worker threads (PostgreSQL: at once)
 
     def note(self, send: Hashable, url: Optional[str], at: int, tag: Hashable) -> list[Hashable]:
         window = self.rules.burst_ms
         if window <= 0:
             return []
+        with self._lock:
+            return self._note(send, url or "", at, tag, window)
+
+    def _note(self, send: Hashable, url: str, at: int, tag: Hashable, window: int) -> list[Hashable]:
         recent = self._clicks.setdefault(send, deque())
         while recent and recent[0][0] < at - window:
             recent.popleft()
-        recent.append((at, url or "", tag))
+        recent.append((at, url, tag))
         self._notes += 1
         if self._notes % 4096 == 0:
             self._sweep(at)
