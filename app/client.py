@@ -97,10 +97,22 @@ class EngineClient:
         return await self._request("GET", f"/campaigns/{campaign_id}/leads/{quote(lead, safe='')}")
 
     async def fire_event(self, campaign_id: int, lead: str, email: str, kind: str,
-                         url: Optional[str] = None) -> bool:
+                         url: Optional[str] = None, machine: bool = False) -> bool:
+        """A simulated open or click of ``email`` (a node id) by ``lead`` (its key or address);
+        ``machine``: made by a privacy proxy or link scanner, which conditions ignore by default."""
         data = await self._request("POST", f"/campaigns/{campaign_id}/events",
-                                   {"lead": lead, "email": email, "type": kind, "url": url})
+                                   {"lead": lead, "email": email, "type": kind,
+                                    "url": url if kind == "click" else None, "machine": machine})
         return bool(data["recorded"])
+
+    async def convert(self, campaign_id: int, lead: str) -> dict:
+        """Mark a lead converted (a purchase off email); returns the recorded event."""
+        return (await self._request("POST", f"/campaigns/{campaign_id}/events",
+                                    {"lead": lead, "type": "convert"}))["event"]
+
+    async def convert_csv(self, campaign_id: int, csv_text: str) -> dict:
+        """Conversions for every lead key in a CSV: ``recorded``, ``rejected`` rows (line, reason), ``summary``."""
+        return await self._request("POST", f"/campaigns/{campaign_id}/conversions", {"csv": csv_text})
 
     async def series(self, campaign_id: int) -> dict:
         return await self._request("GET", f"/campaigns/{campaign_id}/series")

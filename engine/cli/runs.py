@@ -174,15 +174,12 @@ class LiveStatus:
             self.live.__exit__(*exc)
 
     def figures(self):
-        from engine.run.report import campaign_figures
-        from engine.runtime import pausing
-        from engine.store.models import Campaign
+        from engine.control.views import campaign_status
 
         with self.db.session() as s:
-            figures = campaign_figures(s, self.campaign_id)
-            campaign = s.get(Campaign, self.campaign_id)
-            self.paused = pausing.campaign_state(campaign.settings, campaign.state)["paused"]
-            return figures
+            status = campaign_status(s, self.campaign_id, with_failures=False)
+        self.paused = status.hold.paused
+        return status.figures
 
     def update(self, runner) -> None:
         f = self.figures()

@@ -4,6 +4,7 @@ to, a campaign that runs in another process."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -12,6 +13,7 @@ from rich.table import Table
 from engine.cli.common import (
     _when,
     app,
+    err,
     fail,
     open_db,
     out,
@@ -27,8 +29,7 @@ def status_command(
     """Per-node counts (waiting, passed, sent, opened, clicked, failed) and completion."""
     from sqlalchemy import select
 
-    from engine.run.report import campaign_figures
-    from engine.runtime import pausing
+    from engine.control.views import campaign_status
     from engine.runtime import status as runtime_status
     from engine.store.models import Campaign, read_counter
 
@@ -37,31 +38,26 @@ def status_command(
     with db.session() as s:
         ids = [campaign] if campaign is not None else list(s.execute(select(Campaign.id)).scalars())
         try:
-            all_figures = [campaign_figures(s, cid) for cid in ids]
+            statuses = [campaign_status(s, cid) for cid in ids]
         except LookupError as exc:
             fail(str(exc), 1)
         rejected = read_counter(s, "tracking_rejected")
         delivery = runtime_status.engine_report(s)
-        failures = {cid: runtime_status.failed_sends(s, cid) for cid in ids}
-        holds = {cid: pausing.campaign_state(settings, state) for cid, settings, state in s.execute(
-            select(Campaign.id, Campaign.settings, Campaign.state).where(Campaign.id.in_(ids)))}
     if as_json:
-        campaigns = [dict(f.as_json(), failed_sends=failures[f.campaign_id], **holds.get(f.campaign_id, {}))
-                     for f in all_figures]
-        print(json.dumps({"campaigns": campaigns, "tracking_rejected": rejected, "delivery": delivery},
-                         indent=1, ensure_ascii=False))
+        print(json.dumps({"campaigns": [x.as_json() for x in statuses], "tracking_rejected": rejected,
+                          "delivery": delivery}, indent=1, ensure_ascii=False))
         return
-    if not all_figures:
+    if not statuses:
         out.print("No campaigns in this database yet.")
     out.print(f"Tracking requests rejected (forged, damaged or unknown tokens): {rejected}.")
     print_delivery(delivery)
-    for f in all_figures:
-        hold = holds.get(f.campaign_id, {})
+    for status in statuses:
+        f, hold = status.figures, status.hold
         table = Table(title=f"Campaign {f.campaign_id} “{f.name}”: {f.state}"
                       + (f", complete at {_when(f.complete_at)}" if f.complete_at else "")
-                      + (f" at {_when(hold['stopped_at'])}" if f.state == "stopped" and hold.get("stopped_at") else "")
-                      + (f", paused by you since {_when(hold['paused_at'])} (nothing is sent until you resume)"
-                         if hold.get("paused") else ""), title_justify="left")
+                      + (f" at {_when(hold.stopped_at)}" if f.state == "stopped" and hold.stopped_at else "")
+                      + (f", paused by you since {_when(hold.paused_at)} (nothing is sent until you resume)"
+                         if hold.paused else ""), title_justify="left")
         for column in ("step", "waiting", "passed", "sent", "opened", "clicked", "failed", "yes", "no", "ended"):
             table.add_column(column, justify="left" if column == "step" else "right", no_wrap=True)
         for n in f.nodes.values():
@@ -79,9 +75,9 @@ def status_command(
         out.print(f"{f.leads} leads, {f.tokens_active} tokens waiting. Sends: {sent} delivered, {queued} in the "
                   f"outbox, {failed} failed, {f.retries} retries. Events: {f.events} ({f.late_events} late, "
                   f"{f.pending_events} not yet handled). Timers pending: {f.pending_waits}.", highlight=False)
-        if failures[f.campaign_id]:
+        if status.failed_sends:
             out.print("Failed sends (latest first):", highlight=False)
-            for x in failures[f.campaign_id]:
+            for x in status.failed_sends:
                 out.print(f"  {x['lead']} <{x['email']}> at {x['node']}, {_when(x['at'])}: {x['error']}",
                           highlight=False)
 
@@ -202,53 +198,77 @@ def mailbox_command(
         print(m.body("html" if html else "plain") or "")
 
 
+#: How the CLI names what the control API calls a field.
+_OPTIONS = {"lead": "--lead", "email": "--email", "url": "--url", "machine": "--machine", "type": "the event"}
+
+
 @app.command("event")
 def event_command(
-    kind: str = typer.Argument(..., metavar="open|click"),
+    kind: str = typer.Argument(..., metavar="open|click|convert"),
     db_path: str = typer.Option(..., "--db"),
-    lead: str = typer.Option(..., "--lead", help="The lead's id (or email address)."),
-    email: str = typer.Option(..., "--email", help="The email node the event is about."),
+    lead: Optional[str] = typer.Option(None, "--lead", help="The lead's key (or email address)."),
+    email: Optional[str] = typer.Option(None, "--email", help="For an open or click: the email node it is about."),
     url: Optional[str] = typer.Option(None, "--url", help="For a click: the link's URL."),
-    campaign: Optional[int] = typer.Option(None, "--campaign"),
+    machine: bool = typer.Option(False, "--machine",
+                                 help="The open or click was made by a machine (a mail privacy proxy, a link "
+                                      "scanner): conditions count it only where they say so."),
+    csv_path: Optional[Path] = typer.Option(None, "--csv",
+                                            help="For convert: a CSV of lead keys (the column named key, or "
+                                                 "the first column), one conversion per row."),
+    campaign: Optional[int] = typer.Option(None, "--campaign", help="The campaign id (default: the newest)."),
 ) -> None:
-    """Inject a simulated open or click into a running campaign, handled like a real one."""
-    from sqlalchemy import func, select
-
+    """Inject a simulated open or click, handled like a real one, or mark leads converted (purchases off email)."""
+    from engine.control.campaigns import NotFound, inject
+    from engine.control.requests import EVENT_TYPES, BadRequest, EventCommand
     from engine.run.clock import SystemClock
-    from engine.store.models import Campaign, Lead, Send
 
-    if kind not in ("open", "click"):
-        fail("the event must be open or click")
+    if kind not in EVENT_TYPES:
+        fail("the event must be open, click or convert")
+    if csv_path is not None:
+        if kind != "convert":
+            fail("--csv is for conversions: mailbranch event convert --csv FILE")
+        if lead is not None:
+            fail("give --lead or --csv, not both")
+        _convert_csv(db_path, csv_path, campaign)
+        return
+    if lead is None:
+        fail("--lead: name the lead (its key or email address)" + (", or give --csv FILE" if kind == "convert" else ""))
+    try:
+        command = EventCommand(kind, lead, email, url, machine)
+    except BadRequest as exc:
+        fail(f"{_OPTIONS.get(exc.field, exc.field)}: {exc.problem}")
     db = open_db(db_path)
-    with db.session() as s:
-        cid = campaign or s.execute(select(func.max(Campaign.id)).where(Campaign.delivery == "real")).scalar()
-        if cid is None:
-            fail("there is no running campaign in this database", 1)
-        row = s.execute(select(Lead.id).where(Lead.campaign_id == cid, (Lead.key == lead) | (Lead.email == lead))
-                        ).first()
-        if row is None:
-            fail(f"campaign {cid} has no lead “{lead}”", 1)
-        send = s.execute(select(Send.id, Send.campaign_id).where(Send.lead_id == row[0], Send.node == email)).first()
-        if send is None:
-            fail(f"lead “{lead}” has not been sent “{email}” (yet); nothing recorded", 1)
-    import asyncio
+    try:
+        event = inject(db, campaign, command, None, SystemClock().now())
+    except NotFound as exc:
+        fail(str(exc), 1)
+    if kind == "convert":
+        out.print(f"Recorded the conversion of {event.lead} in campaign {event.campaign}"
+                  + (f" (already converted at {_when(event.converted_before)}: this one changes nothing)."
+                     if event.converted_before else "; the running campaign finishes the lead's paths within "
+                                                    "seconds."), highlight=False)
+        return
+    out.print(f"Recorded a {'machine ' if machine else ''}{kind} of {email} by {event.lead}; the running campaign "
+              "handles it within seconds.", highlight=False)
 
-    from engine.runtime.sink import EngineSink
 
-    sink = EngineSink(db)
-    with db.session() as s:
-        settings = s.get(Campaign, cid).settings or {}
-    if settings.get("distributed"):
-        from engine.scale.jobs import DEFAULT_SHARDS, ShardJobs
+def _convert_csv(db_path: str, path: Path, campaign: Optional[int]) -> None:
+    """One conversion per lead the CSV names; a bad row is reported with its line, the others are recorded."""
+    from engine.control.campaigns import NotFound, convert_rows, read_keys_csv
+    from engine.run.clock import SystemClock
 
-        jobs = ShardJobs(cid, int(settings.get("shards", DEFAULT_SHARDS)))
-        sink.on_events = lambda session, events: jobs.wake_at(session, [(lead, at) for _c, lead, at in events])
-    now = SystemClock().now()
-    if kind == "open":
-        ok = asyncio.run(sink.record_open(cid, send[0], now))
-    else:
-        ok = asyncio.run(sink.record_click(cid, send[0], url, now))
-    if not ok:
-        fail("the event was not recorded", 1)
-    out.print(f"Recorded a {kind} of {email} by {lead}; the running campaign handles it within seconds.",
-              highlight=False)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})")
+    rows, empty = read_keys_csv(text)
+    db = open_db(db_path)
+    try:
+        report = convert_rows(db, campaign, rows, None, SystemClock().now(), empty)
+    except NotFound as exc:
+        fail(str(exc), 1)
+    for rejection in report.rejected:
+        err.print(f"[yellow]{path}, line {rejection.line}[/]: {rejection.reason}", highlight=False)
+    out.print(f"{report.summary()}.", highlight=False)
+    if not report.recorded:
+        raise typer.Exit(1)

@@ -20,6 +20,15 @@ from typing import Optional
 
 from aiohttp import web
 
+from engine.control.requests import (
+    Addresses,
+    BadRequest,
+    CsvText,
+    EventCommand,
+    SetSpeed,
+    StartCampaign,
+    query_int,
+)
 from engine.control.service import EngineService, ServiceError
 from engine.delivery.http_guard import RejectionLog, ServerLimits, start_guarded
 from engine.flow.fileformat import FlowFileError
@@ -41,18 +50,37 @@ def _json(data: object, status: int = 200) -> web.Response:
 
 @web.middleware
 async def guard(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
-    """Secret first, then turn refusals into a JSON message the app can show."""
+    """Secret first; then a refusal is a 400 with the engine's sentence, and anything
+    else that goes wrong is a bug: logged with its traceback, answered with a 500."""
     if not _authorised(request):
         request.app[REJECTIONS].note("secret", "refused a request without the right secret (403)")
         return _json({"error": "not allowed"}, 403)
     try:
         return await handler(request)
+    except web.HTTPException:
+        raise
+    except BadRequest as exc:
+        return _json({"error": str(exc), "field": exc.field}, 400)
     except (ServiceError, FlowFileError) as exc:
         return _json({"error": str(exc)}, 400)
-    except (KeyError, ValueError, TypeError, json.JSONDecodeError) as exc:
-        return _json({"error": f"bad request: {exc}"}, 400)
     except RecursionError:  # JSON nested thousands deep: Python's parser gives up, the engine does not
         return _json({"error": "bad request: the JSON is nested too deeply"}, 400)
+    except Exception:
+        log.exception("control API: %s %s failed", request.method, request.path)
+        return _json({"error": "the engine failed to do this (a bug; the details are in the engine's log)"}, 500)
+
+
+async def _body(request: web.Request) -> object:
+    """The request's JSON body (an empty body reads as ``{}``)."""
+    if not request.can_read_body:
+        return {}
+    text = await request.text()
+    if not text.strip():
+        return {}
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadRequest("body", f"not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})") from None
 
 
 def _authorised(request: web.Request) -> bool:
@@ -74,7 +102,7 @@ def _service(request: web.Request) -> EngineService:
 
 
 def _id(request: web.Request) -> int:
-    return int(request.match_info["id"])
+    return int(request.match_info["id"])  # the route only matches digits
 
 
 async def health(request: web.Request) -> web.Response:
@@ -86,11 +114,8 @@ async def list_campaigns(request: web.Request) -> web.Response:
 
 
 async def start_campaign(request: web.Request) -> web.Response:
-    body = await request.json()
-    campaign_id = _service(request).start_campaign(
-        body["flow"], body.get("leads", []), simulated=bool(body.get("simulated", False)),
-        speed=float(body.get("speed", 3600)), name=body.get("name"))
-    return _json({"id": campaign_id}, 201)
+    command = StartCampaign.from_json(await _body(request))
+    return _json({"id": _service(request).launch(command)}, 201)
 
 
 async def figures(request: web.Request) -> web.Response:
@@ -99,13 +124,12 @@ async def figures(request: web.Request) -> web.Response:
 
 async def control(request: web.Request) -> web.Response:
     service, campaign_id, action = _service(request), _id(request), request.match_info["action"]
-    body = await request.json() if request.can_read_body else {}
     if action == "pause":
         service.set_paused(campaign_id, True)
     elif action == "resume":
         service.set_paused(campaign_id, False)
     elif action == "speed":
-        service.set_speed(campaign_id, float(body["speed"]))
+        service.set_speed(campaign_id, SetSpeed.from_json(await _body(request)).speed)
     elif action == "skip":
         return _json({"now": service.skip_to_next_timer(campaign_id)})
     elif action == "stop":
@@ -117,19 +141,26 @@ async def control(request: web.Request) -> web.Response:
 
 async def leads(request: web.Request) -> web.Response:
     q = request.query
-    return _json(_service(request).leads(_id(request), int(q.get("offset", 0)), int(q.get("limit", 200)),
-                                         q.get("q", "")))
+    return _json(_service(request).leads(_id(request), query_int(q, "offset", 0, 10**9),
+                                         query_int(q, "limit", 200, 10_000), q.get("q", "")))
 
 
 async def timeline(request: web.Request) -> web.Response:
     return _json(_service(request).timeline(_id(request), request.match_info["lead"]))
 
 
-async def fire_event(request: web.Request) -> web.Response:
-    body = await request.json()
-    ok = await _service(request).fire_event(_id(request), body["lead"], body["email"], body["type"],
-                                            body.get("url"))
-    return _json({"recorded": ok})
+async def record_event(request: web.Request) -> web.Response:
+    """A simulated open or click (``machine: true`` for a machine's), or a conversion from outside."""
+    command = EventCommand.from_json(await _body(request))
+    event = await _service(request).record_event(_id(request), command)
+    return _json({"recorded": True, "event": event.as_json()})
+
+
+async def conversions(request: web.Request) -> web.Response:
+    """A CSV of converted leads' keys, as ``{"csv": "..."}`` or the body itself (``text/csv``)."""
+    text = CsvText.from_json(await _body(request)).csv if request.content_type == "application/json" else \
+        await request.text()
+    return _json((await _service(request).convert_csv(_id(request), text)).as_json())
 
 
 async def series(request: web.Request) -> web.Response:
@@ -138,13 +169,15 @@ async def series(request: web.Request) -> web.Response:
 
 async def export(request: web.Request) -> web.Response:
     per = request.query.get("per", "lead")
-    text = _service(request).export_csv(_id(request), "node" if per == "node" else "lead")
-    return web.Response(text=text, content_type="text/csv")
+    if per not in ("lead", "node"):
+        raise BadRequest("per", "must be lead or node")
+    return web.Response(text=_service(request).export_csv(_id(request), per), content_type="text/csv")
 
 
 async def mailbox(request: web.Request) -> web.Response:
     q = request.query
-    return _json(_service(request).mailbox(int(q.get("limit", 100)), int(q.get("offset", 0)), q.get("to")))
+    return _json(_service(request).mailbox(query_int(q, "limit", 100, 10_000), query_int(q, "offset", 0, 10**9),
+                                           q.get("to") or None))
 
 
 async def message(request: web.Request) -> web.Response:
@@ -160,17 +193,17 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def list_suppressions(request: web.Request) -> web.Response:
     q = request.query
-    return _json(_service(request).suppressions(q.get("q", ""), int(q.get("offset", 0)), int(q.get("limit", 500))))
+    return _json(_service(request).suppressions(q.get("q", ""), query_int(q, "offset", 0, 10**9),
+                                                query_int(q, "limit", 500, 10_000)))
 
 
 async def add_suppressions(request: web.Request) -> web.Response:
-    body = await request.json()
-    return _json(_service(request).suppress(body["emails"], body.get("note")))
+    command = Addresses.from_json(await _body(request), with_note=True)
+    return _json(_service(request).suppress(command.emails, command.note))
 
 
 async def remove_suppressions(request: web.Request) -> web.Response:
-    body = await request.json()
-    return _json(_service(request).unsuppress(body["emails"]))
+    return _json(_service(request).unsuppress(Addresses.from_json(await _body(request)).emails))
 
 
 async def export_suppressions(request: web.Request) -> web.Response:
@@ -180,9 +213,7 @@ async def export_suppressions(request: web.Request) -> web.Response:
 async def import_suppressions(request: web.Request) -> web.Response:
     """A CSV as ``{"csv": "..."}``, or as the request body itself (``text/csv``)."""
     if request.content_type == "application/json":
-        text = (await request.json())["csv"]
-        if not isinstance(text, str):
-            raise ValueError("csv must be text")
+        text = CsvText.from_json(await _body(request)).csv
     else:
         text = await request.text()
     return _json(_service(request).import_suppressions(text))
@@ -205,7 +236,8 @@ def build_app(service: EngineService, secret: str, on_shutdown: Callable[[], Non
     r.add_post("/campaigns/{id:\\d+}/{action:(pause|resume|speed|skip|stop)}", control)
     r.add_get("/campaigns/{id:\\d+}/leads", leads)
     r.add_get("/campaigns/{id:\\d+}/leads/{lead}", timeline)
-    r.add_post("/campaigns/{id:\\d+}/events", fire_event)
+    r.add_post("/campaigns/{id:\\d+}/events", record_event)
+    r.add_post("/campaigns/{id:\\d+}/conversions", conversions)
     r.add_get("/campaigns/{id:\\d+}/series", series)
     r.add_get("/campaigns/{id:\\d+}/export", export)
     r.add_get("/mailbox", mailbox)

@@ -12,30 +12,29 @@ the database says it was.
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any, Optional
 
 from sqlalchemy import func, select, update
 
+from engine.control import campaigns, exports, views
+from engine.control.contract import CampaignSummary, CampaignView, ConversionReport, RecordedEvent
+from engine.control.requests import EventCommand, StartCampaign
 from engine.delivery.mailbox import get_message, list_messages
 from engine.flow.fileformat import loads_flow
 from engine.flow.validate import has_errors, validate
-from engine.leads.csv_safe import safe_writer
 from engine.run.clock import SimulatedClock, SystemClock
 from engine.run.engine import CampaignEngine, LeadInput
-from engine.run.report import BEHAVIOUR_EVENTS, campaign_figures
 from engine.runtime import pausing
 from engine.runtime import status as runtime_status
 from engine.runtime.runner import CampaignRunner, RunnerSettings
 from engine.runtime.supervise import Supervisor
 from engine.store import suppression
 from engine.store.database import Database
-from engine.store.models import Campaign, Event, Lead, Send, Skip, Token, Wait
+from engine.store.models import Campaign, Lead, Send, Token
 
 log = logging.getLogger("mailbranch.service")
 
@@ -146,18 +145,23 @@ class EngineService:
 
     def start_campaign(self, flow_data: dict, leads: list[dict], *, simulated: bool, speed: float = 3600.0,
                        name: Optional[str] = None) -> int:
+        """``launch`` for callers holding plain JSON (checked as the control API checks it)."""
+        return self.launch(StartCampaign.from_json({"flow": flow_data, "leads": leads, "simulated": simulated,
+                                                    "speed": speed, "name": name}))
+
+    def launch(self, command: StartCampaign) -> int:
         """Validate, create and enrol; the loop picks it up at once."""
-        flow = loads_flow(json.dumps(flow_data))
+        flow = loads_flow(json.dumps(command.flow))
         findings = validate(flow)
         if has_errors(findings):
             raise ServiceError("the flow has errors: " + "; ".join(f.message for f in findings if f.is_error))
-        clock = SimulatedClock(self.wall.now()) if simulated else self.wall
-        settings: dict[str, Any] = {"simulated": simulated}
-        if simulated:
-            settings.update(speed=speed, sim_now=clock.now(), paused=False)
-        engine = CampaignEngine.create(self.db, flow, clock, name=name, delivery="real", settings=settings)
-        engine.enroll(LeadInput(str(x["key"]), x.get("email"), dict(x.get("fields") or {})) for x in leads)
-        self._attach(Handle(engine, simulated, speed))
+        clock = SimulatedClock(self.wall.now()) if command.simulated else self.wall
+        settings: dict[str, Any] = {"simulated": command.simulated}
+        if command.simulated:
+            settings.update(speed=command.speed, sim_now=clock.now(), paused=False)
+        engine = CampaignEngine.create(self.db, flow, clock, name=command.name, delivery="real", settings=settings)
+        engine.enroll(LeadInput(x.key, x.email, x.fields) for x in command.leads)
+        self._attach(Handle(engine, command.simulated, command.speed))
         return engine.campaign_id
 
     def set_paused(self, campaign_id: int, paused: bool) -> None:
@@ -201,54 +205,65 @@ class EngineService:
         with self.db.session() as s:
             pausing.stop(s, campaign_id, handle.clock.now())
 
-    async def fire_event(self, campaign_id: int, lead_key: str, email: str, kind: str,
-                         url: Optional[str] = None) -> bool:
-        """A simulated open or click, through the tracking sink like a real one."""
+    async def fire_event(self, campaign_id: int, lead: str, email: str, kind: str,
+                         url: Optional[str] = None, machine: bool = False) -> bool:
+        """A simulated open or click (``record_event`` with its fields)."""
+        await self.record_event(campaign_id, EventCommand(kind, lead, email, url if kind == "click" else None,
+                                                          machine))
+        return True
+
+    async def record_event(self, campaign_id: int, command: EventCommand) -> RecordedEvent:
+        """An open, click or conversion for a running campaign, at its own time, through the
+        same lookup and injection as ``mailbranch event`` (``campaigns.py``)."""
         self.handle(campaign_id)
-        if kind not in ("open", "click"):
-            raise ServiceError("an event is an open or a click")
-        with self.db.session() as s:
-            send = s.execute(select(Send.id).join(Lead, Lead.id == Send.lead_id).where(
-                Send.campaign_id == campaign_id, Lead.key == lead_key, Send.node == email)).scalar()
-        if send is None:
-            raise ServiceError(f"{lead_key} has not been sent {email} (yet)")
         at = self.runner.campaign_time(campaign_id) or self.wall.now()
-        if kind == "open":
-            return await self.runner.sink.record_open(campaign_id, send, at)
-        return await self.runner.sink.record_click(campaign_id, send, url or "", at)
+        try:
+            event = await asyncio.to_thread(campaigns.inject, self.db, campaign_id, command, at, self.wall.now())
+        except campaigns.NotFound as exc:
+            raise ServiceError(str(exc)) from None
+        self.runner.wake()
+        return event
+
+    async def convert_csv(self, campaign_id: int, text: str) -> ConversionReport:
+        """Conversions for every lead a CSV names (SEMANTICS 10); bad rows are reported with their line."""
+        self.handle(campaign_id)
+        rows, empty = campaigns.read_keys_csv(text)
+        at = self.runner.campaign_time(campaign_id) or self.wall.now()
+        report = await asyncio.to_thread(campaigns.convert_rows, self.db, campaign_id, rows, at, self.wall.now(),
+                                         empty)
+        self.runner.wake()
+        return report
 
     # -- reading -------------------------------------------------------------
     def campaigns(self) -> list[dict[str, Any]]:
         with self.db.session() as s:
             rows = s.execute(select(Campaign).order_by(Campaign.id)).scalars().all()
-            return [self._summary(s, c) for c in rows]
+            return [self._summary(c).as_json() for c in rows]
 
-    def _summary(self, s, c: Campaign) -> dict[str, Any]:
+    def _summary(self, c: Campaign) -> CampaignSummary:
         handle = self.handles.get(c.id)
         settings = c.settings or {}
         simulated = bool(settings.get("simulated"))
         now = handle.clock.now() if handle else (settings.get("sim_now") if simulated else self.wall.now())
-        return {"id": c.id, "name": c.name, "state": c.state, "simulated": simulated,
-                "started_at": c.started_at, "complete_at": c.complete_at, "now": now,
-                "speed": handle.speed if handle else settings.get("speed"),
-                **pausing.campaign_state(settings, c.state),
-                "attached": handle is not None, "flow": json.loads(c.flow_json)}
+        return CampaignSummary(c.id, c.name, c.state, simulated, c.started_at, c.complete_at, now,
+                               handle.speed if handle else settings.get("speed"), views.hold_of(c),
+                               handle is not None, json.loads(c.flow_json))
 
     def figures(self, campaign_id: int) -> dict[str, Any]:
+        return self.campaign_view(campaign_id).as_json()
+
+    def campaign_view(self, campaign_id: int) -> CampaignView:
         with self.db.session() as s:
             c = s.get(Campaign, campaign_id)
             if c is None:
                 raise ServiceError(f"there is no campaign {campaign_id}")
-            data = campaign_figures(s, campaign_id).as_json()
-            data.update(self._summary(s, c))
-            data.pop("flow", None)
-            outbox = self.runner.sandbox_outbox if data["simulated"] and self.runner.sandbox_outbox else \
+            summary = self._summary(c)
+            outbox = self.runner.sandbox_outbox if summary.simulated and self.runner.sandbox_outbox else \
                 self.runner.outbox
-            data["outbox"] = outbox.status.describe() if outbox else "idle"
-            data["outbox_status"] = outbox.status.as_json() if outbox else None
-            data["retries_waiting"] = runtime_status.retries_waiting(s, campaign_id)
-            data["finished_leads"] = self._finished_leads(s, campaign_id)
-            return data
+            return CampaignView(views.campaign_status(s, campaign_id), summary,
+                                outbox.status.describe() if outbox else "idle",
+                                outbox.status.as_json() if outbox else None,
+                                runtime_status.retries_waiting(s, campaign_id), self._finished_leads(s, campaign_id))
 
     def _finished_leads(self, s, campaign_id: int) -> int:
         """Leads with no tracked token still going: the progress bar's figure."""
@@ -259,49 +274,15 @@ class EngineService:
 
     def leads(self, campaign_id: int, offset: int = 0, limit: int = 200, query: str = "") -> dict[str, Any]:
         with self.db.session() as s:
-            stmt = select(Lead).where(Lead.campaign_id == campaign_id)
-            if query:
-                like = f"%{query}%"
-                stmt = stmt.where(Lead.key.ilike(like) | Lead.email.ilike(like))
-            total = s.execute(select(func.count()).select_from(stmt.subquery())).scalar()
-            leads = s.execute(stmt.order_by(Lead.id).offset(offset).limit(limit)).scalars().all()
-            ids = [x.id for x in leads]
-            tokens: dict[int, list[dict]] = {i: [] for i in ids}
-            if ids:
-                for t in s.execute(select(Token).where(Token.lead_id.in_(ids)).order_by(Token.id)).scalars():
-                    tokens[t.lead_id].append({"id": t.id, "parent": t.parent_id, "node": t.node,
-                                              "state": t.state, "tracked": t.tracked})
-            return {"total": total, "leads": [
-                {"key": x.key, "email": x.email, "unsubscribed": x.unsubscribed_at is not None,
-                 "tokens": tokens[x.id]} for x in leads]}
+            return views.lead_page(s, campaign_id, offset, limit, query).as_json()
 
-    def timeline(self, campaign_id: int, lead_key: str) -> dict[str, Any]:
+    def timeline(self, campaign_id: int, lead: str) -> dict[str, Any]:
+        """One lead's timeline; the lead named by key or address, as ``mailbranch event`` names it."""
         with self.db.session() as s:
-            lead = s.execute(select(Lead).where(Lead.campaign_id == campaign_id, Lead.key == lead_key)).scalar()
-            if lead is None:
-                raise ServiceError(f"campaign {campaign_id} has no lead {lead_key}")
-            sends = [{"id": x.id, "node": x.node, "at": x.at, "status": x.status, "opened_at": x.opened_at,
-                      "clicked_at": x.clicked_at, "token": x.token_id, "error": x.error}
-                     for x in s.execute(select(Send).where(Send.lead_id == lead.id).order_by(Send.at)).scalars()]
-            events = [{"type": e.type, "node": e.node, "send": e.send_id, "at": e.at, "url": e.url,
-                       "state": e.state, "triggered": json.loads(e.triggered or "[]")}
-                      for e in s.execute(select(Event).where(Event.lead_id == lead.id,
-                                                             Event.type.in_(BEHAVIOUR_EVENTS))
-                                         .order_by(Event.at)).scalars()]
-            waits = [{"node": w.node, "due_at": w.due_at, "state": w.state, "token": w.token_id}
-                     for w in s.execute(select(Wait).where(Wait.lead_id == lead.id).order_by(Wait.due_at))
-                     .scalars() if w.node != self.handles_start(campaign_id)]
-            tokens = [{"id": t.id, "parent": t.parent_id, "node": t.node, "state": t.state, "tracked": t.tracked,
-                       "path": json.loads(t.path) if t.path else {}, "created_at": t.created_at,
-                       "finished_at": t.finished_at}
-                      for t in s.execute(select(Token).where(Token.lead_id == lead.id).order_by(Token.id))
-                      .scalars()]
-            skips = [{"node": k.node, "at": k.at, "reason": k.reason, "token": k.token_id}
-                     for k in s.execute(select(Skip).where(Skip.lead_id == lead.id).order_by(Skip.at)).scalars()]
-            campaign = s.get(Campaign, campaign_id)
-            return {"lead": lead.key, "email": lead.email, "fields": lead.fields, "sends": sends,
-                    "events": events, "waits": waits, "tokens": tokens, "skips": skips,
-                    "paused": pausing.campaign_state(campaign.settings, campaign.state)["paused"]}
+            try:
+                return views.timeline(s, campaign_id, lead, self.handles_start(campaign_id)).as_json()
+            except campaigns.NotFound as exc:
+                raise ServiceError(str(exc)) from None
 
     def handles_start(self, campaign_id: int) -> Optional[str]:
         handle = self.handles.get(campaign_id)
@@ -310,50 +291,20 @@ class EngineService:
     def series(self, campaign_id: int, buckets: int = 48) -> dict[str, Any]:
         """Sends, opens and clicks over campaign time, in equal buckets."""
         with self.db.session() as s:
-            c = s.get(Campaign, campaign_id)
-            sends = [r[0] for r in s.execute(select(Send.at).where(Send.campaign_id == campaign_id))]
-            opens = [r[0] for r in s.execute(select(Send.opened_at).where(
-                Send.campaign_id == campaign_id, Send.opened_at.is_not(None)))]
-            clicks = [r[0] for r in s.execute(select(Send.clicked_at).where(
-                Send.campaign_id == campaign_id, Send.clicked_at.is_not(None)))]
-        start = c.started_at
-        end = max([start + 1, *sends, *opens, *clicks])
-        width = max(1, (end - start) // buckets + 1)
-
-        def count(values: list[int]) -> list[int]:
-            out = [0] * buckets
-            for v in values:
-                out[min(buckets - 1, max(0, (v - start) // width))] += 1
-            return out
-
-        return {"start": start, "bucket_ms": width, "sends": count(sends), "opens": count(opens),
-                "clicks": count(clicks)}
+            self._campaign(s, campaign_id)
+            return exports.series(s, campaign_id, buckets)
 
     def export_csv(self, campaign_id: int, per: str = "lead") -> str:
         """The run's results as CSV: one row per lead and email, or per node."""
-        buffer = io.StringIO()
-        writer = safe_writer(buffer)  # lead values must not run as spreadsheet formulas
         with self.db.session() as s:
-            if per == "node":
-                figures = campaign_figures(s, campaign_id)
-                writer.writerow(["node", "type", "waiting", "passed", "sent", "opened", "clicked", "failed",
-                                 "yes", "no", "ended", "open_rate", "click_rate"])
-                for n in figures.nodes.values():
-                    writer.writerow([n.node, n.type, n.waiting, n.passed, n.sent, n.opened, n.clicked,
-                                     n.failed + n.send_failed, n.yes, n.no, n.finished,
-                                     "" if n.open_rate is None else f"{n.open_rate:.4f}",
-                                     "" if n.click_rate is None else f"{n.click_rate:.4f}"])
-            else:
-                writer.writerow(["lead", "email", "node", "sent_at", "status", "opened_at", "clicked_at",
-                                 "unsubscribed"])
-                rows = s.execute(select(Lead.key, Lead.email, Send.node, Send.at, Send.status, Send.opened_at,
-                                        Send.clicked_at, Lead.unsubscribed_at)
-                                 .join(Send, Send.lead_id == Lead.id, isouter=True)
-                                 .where(Lead.campaign_id == campaign_id).order_by(Lead.id, Send.at))
-                for key, email, node, at, status, opened, clicked, unsub in rows:
-                    writer.writerow([key, email, node or "", _iso(at), status or "", _iso(opened), _iso(clicked),
-                                     "yes" if unsub else ""])
-        return buffer.getvalue()
+            self._campaign(s, campaign_id)
+            return exports.export_csv(s, campaign_id, per)
+
+    def _campaign(self, s, campaign_id: int) -> Campaign:
+        try:
+            return campaigns.find_campaign(s, campaign_id)
+        except campaigns.NotFound as exc:
+            raise ServiceError(str(exc)) from None
 
     def mailbox(self, limit: int = 100, offset: int = 0, to: Optional[str] = None) -> list[dict[str, Any]]:
         with self.db.session() as s:
@@ -411,8 +362,11 @@ class EngineService:
             return suppression.export_csv(s)
 
     def import_suppressions(self, text: str) -> dict[str, Any]:
-        with self.db.session() as s:
-            result = suppression.import_csv(s, text)
+        try:
+            with self.db.session() as s:
+                result = suppression.import_csv(s, text)
+        except suppression.SuppressionError as exc:
+            raise ServiceError(str(exc)) from None
         return {"added": result.added, "already": result.already, "summary": result.summary(),
                 "rejected": [{"line": r.line, "reason": r.reason} for r in result.rejected]}
 
@@ -430,10 +384,3 @@ class EngineService:
                 "rejected": self.runner.tracking.rejected if self.runner.tracking else 0,
                 "sandbox_port": self.runner.sandbox.port if self.runner.sandbox else None}
 
-
-def _iso(ms: Optional[int]) -> str:
-    if ms is None:
-        return ""
-    from datetime import datetime
-
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds")

@@ -1,0 +1,263 @@
+"""The engine-app contract: what the control API and the CLI give out, as typed values.
+
+The app, ``mailbranch status --json`` and the control API used to build these
+as dicts in three places that drifted apart. Each view here is built once
+(``views.py``) and turns itself into the JSON on the wire with ``as_json``; the
+keys are the ones the app and the CLI's users already read. What the API takes
+in (its commands) is in ``requests.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from engine.run.report import CampaignFigures
+
+
+@dataclass(frozen=True)
+class TokenView:
+    """One token of a lead: where it stands and how it got there."""
+
+    id: int
+    parent: Optional[int]
+    node: str
+    state: str
+    tracked: bool
+    path: dict[str, Any] = field(default_factory=dict)
+    created_at: Optional[int] = None
+    finished_at: Optional[int] = None
+
+    def brief(self) -> dict[str, Any]:
+        """What a row of the leads list needs."""
+        return {"id": self.id, "parent": self.parent, "node": self.node, "state": self.state,
+                "tracked": self.tracked}
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.brief(), "path": self.path, "created_at": self.created_at, "finished_at": self.finished_at}
+
+
+@dataclass(frozen=True)
+class LeadView:
+    """A row of the leads list."""
+
+    key: str
+    email: Optional[str]
+    unsubscribed: bool
+    converted_at: Optional[int]
+    tokens: list[TokenView]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"key": self.key, "email": self.email, "unsubscribed": self.unsubscribed,
+                "converted_at": self.converted_at, "tokens": [t.brief() for t in self.tokens]}
+
+
+@dataclass(frozen=True)
+class LeadPage:
+    total: int
+    leads: list[LeadView]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"total": self.total, "leads": [x.as_json() for x in self.leads]}
+
+
+@dataclass(frozen=True)
+class SendView:
+    id: int
+    node: str
+    at: int
+    status: str
+    opened_at: Optional[int]
+    clicked_at: Optional[int]
+    token: Optional[int]
+    error: Optional[str]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "node": self.node, "at": self.at, "status": self.status, "opened_at": self.opened_at,
+                "clicked_at": self.clicked_at, "token": self.token, "error": self.error}
+
+
+@dataclass(frozen=True)
+class EventView:
+    """An open, click or unsubscribe of the lead, and what it triggered."""
+
+    type: str
+    node: Optional[str]
+    send: Optional[int]
+    at: int
+    url: Optional[str]
+    state: str
+    triggered: list[str]
+    machine: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {"type": self.type, "node": self.node, "send": self.send, "at": self.at, "url": self.url,
+                "state": self.state, "triggered": self.triggered, "machine": self.machine}
+
+
+@dataclass(frozen=True)
+class WaitView:
+    node: str
+    due_at: int
+    state: str
+    token: Optional[int]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"node": self.node, "due_at": self.due_at, "state": self.state, "token": self.token}
+
+
+@dataclass(frozen=True)
+class SkipView:
+    node: str
+    at: int
+    reason: Optional[str]
+    token: Optional[int]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"node": self.node, "at": self.at, "reason": self.reason, "token": self.token}
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Everything that happened to one lead, for the app's leads panel."""
+
+    lead: str
+    email: Optional[str]
+    fields: dict[str, Any]
+    sends: list[SendView]
+    events: list[EventView]
+    waits: list[WaitView]
+    tokens: list[TokenView]
+    skips: list[SkipView]
+    paused: bool
+    converted_at: Optional[int] = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"lead": self.lead, "email": self.email, "fields": self.fields,
+                "sends": [x.as_json() for x in self.sends], "events": [x.as_json() for x in self.events],
+                "waits": [x.as_json() for x in self.waits], "tokens": [x.as_json() for x in self.tokens],
+                "skips": [x.as_json() for x in self.skips], "paused": self.paused,
+                "converted_at": self.converted_at}
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Whether the marketer paused or stopped the campaign (``pausing.campaign_state``)."""
+
+    paused: bool
+    paused_at: Optional[int]
+    stopped_at: Optional[int]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"paused": self.paused, "paused_at": self.paused_at, "stopped_at": self.stopped_at}
+
+
+@dataclass(frozen=True)
+class CampaignStatus:
+    """A campaign's figures as ``mailbranch status --json`` prints them: per-node counts,
+    the latest sends that failed for good, and whether it is paused or stopped."""
+
+    figures: CampaignFigures
+    failed_sends: list[dict[str, Any]]
+    hold: Hold
+
+    @property
+    def campaign_id(self) -> int:
+        return self.figures.campaign_id
+
+    def as_json(self) -> dict[str, Any]:
+        return dict(self.figures.as_json(), failed_sends=self.failed_sends, **self.hold.as_json())
+
+
+@dataclass(frozen=True)
+class CampaignSummary:
+    """A campaign as the engine process holds it: the app's list of runs."""
+
+    id: int
+    name: str
+    state: str
+    simulated: bool
+    started_at: int
+    complete_at: Optional[int]
+    now: Optional[int]
+    speed: Optional[float]
+    hold: Hold
+    attached: bool
+    flow: dict[str, Any]
+
+    def as_json(self, with_flow: bool = True) -> dict[str, Any]:
+        data = {"id": self.id, "name": self.name, "state": self.state, "simulated": self.simulated,
+                "started_at": self.started_at, "complete_at": self.complete_at, "now": self.now,
+                "speed": self.speed, **self.hold.as_json(), "attached": self.attached}
+        if with_flow:
+            data["flow"] = self.flow
+        return data
+
+
+@dataclass(frozen=True)
+class CampaignView:
+    """What the app's run view polls: the status, the summary, and the outbox it sends through."""
+
+    status: CampaignStatus
+    summary: CampaignSummary
+    outbox: str
+    outbox_status: Optional[dict[str, Any]]
+    retries_waiting: dict[str, Optional[int]]
+    finished_leads: int
+
+    def as_json(self) -> dict[str, Any]:
+        data = self.status.as_json()
+        data.update(self.summary.as_json(with_flow=False))
+        data.update(outbox=self.outbox, outbox_status=self.outbox_status, retries_waiting=self.retries_waiting,
+                    finished_leads=self.finished_leads)
+        return data
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """An event injected from outside (``mailbranch event``, the control API), as stored."""
+
+    id: int
+    campaign: int
+    type: str
+    lead: str
+    email: Optional[str]
+    url: Optional[str]
+    at: int
+    machine: bool
+    #: When the lead had already converted before this (a conversion then changes nothing).
+    converted_before: Optional[int] = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "campaign": self.campaign, "type": self.type, "lead": self.lead,
+                "email": self.email, "url": self.url, "at": self.at, "machine": self.machine,
+                "converted_before": self.converted_before}
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A row of a file that was not taken, and why."""
+
+    line: int
+    reason: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"line": self.line, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class ConversionReport:
+    """What a CSV of converted leads did: the rows recorded, the rows refused (each with its line)."""
+
+    recorded: list[RecordedEvent]
+    rejected: list[Rejected]
+
+    def summary(self) -> str:
+        text = f"{len(self.recorded)} conversion{'' if len(self.recorded) == 1 else 's'} recorded"
+        if self.rejected:
+            text += f", {len(self.rejected)} row{'' if len(self.rejected) == 1 else 's'} refused"
+        return text
+
+    def as_json(self) -> dict[str, Any]:
+        return {"recorded": len(self.recorded), "leads": [e.lead for e in self.recorded],
+                "rejected": [r.as_json() for r in self.rejected], "summary": self.summary()}
