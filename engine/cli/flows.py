@@ -144,12 +144,18 @@ def read_events(path: Optional[Path]) -> list[dict]:
                 fail(f"{path}, line {number}: '{key}' must be text")
         if raw.get("url") is not None and not isinstance(raw["url"], str):
             fail(f"{path}, line {number}: 'url' must be text")
+        # Made by a machine (a privacy proxy, a link scanner: SEMANTICS 5); only opens and clicks can be.
+        machine = raw.get("machine", False)
+        if not isinstance(machine, bool):
+            fail(f"{path}, line {number}: 'machine' must be true or false")
+        if machine and raw["type"] == "convert":
+            fail(f"{path}, line {number}: 'machine' is for opens and clicks; a conversion is the lead's own")
         try:
             at = parse_duration(raw.get("at"))
         except DurationError as exc:
             fail(f"{path}, line {number}: 'at': {exc}")
         events.append({"lead": raw["lead"], "type": raw["type"], "email": raw["email"],
-                       "url": raw.get("url"), "at": at})
+                       "url": raw.get("url"), "at": at, "machine": machine})
     return events
 
 
