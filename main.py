@@ -13,8 +13,6 @@ import sys
 from PySide6.QtWidgets import QApplication
 from qasync import QEventLoop
 
-import app  # noqa: F401  - the PySide6 6.12 / Python 3.11 refcount guard, before any painting
-
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv if argv is None else argv)

@@ -22,8 +22,6 @@ def qloop(qapp):
     """A qasync loop marked as running, so tasks advance while qtbot waits."""
     from qasync import QEventLoop
 
-    import app  # noqa: F401  - the refcount guard before any painting
-
     loop = QEventLoop(qapp, already_running=True)
     asyncio.set_event_loop(loop)
     yield loop
@@ -52,8 +50,6 @@ def home(tmp_path, monkeypatch):
 def loop(qapp):
     """A qasync loop the test drives with ``run_until_complete``."""
     import qasync
-
-    import app  # noqa: F401  - the refcount guard before any painting
 
     loop = qasync.QEventLoop(qapp)
     asyncio.set_event_loop(loop)

@@ -21,7 +21,6 @@ import qasync  # noqa: E402
 from PySide6.QtCore import QRect  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
-import app  # noqa: E402,F401  - the PySide6 refcount guard before any painting
 from editor.window import FRAME_ALLOWANCE  # noqa: E402
 
 START = 1_700_000_000_000

@@ -14,8 +14,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
 
-import app  # noqa: E402,F401  - the PySide6 refcount guard before any painting
-
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("laptop_screen.py")
 START = 1_700_000_000_000

@@ -24,7 +24,6 @@ import pytest  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 
-import app  # noqa: E402,F401  - the PySide6 refcount guard before any painting
 from app.mailbox_view import SUBJECT, TO, MailboxView  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]

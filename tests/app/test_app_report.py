@@ -10,7 +10,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
 
-import app  # noqa: E402,F401  - the PySide6 refcount guard before any painting
 from app.client import EngineError  # noqa: E402
 from app.report_view import ReportView  # noqa: E402
 

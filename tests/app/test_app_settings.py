@@ -10,7 +10,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 
-import app  # noqa: E402,F401  - the PySide6 refcount guard before any painting
 from app.paths import data_dir  # noqa: E402
 from app.settings import AppSettings  # noqa: E402
 from app.settings_dialog import SettingsDialog  # noqa: E402
