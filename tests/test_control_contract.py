@@ -45,6 +45,8 @@ def test_each_route_refuses_a_bad_request_with_a_400_that_names_the_field(tmp_pa
         ("POST", "/campaigns", {"flow": flow, "leads": [{"key": "a"}, {"email": "b@example.com"}]},
          "leads[1].key", "required"),
         ("POST", "/campaigns", {"flow": flow, "speed": -3}, "speed", "positive number"),
+        ("POST", "/campaigns", {"flow": flow, "leads": [{"key": "a" * 321}]}, "leads[0].key", "at most 320"),
+        ("POST", "/campaigns", {"flow": flow, "leads": [{"key": "a\x00b"}]}, "leads[0].key", "NUL"),
         ("POST", "/campaigns", {"flow": flow, "simulated": "yes"}, "simulated", "true or false"),
         ("POST", "/campaigns", "[1, 2", "body", "not valid JSON"),
         ("POST", "/campaigns", [flow], "body", "JSON object"),

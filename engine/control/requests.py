@@ -37,8 +37,13 @@ def body_object(body: Any) -> dict[str, Any]:
     return body
 
 
-def text(data: Mapping[str, Any], name: str, *, required: bool = True, label: Optional[str] = None) -> Optional[str]:
-    """A string that is not blank, as given (a lead key is kept byte for byte); None when left out."""
+def text(data: Mapping[str, Any], name: str, *, required: bool = True, label: Optional[str] = None,
+         max_length: int = 2000) -> Optional[str]:
+    """A string that is not blank, as given (a lead key is kept byte for byte); None when left out.
+
+    At most ``max_length`` characters (the column it is stored in) and no NUL, which
+    PostgreSQL cannot store: either would otherwise fail deep down as a 500.
+    """
     value = data.get(name, _ABSENT)
     label = label or name
     if value is _ABSENT or value is None:
@@ -47,6 +52,10 @@ def text(data: Mapping[str, Any], name: str, *, required: bool = True, label: Op
         return None
     if not isinstance(value, str):
         raise BadRequest(label, "must be text")
+    if len(value) > max_length:
+        raise BadRequest(label, f"at most {max_length} characters")
+    if "\x00" in value:
+        raise BadRequest(label, "must not contain NUL characters")
     if not value.strip():
         if required:
             raise BadRequest(label, "must not be empty")
@@ -122,14 +131,14 @@ class StartCampaign:
             key = raw.get("key")
             if isinstance(key, int) and not isinstance(key, bool):
                 key = str(key)
-            key = text({"key": key}, "key", label=f"{where}.key")
-            email = text(raw, "email", required=False, label=f"{where}.email")
+            key = text({"key": key}, "key", label=f"{where}.key", max_length=320)
+            email = text(raw, "email", required=False, label=f"{where}.email", max_length=320)
             fields = raw.get("fields") or {}
             if not isinstance(fields, dict):
                 raise BadRequest(f"{where}.fields", "must be an object")
             leads.append(NewLead(key, email, dict(fields)))
         return cls(flow, leads, flag(body, "simulated"), positive_number(body, "speed", 3600.0),
-                   text(body, "name", required=False))
+                   text(body, "name", required=False, max_length=200))
 
 
 @dataclass(frozen=True)
@@ -174,7 +183,7 @@ class EventCommand:
         if kind not in EVENT_TYPES:
             raise BadRequest("type", "must be open, click or convert")
         return cls(kind, text(body, "lead"), text(body, "email", required=False),
-                   text(body, "url", required=False), flag(body, "machine"))
+                   text(body, "url", required=False, max_length=8192), flag(body, "machine"))
 
 
 @dataclass(frozen=True)
