@@ -128,6 +128,12 @@ class Send(Base):
     machine_opened_at: Mapped[Optional[int]] = mapped_column(BigInteger)
     machine_clicked_at: Mapped[Optional[int]] = mapped_column(BigInteger)
     machine_clicked_urls: Mapped[Optional[str]] = mapped_column(Text)
+    #: Came back from the recipient's server after a 250 (``engine/bounces``): when the hard
+    #: bounce arrived and what it said; soft bounces counted; a spam complaint's instant.
+    bounced_at: Mapped[Optional[int]] = mapped_column(BigInteger)
+    bounce: Mapped[Optional[str]] = mapped_column(Text)
+    soft_bounces: Mapped[Optional[int]] = mapped_column(Integer)
+    complained_at: Mapped[Optional[int]] = mapped_column(BigInteger)
 
 
 class Skip(Base):
@@ -286,3 +292,24 @@ def read_counter(session, name: str) -> int:
 
 # The installation's suppression list (it replaced the ``unsubscribes`` table of release 0.1).
 from engine.store.suppression import Suppression  # noqa: E402,F401
+
+
+class MailboxReport(Base):
+    """One message read from the bounce mailbox, and what it did (``engine/bounces``).
+
+    Keyed by a digest of the message, so a message read twice (the mailbox
+    poll died before marking it read) acts once.
+    """
+
+    __tablename__ = "mailbox_reports"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[int] = mapped_column(BigInteger, index=True)
+    #: hard | soft | delayed | complaint | unsubscribe | ignored
+    kind: Mapped[str] = mapped_column(String(16))
+    #: What it did: failed | bounced | counted | suppressed | unsubscribed | unmatched | forged | ignored
+    outcome: Mapped[str] = mapped_column(String(16))
+    campaign_uid: Mapped[Optional[str]] = mapped_column(String(64))
+    send_id: Mapped[Optional[int]] = mapped_column(BigInteger)
+    email: Mapped[Optional[str]] = mapped_column(String(320))
+    detail: Mapped[Optional[str]] = mapped_column(Text)
