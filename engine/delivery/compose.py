@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Optional
 
 from engine.delivery.dkim_signing import DkimSigner
@@ -41,11 +42,8 @@ class Outgoing:
         return cls(email_content(node, flow), identity, flow.name if flow is not None else "", node.id, problem)
 
     def headers(self, campaign_uid: str) -> dict[str, Optional[str]]:
-        """The identity headers every lead's copy shares."""
-        domain = self.identity.domain
-        return {"reply_to": self.identity.reply_to_header(),
-                "list_id": list_id(self.campaign_name, campaign_uid, domain),
-                "feedback_id": feedback_id(campaign_uid, self.node, domain)}
+        """The identity headers every lead's copy shares (worked out once per campaign)."""
+        return _shared_headers(self.identity, self.campaign_name, campaign_uid, self.node)
 
     def build(self, fields: Mapping[str, Any], *, to: str, urls: TrackingUrls, message_id: str,
               tokens: TrackingTokens, send_id: int, signer: Optional[DkimSigner] = None,
@@ -67,3 +65,11 @@ class Outgoing:
         if signer is not None:
             raw = signer.sign(raw, identity.domain)
         return identity.envelope_from(token), raw
+
+
+@lru_cache(maxsize=1024)
+def _shared_headers(identity: SenderIdentity, campaign_name: str, campaign_uid: str, node: str
+                    ) -> dict[str, Optional[str]]:
+    domain = identity.domain
+    return {"reply_to": identity.reply_to_header(), "list_id": list_id(campaign_name, campaign_uid, domain),
+            "feedback_id": feedback_id(campaign_uid, node, domain)}
