@@ -31,7 +31,7 @@ async def _answers(service: EngineService, requests: list[tuple]) -> list[tuple[
     async with TestClient(TestServer(build_app(service, SECRET, lambda: None))) as client:
         answers = []
         for method, path, body in requests:
-            kwargs = {"data": body} if isinstance(body, str) else {"json": body}
+            kwargs = {"data": body} if isinstance(body, (str, bytes)) else {"json": body}
             async with client.request(method, path, headers=AUTH, **kwargs) as r:
                 answers.append((r.status, await r.json()))
         return answers
@@ -50,6 +50,8 @@ def test_each_route_refuses_a_bad_request_with_a_400_that_names_the_field(tmp_pa
         ("POST", "/campaigns", {"flow": flow, "simulated": "yes"}, "simulated", "true or false"),
         ("POST", "/campaigns", "[1, 2", "body", "not valid JSON"),
         ("POST", "/campaigns", [flow], "body", "JSON object"),
+        ("POST", "/campaigns", b'{"flow": "\xff"}', "body", "not UTF-8"),
+        ("POST", "/suppressions/import", b"email\n\xfe@example.com\n", "body", "not UTF-8"),
         ("POST", "/campaigns/1/speed", {"speed": "fast"}, "speed", "positive number"),
         ("POST", "/campaigns/1/speed", {}, "speed", "required"),
         ("POST", "/campaigns/1/events", {"email": "e1", "type": "open"}, "lead", "required"),

@@ -70,11 +70,20 @@ async def guard(request: web.Request, handler: Callable[[web.Request], Awaitable
         return _json({"error": "the engine failed to do this (a bug; the details are in the engine's log)"}, 500)
 
 
+async def _text(request: web.Request) -> str:
+    """The request's body as text (UTF-8, whatever the header claims: the app sends nothing else)."""
+    raw = await request.read()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadRequest("body", f"not UTF-8 text (byte {exc.start + 1})") from None
+
+
 async def _body(request: web.Request) -> object:
     """The request's JSON body (an empty body reads as ``{}``)."""
     if not request.can_read_body:
         return {}
-    text = await request.text()
+    text = await _text(request)
     if not text.strip():
         return {}
     try:
@@ -159,7 +168,7 @@ async def record_event(request: web.Request) -> web.Response:
 async def conversions(request: web.Request) -> web.Response:
     """A CSV of converted leads' keys, as ``{"csv": "..."}`` or the body itself (``text/csv``)."""
     text = CsvText.from_json(await _body(request)).csv if request.content_type == "application/json" else \
-        await request.text()
+        await _text(request)
     return _json((await _service(request).convert_csv(_id(request), text)).as_json())
 
 
@@ -215,7 +224,7 @@ async def import_suppressions(request: web.Request) -> web.Response:
     if request.content_type == "application/json":
         text = CsvText.from_json(await _body(request)).csv
     else:
-        text = await request.text()
+        text = await _text(request)
     return _json(_service(request).import_suppressions(text))
 
 
