@@ -186,7 +186,11 @@ class RelaySync:
         """Pull every ``interval`` seconds (at once again while the relay has more), until ``stop``."""
         stop = stop or asyncio.Event()
         while not stop.is_set():
-            await self.sync_once()
+            try:
+                await self.sync_once()
+            except Exception as exc:  # noqa: BLE001 - the database refused a batch: it rolled back whole
+                log.warning("could not record the relay's events (%s); trying again", exc)
+                self.state.error = f"could not record the relay's events ({exc})"
             try:
                 async with asyncio.timeout(interval):
                     await stop.wait()
