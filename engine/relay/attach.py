@@ -10,7 +10,8 @@ instant the relay's log is known to be in this database (``SyncHold``).
 
 A relay that stays unreachable must not stop every campaign: once pulls
 have failed for ``max_hold_ms`` (ten minutes by default) the hold is let go
-and the engine plays on; events that arrive after that are recorded and
+and the engine plays on (at once when the relay refuses the secret or is no
+relay at all: waiting would not mend that); events that arrive after that are recorded and
 counted, and trigger only where their condition still listens.
 """
 
@@ -44,6 +45,8 @@ class SyncHold:
     def __call__(self, limit: int) -> int:
         state = self.sync.state
         now = self.clock_ms()
+        if state.reachable is False and not state.passing:
+            return limit  # a wrong secret or URL will not mend by waiting: play on, the app says why
         if state.reachable is False:
             if self._failing_since is None:
                 self._failing_since = now

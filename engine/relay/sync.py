@@ -38,7 +38,16 @@ LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
 class RelayError(Exception):
-    """The relay could not be reached or refused us; the message says what to check."""
+    """The relay could not be reached or refused us; the message says what to check.
+
+    ``passing`` is True for what may mend by itself (no network yet after
+    the laptop woke, a timeout, a 5xx from the proxy) and False for what
+    needs the user (a wrong secret, a URL that is no relay).
+    """
+
+    def __init__(self, message: str, passing: bool = False) -> None:
+        super().__init__(message)
+        self.passing = passing
 
 
 def check_relay_url(url: str) -> str:
@@ -64,6 +73,8 @@ class SyncState:
     synced_through: Optional[int] = None
     pulled: int = 0
     error: Optional[str] = None
+    #: The last error may mend by itself (see ``RelayError.passing``).
+    passing: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -92,12 +103,13 @@ class RelayClient:
                     raise RelayError(f"{self.url} answers, but not as a Mailbranch relay with sync (check the URL; "
                                      "a relay in scale-out mode has nothing to sync)")
                 if response.status != 200:
-                    raise RelayError(f"the relay at {self.url} answered {response.status}")
+                    raise RelayError(f"the relay at {self.url} answered {response.status}",
+                                     passing=response.status >= 500)
                 return await response.json()
         except aiohttp.ClientError as exc:
-            raise RelayError(f"cannot reach the relay at {self.url} ({exc})") from None
+            raise RelayError(f"cannot reach the relay at {self.url} ({exc})", passing=True) from None
         except TimeoutError:
-            raise RelayError(f"the relay at {self.url} did not answer in time") from None
+            raise RelayError(f"the relay at {self.url} did not answer in time", passing=True) from None
 
     async def events(self, after: int, limit: int) -> dict[str, Any]:
         return await self._get("/sync/events", {"after": after, "limit": limit})
@@ -164,7 +176,7 @@ class RelaySync:
         except RelayError as exc:
             if self.state.error != str(exc):
                 log.warning("%s", exc)
-            self.state.reachable, self.state.error = False, str(exc)
+            self.state.reachable, self.state.error, self.state.passing = False, str(exc), exc.passing
         self.state.pulled += pulled
         return pulled
 

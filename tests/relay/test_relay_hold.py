@@ -80,3 +80,12 @@ async def test_a_relay_away_too_long_lets_the_engine_play_on(db):
     assert hold(999_000) == 0
     now[0] += 60_000
     assert hold(1_058_000) == 1_058_000
+
+
+async def test_a_relay_that_refuses_the_secret_does_not_hold_the_engine(db, relay):
+    sync = RelaySync(db, RelayClient(relay.url, "w" * 64))
+    hold = SyncHold(sync, lambda: 1_000_000)
+    await sync.sync_once()
+    await sync.close()
+    assert sync.state.reachable is False and not sync.state.passing
+    assert hold(999_000) == 999_000
