@@ -11,7 +11,7 @@ from engine.run.engine import CampaignEngine
 from engine.runtime.sink import EngineSink
 from tests.integration.support import leads, query
 
-from .support import OFFER, SHOES, two_link_flow
+from .support import BROWSER_UA, OFFER, SHOES, two_link_flow
 
 DELIVERED = 1_700_000_000_000
 
@@ -59,3 +59,25 @@ async def test_every_link_of_a_message_within_a_second_is_a_scanners_burst(db):
     assert machine_flags(db) == [("click", OFFER, 120_000, True), ("click", SHOES, 120_400, True)]
     assert await sink.record_click(engine.uid, send_id, SHOES, DELIVERED + 300_000)  # the reader, later
     assert machine_flags(db)[-1] == ("click", SHOES, 300_000, False)
+
+
+async def test_the_local_tracking_server_records_a_privacy_proxys_open_as_a_machines(db):
+    import aiohttp
+
+    from engine.delivery.tracking_server import TrackingServer
+    from engine.delivery.tracking_tokens import TrackingTokens
+
+    engine, send_id = delivered_send(db)
+    tokens = TrackingTokens(b"t" * 64)
+    server = TrackingServer(tokens, EngineSink(db))
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            for agent in ("Mozilla/5.0", BROWSER_UA):
+                async with http.get(f"{server.public_url}/o/{tokens.open_token(engine.uid, send_id)}.gif",
+                                    headers={"User-Agent": agent}) as response:
+                    assert response.status == 200
+    finally:
+        await server.stop()
+    assert [m for _t, _u, _at, m in machine_flags(db)] == [True, False]
+    assert server.counters.machine == 1
