@@ -40,6 +40,7 @@ PRIVACY_PROXY = "privacy-proxy"
 SCANNER = "scanner"
 TOO_SOON = "too-soon-after-delivery"
 BURST = "link-burst"
+_HUMAN_PROXY = "human-proxy"  # internal: fetched for the reader (never stored)
 
 Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
@@ -63,6 +64,8 @@ class MachineRules:
     burst_links: int = 2
     burst_ms: int = 1000
     _lower: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
+    #: User-Agent -> its verdict: a handful of agents make most requests, so each is read once.
+    _agents: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("human_proxy_agents", "privacy_proxy_agents", "scanner_agents"):
@@ -73,14 +76,11 @@ class MachineRules:
         """The reason this request is a machine's, or None for a reader's."""
         if method.upper() == "HEAD" and self.head_is_machine:
             return HEAD
-        agent = (user_agent or "").strip()
-        lower = agent.lower()
-        if any(s in lower for s in self._lower["human_proxy_agents"]):
+        verdict = self._agent(user_agent or "")
+        if verdict == _HUMAN_PROXY:
             return None  # fetched for the reader, when the reader opened the email
-        if agent in self.privacy_proxy_exact_agents or any(s in lower for s in self._lower["privacy_proxy_agents"]):
-            return PRIVACY_PROXY
-        if any(s in lower for s in self._lower["scanner_agents"]):
-            return SCANNER
+        if verdict:
+            return verdict
         ip = _address(address)
         if ip is not None:
             if any(ip in net for net in self.privacy_proxy_networks):
@@ -88,6 +88,26 @@ class MachineRules:
             if any(ip in net for net in self.scanner_networks):
                 return SCANNER
         return None
+
+    def _agent(self, user_agent: str) -> str:
+        """What the User-Agent alone says: a reason, ``_HUMAN_PROXY``, or "" (nothing)."""
+        verdict = self._agents.get(user_agent)
+        if verdict is not None:
+            return verdict
+        agent = user_agent.strip()
+        lower = agent.lower()
+        if any(s in lower for s in self._lower["human_proxy_agents"]):
+            verdict = _HUMAN_PROXY
+        elif agent in self.privacy_proxy_exact_agents or any(s in lower for s in self._lower["privacy_proxy_agents"]):
+            verdict = PRIVACY_PROXY
+        elif any(s in lower for s in self._lower["scanner_agents"]):
+            verdict = SCANNER
+        else:
+            verdict = ""
+        if len(self._agents) >= 4096:
+            self._agents.clear()
+        self._agents[user_agent] = verdict
+        return verdict
 
     # -- context rules ---------------------------------------------------------
     def too_soon(self, kind: str, at: int, delivered_at: Optional[int]) -> Optional[str]:
