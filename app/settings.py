@@ -80,10 +80,19 @@ class AppSettings:
     #: Campaign seconds per real second in a simulation (3600: an hour per second).
     speed: float = 3600.0
     recent_files: list[str] = field(default_factory=list)
+    #: The default sender of campaigns whose flow has none (issue 11): From name and
+    #: address, Reply-To, Return-Path domain; empty: none (the sandbox needs none).
+    sender_name: str = ""
+    sender_address: str = ""
+    reply_to: str = ""
+    return_path_domain: str = ""
 
     _KEYS = {"smtp_url": "delivery/smtp_url", "tracking_host": "tracking/host",
              "tracking_port": "tracking/port", "public_url": "tracking/public_url",
-             "db_path": "storage/db_path", "speed": "simulation/speed", "recent_files": "files/recent"}
+             "db_path": "storage/db_path", "speed": "simulation/speed", "recent_files": "files/recent",
+             "sender_name": "sender/name", "sender_address": "sender/address", "reply_to": "sender/reply_to",
+             "return_path_domain": "sender/return_path_domain"}
+    _SENDER = ("sender_name", "sender_address", "reply_to", "return_path_domain")
 
     def __repr__(self) -> str:
         values = ", ".join(f"{f.name}={redact_url(v) if f.name == 'smtp_url' else v!r}"
@@ -113,6 +122,7 @@ class AppSettings:
             db_path=str(get("db_path") or defaults.db_path),
             speed=number("speed", float),
             recent_files=recent_files(qsettings),
+            **{name: str(get(name) or "").strip() for name in cls._SENDER},
         )
 
     def save(self, qsettings: QSettings) -> None:
@@ -125,7 +135,17 @@ class AppSettings:
         qsettings.setValue(self._KEYS["db_path"], self.db_path)
         qsettings.setValue(self._KEYS["speed"], float(self.speed))
         qsettings.setValue(self._KEYS["recent_files"], list(self.recent_files))
+        for name in self._SENDER:
+            qsettings.setValue(self._KEYS[name], getattr(self, name))
         qsettings.sync()
+
+    def default_sender(self) -> Optional[dict[str, str]]:
+        """The flow-file ``sender`` object for flows that have none (None: no default set)."""
+        if not self.sender_address:
+            return None
+        values = {"name": self.sender_name, "address": self.sender_address, "reply_to": self.reply_to,
+                  "return_path_domain": self.return_path_domain}
+        return {k: v for k, v in values.items() if v}
 
     def add_recent(self, path: str | os.PathLike[str]) -> None:
         self.recent_files = with_recent(self.recent_files, path)

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.outgoing_mail_box import OutgoingMailBox
+from app.sender_box import SenderBox
 from app.settings import AppSettings, check_db_path, check_public_url, default_db_path
 from editor.window import documents_dir, is_private_folder
 
@@ -43,8 +44,15 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         self.outgoing = OutgoingMailBox(settings.smtp_url)
         layout.addWidget(self.outgoing)
-        layout.addWidget(self._tracking_group(settings))
-        layout.addWidget(self._storage_group(settings))
+        # The sender beside tracking and storage: the dialog must fit a 768-pixel-high laptop screen.
+        beside = QHBoxLayout()
+        column = QVBoxLayout()
+        column.addWidget(self._tracking_group(settings))
+        column.addWidget(self._storage_group(settings))
+        beside.addLayout(column, 1)
+        self.sender = SenderBox(settings)
+        beside.addWidget(self.sender, 1)
+        layout.addLayout(beside)
 
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
@@ -58,6 +66,7 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.buttons)
 
         self.outgoing.changed.connect(self._revalidate)
+        self.sender.changed.connect(self._revalidate)
         for signal in (self.tracking_host.textChanged, self.public_url.textChanged, self.db_path.textChanged,
                        self.tracking_port.valueChanged):
             signal.connect(self._revalidate)
@@ -100,7 +109,7 @@ class SettingsDialog(QDialog):
     # -- validation ----------------------------------------------------------
     def problems(self) -> list[str]:
         """What keeps OK disabled, as sentences for the user."""
-        found = self.outgoing.problems()
+        found = self.outgoing.problems() + self.sender.problems()
         host = self.tracking_host.text().strip()
         if not host or any(c.isspace() for c in host):
             found.append("Enter the host the tracking server listens on, for example 127.0.0.1 or 0.0.0.0.")
@@ -144,4 +153,5 @@ class SettingsDialog(QDialog):
             db_path=db_path if db_path.startswith(("postgresql", "sqlite:")) else str(Path(db_path).expanduser()),
             speed=float(self.speed.value()),
             recent_files=list(self._original.recent_files),
+            **self.sender.values(),
         )
