@@ -53,3 +53,32 @@ def test_the_label_asks_the_relay(qtbot, loop, tmp_path):
         store.close()
     loop.run_until_complete(label.refresh())
     assert label.text().startswith("Relay 127.0.0.1: not reachable (cannot reach the relay")
+
+
+def test_the_settings_group_checks_the_url_copies_the_secret_and_asks_the_relay(qtbot, loop, home, tmp_path):
+    from PySide6.QtGui import QGuiApplication
+
+    from app.relay_box import RelayBox
+    from engine.relay.secrets import installation_sync_secret
+
+    box = RelayBox("")
+    qtbot.addWidget(box)
+    assert box.problems() == [] and box.values() == {"relay_url": ""}
+    assert box.status.text().startswith("Local only")
+    box.url.setText("http://track.example.com")
+    assert "https://" in box.problems()[0] and not box.check.isEnabled()
+    box.copy_sync_secret()
+    assert QGuiApplication.clipboard().text() == installation_sync_secret().decode()
+
+    store = RelayStore(tmp_path / "relay.db")
+    server = RelayServer(build_relay_app(TrackingTokens(b"t" * 64), RelaySink(store), store=store,
+                                         sync_secret=installation_sync_secret()))
+    loop.run_until_complete(server.start())
+    try:
+        box.url.setText(server.url + "/")
+        assert box.problems() == [] and box.values() == {"relay_url": server.url}
+        loop.run_until_complete(box.check_relay())
+        assert box.status.text() == "Relay 127.0.0.1: reachable · last sync never · 0 events waiting"
+    finally:
+        loop.run_until_complete(server.stop())
+        store.close()
