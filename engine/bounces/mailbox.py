@@ -169,3 +169,21 @@ def _logout(client: imaplib.IMAP4) -> None:
         client.logout()
     except (TimeoutError, OSError, imaplib.IMAP4.error):
         pass
+
+
+def bounce_mailbox_for(runner, settings: BounceMailboxSettings) -> BounceMailbox:
+    """The reader of a campaign runner's bounce mailbox: its database, VERP secret, sink and wake-up."""
+    policy = BouncePolicy(runner.db, runner.tokens.verp, runner.clock.now, sink=runner.sink, on_events=runner.wake)
+    return BounceMailbox(runner.db, settings, policy, runner.clock.now)
+
+
+def supervise_bounce_mailbox(supervisor, runner, settings: Optional[BounceMailboxSettings]
+                             ) -> Optional[BounceMailbox]:
+    """Start polling the bounce mailbox as the supervised task ``bounce mailbox`` (none configured: nothing)."""
+    if settings is None:
+        return None
+    from engine.bounces.settings import with_password
+
+    mailbox = bounce_mailbox_for(runner, with_password(settings))
+    supervisor.start("bounce mailbox", mailbox.run)
+    return mailbox

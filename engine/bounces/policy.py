@@ -191,9 +191,10 @@ class BouncePolicy:
     def _suppress(self, s, send: _Send, reason: str, report: MailReport, now: int) -> None:
         if not send.email:
             return
+        note = " ".join(part for part in (report.status, report.detail) if part) or None
         try:
             suppression.add(s, send.email, reason, at=now, campaign_uid=send.campaign_uid,
-                            note=(report.detail or None) and report.detail[: suppression.MAX_NOTE])
+                            note=note[: suppression.MAX_NOTE] if note else None)
         except suppression.SuppressionError as exc:
             log.warning("a %s for an address that cannot be listed (%s)", reason, exc)
 
