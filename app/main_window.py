@@ -217,9 +217,22 @@ class MainWindow(QMainWindow):
             outgoing = None if url.lower() == "sandbox" else url.split("@")[-1].split("://")[-1]
         public = facts.get("tracking") or options.public_url or \
             f"http://{options.tracking_host}:{self.engine.tracking_port or options.tracking_port}"
-        senders = list(dict.fromkeys(n.get("sender") or DEFAULT_SENDER
+        senders = self.campaign_senders() or list(dict.fromkeys(n.get("sender") or DEFAULT_SENDER
                                      for n in self.document.flow.nodes if n.type == "email"))
         return RunTarget(outgoing, public, senders)
+
+    def flow_with_sender(self, flow: Flow) -> dict:
+        """The flow file to run: Settings' default sender filled in where the flow names none."""
+        from engine.delivery.identity import with_default_sender
+
+        return with_default_sender(json.loads(dumps_flow(flow)), AppSettings.load(self.settings).default_sender())
+
+    def campaign_senders(self) -> list[str]:
+        """Who the campaign's emails are from, as the engine will send them (with Settings' default)."""
+        from engine.delivery.identity import flow_identities
+
+        return [i.from_header() for i in flow_identities(loads_flow(json.dumps(self.flow_with_sender(
+            self.document.flow))))]
 
     def run_campaign(self, simulated: bool = False) -> bool:
         """Campaign > Run / Simulate: validate, ask for leads, then start it."""
@@ -245,7 +258,7 @@ class MainWindow(QMainWindow):
         flow = self.document.flow.copy()
         try:
             campaign_id = await self.engine.client.start_campaign(
-                json.loads(dumps_flow(flow)), request.lead_payload(), simulated=request.simulated,
+                self.flow_with_sender(flow), request.lead_payload(), simulated=request.simulated,
                 speed=request.speed, name=flow.name)
         except EngineError as exc:
             self.notify("The campaign did not start", str(exc))
