@@ -36,3 +36,24 @@ def test_the_sender_fields_are_checked_and_kept(qtbot, home):
     again = AppSettings.load(QSettings(str(home / "settings.ini"), QSettings.Format.IniFormat))
     assert again.default_sender() == settings.default_sender()
     assert AppSettings().default_sender() is None
+
+
+def test_the_preflight_panel_lists_every_check_from_a_worker_thread(qtbot, home):
+    import json
+    from pathlib import Path
+
+    from app.preflight_panel import PreflightPanel, campaign_preflight
+    from engine.run.engine import LeadInput
+
+    sample = json.loads((Path(__file__).resolve().parents[2] / "resources" / "flows" / "sample.json").read_text())
+    check = campaign_preflight(sample, "http://127.0.0.1:8025", "smtp://mail.example:587?rate=2")
+    panel = PreflightPanel(lambda: check([LeadInput("a", "a@example.com"), LeadInput("b", "b@example.com")]))
+    qtbot.addWidget(panel)
+    panel.start()
+    report = panel.wait()
+    lines = [panel.lines.item(i).text() for i in range(panel.lines.count())]
+    assert len(lines) == len(report.checks) >= 10
+    assert any(line.startswith("✗  Sender") and "mailbranch.local" in line for line in lines)
+    assert any(line.startswith("✓  Postal address") for line in lines)
+    assert any("Emails per day" in line and "4 emails" in line for line in lines)
+    assert "Not ready" in panel.summary.text() and panel.again.isEnabled()
