@@ -159,3 +159,49 @@ def test_loopback_secret_still_guards_every_route(tmp_path):
 
     assert asyncio.run(scenario()) == 403
 
+
+
+def test_the_apps_client_sends_machine_events_and_conversions_and_shows_the_engines_sentence(tmp_path, monkeypatch):
+    from app.client import EngineClient, EngineError
+    from engine.control.server import ControlServer
+
+    monkeypatch.setenv("MAILBRANCH_HOME", str(tmp_path / "home"))
+    flow = json.loads((FLOWS / "flow-a.json").read_text())
+
+    async def scenario():
+        service = service_for(tmp_path)
+        server = ControlServer(service, SECRET)
+        await service.start()
+        await server.start()
+        client = EngineClient(server.port, SECRET)
+        try:
+            campaign = await client.start_campaign(flow, [{"key": "ana", "email": "ana@example.com"},
+                                                          {"key": "ben", "email": "ben@example.com"}],
+                                                   simulated=True, speed=1)
+            for _ in range(200):
+                if (await client.figures(campaign))["nodes"]["e1"]["sent"] == 2:
+                    break
+                await asyncio.sleep(0.05)
+            assert await client.fire_event(campaign, "ana", "e1", "open", machine=True)
+            assert (await client.convert(campaign, "ben@example.com"))["lead"] == "ben"
+            report = await client.convert_csv(campaign, "key,email\nana,a@example.com\n\n,b@example.com\n")
+            assert report["recorded"] == 1 and report["rejected"][0]["line"] == 4
+            try:
+                await client.fire_event(campaign, "ana", "", "open")
+            except EngineError as exc:
+                refused = str(exc)
+            leads = await client.leads(campaign)
+        finally:
+            await client.close()
+            await server.stop()
+            await service.stop()
+        return refused, leads
+
+    refused, leads = asyncio.run(scenario())
+    assert refused == '"email": required (the email node the event is about)'
+    assert [x["key"] for x in leads["leads"]] == ["ana", "ben"] and "converted_at" in leads["leads"][0]
+    with Database(tmp_path / "engine.db").session() as s:
+        stored = s.execute(select(Event.type, Event.lead_key, Event.machine).where(Event.type != "delivered")
+                           .order_by(Event.id)).all()
+    assert [tuple(r) for r in stored if r[0] in ("open", "convert")] == [
+        ("open", "ana", True), ("convert", "ben", False), ("convert", "ana", False)]
