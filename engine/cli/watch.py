@@ -213,8 +213,8 @@ def event_command(
                                  help="The open or click was made by a machine (a mail privacy proxy, a link "
                                       "scanner): conditions count it only where they say so."),
     csv_path: Optional[Path] = typer.Option(None, "--csv",
-                                            help="For convert: a CSV of lead keys (the column named key, or "
-                                                 "the first column), one conversion per row."),
+                                            help="For convert: a CSV with a header line; the lead keys are in "
+                                                 "the column named key, or else the first. One conversion a row."),
     campaign: Optional[int] = typer.Option(None, "--campaign", help="The campaign id (default: the newest)."),
 ) -> None:
     """Inject a simulated open or click, handled like a real one, or mark leads converted (purchases off email)."""
