@@ -363,8 +363,7 @@ class Batch:
         if self.slot is None:
             self.slot = ctx.last_slot
             if self.slot is None:
-                row = fetch_all(self.session, "SELECT MAX(next_attempt_at) FROM sends WHERE campaign_id = ?",
-                                (ctx.campaign_id,))
+                row = fetch_all(self.session, SELECT_LAST_SLOT, (ctx.campaign_id,))
                 self.slot = float(row[0][0]) if row and row[0][0] is not None else float("-inf")
         self.slot = max(float(self.now), self.slot + ctx.send_interval_ms)
         return int(round(self.slot))
@@ -480,33 +479,54 @@ def fill_batch_leads(session: Session, lead_ids: Iterable[int]) -> None:
     execute_many(session, "INSERT INTO batch_leads (lead_id) VALUES (?)", [(i,) for i in lead_ids])
 
 
-_IN_BATCH = "lead_id IN (SELECT lead_id FROM batch_leads)"
-SELECT_TOKENS = ("SELECT id, lead_id, parent_id, node, state, tracked, path, last_send, created_at, finished_at,"
-                 f" version FROM tokens WHERE {_IN_BATCH} AND state = 'waiting'")
-SELECT_SENDS = ("SELECT id, lead_id, token_id, node, at, message_id, status, opened_at, clicked_at,"
-                f" clicked_urls, sent_at FROM sends WHERE {_IN_BATCH}")
-SELECT_WAITS = (f"SELECT id, token_id, lead_id, node, due_at, state, fired_at FROM waits WHERE {_IN_BATCH}"
-                " AND state = 'pending'")
-SELECT_LISTENERS = ("SELECT id, lead_id, token_id, condition, send_id, event, url, mode, since, until, state,"
-                    f" triggered_token FROM listeners WHERE {_IN_BATCH} AND state = 'listening'")
+# -- the batch's statements ------------------------------------------------
+# Generated once, at import, from the typed tables (engine/store/statements.py):
+# a column is named through its model, so a misspelt one fails here. The rows
+# that ``load`` reads and ``flush`` writes follow each statement's column order.
+from sqlalchemy import func, select  # noqa: E402
+
+from engine.store.models import Event, Lead, Listener, Send, Skip, Suppression, Token, Wait  # noqa: E402
+from engine.store.statements import PARAM, in_batch, sql, update  # noqa: E402
+
+SELECT_TOKENS = sql(select(Token.id, Token.lead_id, Token.parent_id, Token.node, Token.state, Token.tracked,
+                           Token.path, Token.last_send, Token.created_at, Token.finished_at, Token.version)
+                    .where(in_batch(Token.lead_id), Token.state == "waiting"))
+SELECT_SENDS = sql(select(Send.id, Send.lead_id, Send.token_id, Send.node, Send.at, Send.message_id, Send.status,
+                          Send.opened_at, Send.clicked_at, Send.clicked_urls, Send.sent_at)
+                   .where(in_batch(Send.lead_id)))
+SELECT_WAITS = sql(select(Wait.id, Wait.token_id, Wait.lead_id, Wait.node, Wait.due_at, Wait.state, Wait.fired_at)
+                   .where(in_batch(Wait.lead_id), Wait.state == "pending"))
+SELECT_LISTENERS = sql(select(Listener.id, Listener.lead_id, Listener.token_id, Listener.condition, Listener.send_id,
+                              Listener.event, Listener.url, Listener.mode, Listener.since, Listener.until,
+                              Listener.state, Listener.triggered_token)
+                       .where(in_batch(Listener.lead_id), Listener.state == "listening"))
 #: A lead whose address is on the installation's suppression list (stored lower-cased).
-SELECT_SUPPRESSED = ("SELECT l.id, s.reason FROM leads l JOIN suppressions s ON s.email = lower(l.email)"
-                     " WHERE l.id IN (SELECT lead_id FROM batch_leads)")
-SELECT_UNSUBSCRIBED = "SELECT id FROM leads WHERE id IN (SELECT lead_id FROM batch_leads) AND unsubscribed_at IS NOT NULL"
-INSERT_TOKEN = insert_sql("tokens", "id, campaign_id, lead_id, parent_id, node, state, tracked, path, last_send,"
-                                    " created_at, finished_at, version")
-INSERT_SEND = insert_sql("sends", "id, campaign_id, lead_id, token_id, node, at, message_id, status, attempts,"
-                                  " sent_at, next_attempt_at, opened_at, clicked_at, clicked_urls")
-INSERT_SKIP = insert_sql("skips", "campaign_id, lead_id, token_id, node, send_id, at, reason")
-INSERT_WAIT = insert_sql("waits", "id, campaign_id, token_id, lead_id, node, due_at, state, fired_at")
-INSERT_LISTENER = insert_sql("listeners", "id, campaign_id, lead_id, token_id, condition, send_id, event, url,"
-                                          " mode, since, until, state, triggered_token")
-UPDATE_TOKEN = ("UPDATE tokens SET node = ?, state = ?, tracked = ?, path = ?, last_send = ?, finished_at = ?,"
-                " version = ? WHERE id = ? AND version = ?")
-FAIL_ENDED_TOKEN = "UPDATE tokens SET state = 'failed', version = version + 1 WHERE id = ? AND state = 'finished'"
-UPDATE_SEND_EVENTS = "UPDATE sends SET opened_at = ?, clicked_at = ?, clicked_urls = ? WHERE id = ?"
-UPDATE_SEND_DELIVERED = "UPDATE sends SET status = ?, at = ?, sent_at = ? WHERE id = ?"
-UPDATE_WAIT = "UPDATE waits SET state = ?, fired_at = ? WHERE id = ? AND state = 'pending'"
-UPDATE_LISTENER = "UPDATE listeners SET state = ?, triggered_token = ? WHERE id = ? AND state = 'listening'"
-UPDATE_EVENT = ("UPDATE events SET state = ?, send_id = ?, triggered = ?, handled_at = ? WHERE id = ?"
-                " AND state = 'pending'")
+SELECT_SUPPRESSED = sql(select(Lead.id, Suppression.reason)
+                        .join_from(Lead, Suppression, Suppression.email == func.lower(Lead.email))
+                        .where(in_batch(Lead.id)))
+SELECT_UNSUBSCRIBED = sql(select(Lead.id).where(in_batch(Lead.id), Lead.unsubscribed_at.is_not(None)))
+#: Where a simulated provider's queue ends for this campaign (``_next_slot``).
+SELECT_LAST_SLOT = sql(select(func.max(Send.next_attempt_at)).where(Send.campaign_id == PARAM))
+INSERT_TOKEN = insert_sql(Token.id, Token.campaign_id, Token.lead_id, Token.parent_id, Token.node, Token.state,
+                          Token.tracked, Token.path, Token.last_send, Token.created_at, Token.finished_at,
+                          Token.version)
+INSERT_SEND = insert_sql(Send.id, Send.campaign_id, Send.lead_id, Send.token_id, Send.node, Send.at, Send.message_id,
+                         Send.status, Send.attempts, Send.sent_at, Send.next_attempt_at, Send.opened_at,
+                         Send.clicked_at, Send.clicked_urls)
+INSERT_SKIP = insert_sql(Skip.campaign_id, Skip.lead_id, Skip.token_id, Skip.node, Skip.send_id, Skip.at, Skip.reason)
+INSERT_WAIT = insert_sql(Wait.id, Wait.campaign_id, Wait.token_id, Wait.lead_id, Wait.node, Wait.due_at, Wait.state,
+                         Wait.fired_at)
+INSERT_LISTENER = insert_sql(Listener.id, Listener.campaign_id, Listener.lead_id, Listener.token_id,
+                             Listener.condition, Listener.send_id, Listener.event, Listener.url, Listener.mode,
+                             Listener.since, Listener.until, Listener.state, Listener.triggered_token)
+UPDATE_TOKEN = update(Token.node, Token.state, Token.tracked, Token.path, Token.last_send, Token.finished_at,
+                      Token.version, where=(Token.id == PARAM, Token.version == PARAM))
+FAIL_ENDED_TOKEN = update((Token.state, "failed"), (Token.version, Token.version + 1),
+                          where=(Token.id == PARAM, Token.state == "finished"))
+UPDATE_SEND_EVENTS = update(Send.opened_at, Send.clicked_at, Send.clicked_urls, where=(Send.id == PARAM,))
+UPDATE_SEND_DELIVERED = update(Send.status, Send.at, Send.sent_at, where=(Send.id == PARAM,))
+UPDATE_WAIT = update(Wait.state, Wait.fired_at, where=(Wait.id == PARAM, Wait.state == "pending"))
+UPDATE_LISTENER = update(Listener.state, Listener.triggered_token,
+                         where=(Listener.id == PARAM, Listener.state == "listening"))
+UPDATE_EVENT = update(Event.state, Event.send_id, Event.triggered, Event.handled_at,
+                      where=(Event.id == PARAM, Event.state == "pending"))

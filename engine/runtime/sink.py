@@ -33,13 +33,13 @@ from engine.faults import crash_point
 from engine.store import suppression
 from engine.store.bulk import begin_write, execute_many, fetch_all, insert_sql
 from engine.store.database import Database
-from engine.store.models import Campaign, Lead
+from engine.store.models import Campaign, Event, Lead
 from engine.tracking.machine import BURST, BurstWatch, MachineRules, default_rules
 
 log = logging.getLogger("mailbranch.sink")
 
-INSERT_EVENT = insert_sql("events", "campaign_id, lead_id, lead_key, type, node, send_id, url, at, source, state,"
-                                    " triggered")
+INSERT_EVENT = insert_sql(Event.campaign_id, Event.lead_id, Event.lead_key, Event.type, Event.node, Event.send_id,
+                          Event.url, Event.at, Event.source, Event.state, Event.triggered)
 #: Opens, clicks and unsubscribes: with who made them and, when synced from the relay, its key.
 INSERT_TRACKED = ("INSERT INTO events (campaign_id, lead_id, lead_key, type, node, send_id, url, at, source, state,"
                   " triggered, machine, relay_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"

@@ -4,9 +4,10 @@ The engine reads and writes tens of thousands of rows per batch. SQLAlchemy
 builds a parameter dict and a ``Row`` per row and runs type processors on
 each; for the engine's plain columns (integers, text, booleans) that is pure
 overhead, so the hot batch statements are plain SQL with ``?`` placeholders,
-run on the session's own connection (same transaction) with tuples. The
-tables themselves are the typed models in ``models.py``; the SQL here names
-their columns, and the engine tests exercise every statement.
+run on the session's own connection (same transaction) with tuples. That
+SQL is generated from the typed models in ``models.py`` once, at import
+(``statements.py``), so each column is declared once; only the placeholder
+style is decided here, per connection.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
+
+from engine.store.statements import ColumnLike, insert
 
 
 def _sql_for(session: Session, sql: str) -> tuple[Any, str]:
@@ -48,9 +51,9 @@ def fetch_all(session: Session, sql: str, params: Sequence[Any] = ()) -> list[tu
         cursor.close()
 
 
-def insert_sql(table: str, columns: str) -> str:
-    names = [c.strip() for c in columns.split(",")]
-    return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
+def insert_sql(*columns: ColumnLike) -> str:
+    """``INSERT`` of tuples in the order of ``columns`` (``Token.id, Token.lead_id, ...``)."""
+    return insert(*columns)
 
 
 def begin_write(session: Session) -> None:
