@@ -59,7 +59,7 @@ class MachineRules:
     scanner_networks: tuple[Network, ...] = ()
     head_is_machine: bool = True
     #: A click this soon after the email was delivered is a scanner's (0: rule off).
-    click_ms_after_delivery: int = 2000
+    click_ms_after_delivery: int = 1000
     #: This many different links of one message clicked within ``burst_ms``: a scanner.
     burst_links: int = 2
     burst_ms: int = 1000
@@ -166,7 +166,7 @@ def parse_rules(data: object) -> MachineRules:
         scanner_agents=_strings(data, "scanner_agents"),
         scanner_networks=_networks(data, "scanner_networks"),
         head_is_machine=head,
-        click_ms_after_delivery=int(_number(data, "click_seconds_after_delivery", 2) * 1000),
+        click_ms_after_delivery=int(_number(data, "click_seconds_after_delivery", 1) * 1000),
         burst_links=max(2, int(_number(data, "burst_links", 2))),
         burst_ms=int(_number(data, "burst_seconds", 1) * 1000),
     )
