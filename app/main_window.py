@@ -26,6 +26,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QWidget
 from qasync import asyncSlot
 
 from app.app_menus import add_app_actions, build_menus
+from app.campaign_launch import flow_to_run, run_target
 from app.client import EngineError
 from app.engine_process import EngineOptions, EngineProcess
 from app.mailbox_view import MailboxView
@@ -39,8 +40,7 @@ from app.settings_dialog import SettingsDialog
 from app.suppression_view import SuppressionView
 from editor import style
 from editor.window import EditorWindow, default_window_size
-from engine.delivery.render import DEFAULT_SENDER
-from engine.flow.fileformat import dumps_flow, loads_flow
+from engine.flow.fileformat import loads_flow
 from engine.flow.model import Flow
 from engine.flow.validate import has_errors
 
@@ -208,31 +208,9 @@ class MainWindow(QMainWindow):
         return dialog.request()
 
     def run_target(self) -> RunTarget:
-        """Where a real run would send: from the running engine's own word, else from the settings."""
-        facts, options = self.engine_facts, self.engine.options
-        if "outgoing" in facts:
-            outgoing = facts["outgoing"]
-        else:
-            url = (options.smtp_url or "sandbox").strip()
-            outgoing = None if url.lower() == "sandbox" else url.split("@")[-1].split("://")[-1]
-        public = facts.get("tracking") or options.public_url or \
-            f"http://{options.tracking_host}:{self.engine.tracking_port or options.tracking_port}"
-        senders = self.campaign_senders() or list(dict.fromkeys(n.get("sender") or DEFAULT_SENDER
-                                     for n in self.document.flow.nodes if n.type == "email"))
-        return RunTarget(outgoing, public, senders)
-
-    def flow_with_sender(self, flow: Flow) -> dict:
-        """The flow file to run: Settings' default sender filled in where the flow names none."""
-        from engine.delivery.identity import with_default_sender
-
-        return with_default_sender(json.loads(dumps_flow(flow)), AppSettings.load(self.settings).default_sender())
-
-    def campaign_senders(self) -> list[str]:
-        """Who the campaign's emails are from, as the engine will send them (with Settings' default)."""
-        from engine.delivery.identity import flow_identities
-
-        return [i.from_header() for i in flow_identities(loads_flow(json.dumps(self.flow_with_sender(
-            self.document.flow))))]
+        """Where a real run would send and from whom, for the Run dialog (``app/campaign_launch.py``)."""
+        return run_target(self.document.flow, AppSettings.load(self.settings), self.engine_facts,
+                          self.engine.options, self.engine.tracking_port)
 
     def run_campaign(self, simulated: bool = False) -> bool:
         """Campaign > Run / Simulate: validate, ask for leads, then start it."""
@@ -258,8 +236,8 @@ class MainWindow(QMainWindow):
         flow = self.document.flow.copy()
         try:
             campaign_id = await self.engine.client.start_campaign(
-                self.flow_with_sender(flow), request.lead_payload(), simulated=request.simulated,
-                speed=request.speed, name=flow.name)
+                flow_to_run(flow, AppSettings.load(self.settings)), request.lead_payload(),
+                simulated=request.simulated, speed=request.speed, name=flow.name)
         except EngineError as exc:
             self.notify("The campaign did not start", str(exc))
             return

@@ -1,0 +1,46 @@
+"""What starting a campaign sends to the engine, and what the Run dialog tells the user first.
+
+Both come from the same three things: the flow as drawn, the app's settings
+(the default sender, the outgoing server, the tracking address) and what a
+running engine says about itself (``/health``), which wins over the settings
+because a reattached engine may have been started with other ones. Kept out
+of the window so that the sentence "Send to N people from SENDER through
+SERVER" and the flow actually sent are computed by one piece of code.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from app.engine_process import EngineOptions
+from app.run_dialog import RunTarget
+from app.settings import AppSettings
+from engine.delivery.identity import flow_identities, with_default_sender
+from engine.delivery.render import DEFAULT_SENDER
+from engine.flow.fileformat import dumps_flow, loads_flow
+from engine.flow.model import Flow
+
+
+def flow_to_run(flow: Flow, settings: AppSettings) -> dict:
+    """The flow file to run: Settings' default sender filled in where the flow names none."""
+    return with_default_sender(json.loads(dumps_flow(flow)), settings.default_sender())
+
+
+def campaign_senders(flow: Flow, settings: AppSettings) -> list[str]:
+    """Who the campaign's emails are from, as the engine will send them (with Settings' default)."""
+    senders = [i.from_header() for i in flow_identities(loads_flow(json.dumps(flow_to_run(flow, settings))))]
+    return senders or list(dict.fromkeys(n.get("sender") or DEFAULT_SENDER for n in flow.nodes if n.type == "email"))
+
+
+def run_target(flow: Flow, settings: AppSettings, engine_facts: dict[str, Any], options: EngineOptions,
+               tracking_port: int | None) -> RunTarget:
+    """Where a real run would send: from the running engine's own word, else from the settings."""
+    if "outgoing" in engine_facts:
+        outgoing = engine_facts["outgoing"]
+    else:
+        url = (options.smtp_url or "sandbox").strip()
+        outgoing = None if url.lower() == "sandbox" else url.split("@")[-1].split("://")[-1]
+    public = engine_facts.get("tracking") or options.public_url or \
+        f"http://{options.tracking_host}:{tracking_port or options.tracking_port}"
+    return RunTarget(outgoing, public, campaign_senders(flow, settings))
