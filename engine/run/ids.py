@@ -9,19 +9,10 @@ block, and a rolled-back batch gives its block back with it.
 
 from __future__ import annotations
 
-from sqlalchemy import String, func, select, text, update
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import Session
 
-from engine.store.base import Base
-from engine.store.models import Id, Listener, Send, Token, Wait
-
-
-class IdCounter(Base):
-    __tablename__ = "id_counters"
-
-    name: Mapped[str] = mapped_column(String(32), primary_key=True)
-    next_id: Mapped[int] = mapped_column(Id)
-
+from engine.store.models import IdCounter, Listener, Send, Token, Wait
 
 _TABLES = {"tokens": Token, "sends": Send, "waits": Wait, "listeners": Listener}
 

@@ -14,7 +14,18 @@ from __future__ import annotations
 import secrets
 from typing import Any, Optional
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.store.base import Base
@@ -255,6 +266,15 @@ class RelayCursor(Base):
     waiting: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class IdCounter(Base):
+    """The next free id of a table whose ids the engine hands out itself (``engine.run.ids``, SQLite)."""
+
+    __tablename__ = "id_counters"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    next_id: Mapped[int] = mapped_column(Id)
+
+
 class EngineCounter(Base):
     """Installation-wide counts that outlive a process (rejected tracking requests)."""
 
@@ -290,7 +310,9 @@ def read_counter(session, name: str) -> int:
     return row.value if row else 0
 
 
-# The installation's suppression list (it replaced the ``unsubscribes`` table of release 0.1).
+# The installation's suppression list (it replaced the ``unsubscribes`` table of release 0.1),
+# and the sandbox's mailbox: tables with modules of their own, registered with the rest.
+from engine.store.mailbox import MailboxMessage  # noqa: E402,F401
 from engine.store.suppression import Suppression  # noqa: E402,F401
 
 

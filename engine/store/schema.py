@@ -71,9 +71,7 @@ class MigrationResult:
 
 
 def target_metadata() -> MetaData:
-    """Every Mailbranch table, registered by importing the modules that declare them."""
-    import engine.delivery.mailbox  # noqa: F401
-    import engine.run.ids  # noqa: F401
+    """Every Mailbranch table: all are declared in ``engine.store`` and registered by ``models``."""
     import engine.store.models  # noqa: F401
     from engine.store.base import Base
 
