@@ -10,7 +10,7 @@ from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem
 
 from editor import style
-from engine.flow.model import NODE_TYPES
+from engine.flow.model import node_types
 
 NODE_TYPE_MIME = "application/x-mailbranch-node-type"
 
@@ -28,7 +28,7 @@ class Palette(QListWidget):
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setSpacing(2)
         self.setUniformItemSizes(True)
-        for node_type in NODE_TYPES:
+        for node_type in (t for t in node_types() if t in style.TYPE_TITLES):
             item = QListWidgetItem(style.type_icon(node_type), style.TYPE_TITLES[node_type])
             item.setData(Qt.ItemDataRole.UserRole, node_type)
             item.setToolTip(style.TYPE_HINTS[node_type] + "\nDrag onto the canvas, or double-click to add.")

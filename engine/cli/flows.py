@@ -21,6 +21,7 @@ from engine.cli.common import (
 )
 from engine.flow.durations import DurationError, format_duration, parse_duration
 from engine.flow.validate import has_errors, validate
+from engine.nodes.registry import node_type
 
 
 @app.command("validate")
@@ -84,6 +85,20 @@ def parse_until(text: Optional[str]) -> Optional[float]:
         fail(f"--until: {exc}")
 
 
+def parse_start(text: Optional[str]) -> Optional[int]:
+    """``--start``: an ISO 8601 date and time with its offset -> epoch milliseconds."""
+    if text is None:
+        return None
+    from datetime import datetime
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        fail(f"--start: {text!r} is not a date and time with an offset; write it like 2026-03-02T08:00:00+01:00")
+    return int(moment.timestamp() * 1000)
+
+
 _RATE_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 
 
@@ -137,9 +152,10 @@ def read_events(path: Optional[Path]) -> list[dict]:
             fail(f"{path}, line {number}: not valid JSON ({exc.msg})")
         if not isinstance(raw, dict):
             fail(f"{path}, line {number}: each line must be a JSON object")
-        if raw.get("type") not in ("open", "click"):
-            fail(f"{path}, line {number}: 'type' must be \"open\" or \"click\"")
-        for key in ("lead", "email"):
+        if raw.get("type") not in ("open", "click", "convert"):
+            fail(f"{path}, line {number}: 'type' must be \"open\", \"click\" or \"convert\"")
+        # A conversion is the lead's, not an email's (SEMANTICS 10): it names no email.
+        for key in ("lead",) if raw["type"] == "convert" else ("lead", "email"):
             if not isinstance(raw.get(key), str):
                 fail(f"{path}, line {number}: '{key}' must be text")
         if raw.get("url") is not None and not isinstance(raw["url"], str):
@@ -154,7 +170,7 @@ def read_events(path: Optional[Path]) -> list[dict]:
             at = parse_duration(raw.get("at"))
         except DurationError as exc:
             fail(f"{path}, line {number}: 'at': {exc}")
-        events.append({"lead": raw["lead"], "type": raw["type"], "email": raw["email"],
+        events.append({"lead": raw["lead"], "type": raw["type"], "email": raw.get("email"),
                        "url": raw.get("url"), "at": at, "machine": machine})
     return events
 
@@ -171,6 +187,10 @@ def simulate_command(
     send_rate: Optional[str] = typer.Option(None, "--send-rate",
                                             help="A provider's rate, e.g. 14/s, 500/m, 10000/h: sends leave "
                                                  "the queue in order at that rate (default: at once)."),
+    start: Optional[str] = typer.Option(None, "--start",
+                                        help="Where campaign time 0 falls on the calendar, ISO 8601 with an "
+                                             "offset, e.g. 2026-03-02T08:00:00+01:00 (default: now); send "
+                                             "windows open by it. Output times stay seconds from the start."),
 ) -> None:
     """Run a flow on a simulated clock with a simulated outbox until it is complete."""
     from engine.sim.simulate import simulate
@@ -181,6 +201,7 @@ def simulate_command(
     flow = read_valid_flow(flow_path, "simulating")
     until_s = parse_until(until)
     rate = parse_send_rate(send_rate)
+    start_ms = parse_start(start)
     lead_list, imported = read_leads(leads)
     if imported is not None and not as_json:
         for rejection in imported.rejected:
@@ -202,7 +223,7 @@ def simulate_command(
             progress.update(task, advance=played)
     try:
         result = simulate(flow, lead_list, events, mode=mode, until=until_s, db=db, on_progress=progress_cb,
-                          send_rate=rate)
+                          send_rate=rate, start=start_ms)
     finally:
         if progress is not None:
             progress.stop()
@@ -215,16 +236,21 @@ def simulate_command(
 def print_summary(result, flow) -> None:
     figures = result.figures
     table = Table(title=f"{flow.name}: {figures.leads} leads", title_justify="left")
-    columns = ("step", "waiting", "passed", "sent", "opened", "clicked", "yes", "no", "ended")
+    columns = ("step", "waiting", "passed", "sent", "opened", "clicked", "outputs", "ended")
     for column in columns:
         table.add_column(column, justify="left" if column == "step" else "right", no_wrap=True)
     for node in flow.nodes:
         f = figures.nodes[node.id]
-        email, cond = node.type == "email", node.type == "condition"
-        table.add_row(f"{node.id} ({node.type})", str(f.waiting), str(f.passed),
-                      str(f.sent) if email else "", str(f.opened) if email else "",
-                      str(f.clicked) if email else "", str(f.yes) if cond else "",
-                      str(f.no) if cond else "", str(f.finished + f.failed) if node.type == "end" else "")
+        kind = node_type(node.type)
+        shows = set(kind.figures)
+
+        def cell(name: str, value: int, shows: set = shows) -> str:
+            return str(value) if name in shows else ""
+        ports = kind.ports(node)
+        outputs = " · ".join(f"{p.title} {f.ports.get(p.name, 0)}" for p in ports) if len(ports) > 1 else ""
+        table.add_row(f"{node.id} ({node.type})", cell("waiting", f.waiting), str(f.passed),
+                      cell("sent", f.sent), cell("opened", f.opened), cell("clicked", f.clicked), outputs,
+                      str(f.finished + f.failed) if kind.is_exit else "")
     out.print(table)
     opens = sum(1 for e in result.events if e["type"] == "open")
     clicks = len(result.events) - opens

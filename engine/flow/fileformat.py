@@ -22,10 +22,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Union
 
-from engine.flow.model import FORMAT, NODE_TYPES, SETTINGS, Edge, Flow, Node
+from engine.flow.model import FORMAT, Edge, Flow, Node, node_types
 from engine.flow.text import bad_character, shown
+from engine.nodes.registry import is_registered
+from engine.nodes.registry import node_type as type_of
 
-_TYPE_WORDS = {str: "text", int: "a number", float: "a number", list: "a list", dict: "an object"}
+_TYPE_WORDS = {str: "text", int: "a number", float: "a number", list: "a list", dict: "an object",
+               bool: "true or false"}
 
 #: Migrations keyed by the version they read, each returning the next version's data.
 MIGRATIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
@@ -147,11 +150,11 @@ def _node_from_data(raw: Any, index: int) -> Node:
     where = f"node '{node_id}'"
     node_type = raw.get("type")
     if not isinstance(node_type, str):
-        raise FlowFileError(f"{where}: field 'type' must be text, one of {', '.join(NODE_TYPES)}")
-    if node_type not in NODE_TYPES:
+        raise FlowFileError(f"{where}: field 'type' must be text, one of {', '.join(node_types())}")
+    if not is_registered(node_type):
         raise FlowFileError(f"{where}: unknown node type '{shown(node_type)}'; expected one of "
-                            f"{', '.join(NODE_TYPES)}")
-    known = SETTINGS[node_type]
+                            f"{', '.join(node_types())}")
+    known = type_of(node_type).accepted()
     settings: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for key, value in raw.items():
@@ -161,7 +164,7 @@ def _node_from_data(raw: Any, index: int) -> Node:
             if value is None:
                 continue
             types = known[key]
-            if isinstance(value, bool) or not isinstance(value, types):
+            if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
                 words = " or ".join(dict.fromkeys(_TYPE_WORDS[t] for t in types))
                 raise FlowFileError(f"{where}: field '{key}' must be {words}")
             settings[key] = value

@@ -15,31 +15,15 @@ from typing import Any, Optional
 
 from engine.flow import errors
 from engine.flow.signals import Signal
+from engine.nodes.registry import node_type, type_names
 
 FORMAT = "mailbranch.flow/1"
 
-#: Output ports by node type; the order is the order ports are drawn in.
-OUTPUT_PORTS: dict[str, tuple[str, ...]] = {
-    "start": ("next",),
-    "email": ("next",),
-    "condition": ("yes", "no"),
-    "wait": ("next",),
-    "end": (),
-}
-NODE_TYPES: tuple[str, ...] = tuple(OUTPUT_PORTS)
 
-#: The logic fields each node type has, with the JSON types the reader accepts.
-#: Everything else on a node (position, colour, note...) is kept in ``extra``.
-SETTINGS: dict[str, dict[str, tuple[type, ...]]] = {
-    "start": {"leads": (list,)},
-    "email": {"subject": (str,), "html": (str,), "text": (str,), "sender": (str,), "format": (str,)},
-    "condition": {"event": (str,), "email": (str,), "url": (str,), "mode": (str,)},
-    "wait": {"duration": (str, int, float)},
-    "end": {},
-}
 
-EVENTS = ("open", "click")
-MODES = ("parallel", "exclusive")
+def node_types() -> tuple[str, ...]:
+    """The ``type`` names a flow may use, in palette order (the registry's)."""
+    return type_names()
 
 
 @dataclass(eq=False)
@@ -56,7 +40,8 @@ class Node:
 
     @property
     def ports(self) -> tuple[str, ...]:
-        return OUTPUT_PORTS.get(self.type, ())
+        """Output port names, in drawing order (a split's depend on its branches)."""
+        return node_type(self.type).port_names(self)
 
     @property
     def mode(self) -> str:
@@ -150,7 +135,7 @@ class Flow:
         return edge.target if edge else None
 
     def start_nodes(self) -> list[Node]:
-        return [n for n in self._nodes.values() if n.type == "start"]
+        return [n for n in self._nodes.values() if node_type(n.type).is_entry]
 
     def new_node_id(self, prefix: str) -> str:
         """A fresh id such as ``e4`` for a new node of the given prefix."""
@@ -209,7 +194,7 @@ class Flow:
             raise errors.UnknownPortError(f"A {src.type} step has no '{port}' output.")
         if source == target:
             raise errors.SelfLoopError("A step cannot lead to itself.")
-        if self._nodes[target].type == "start":
+        if node_type(self._nodes[target].type).is_entry:
             raise errors.IntoStartError("Nothing can lead into the Start step.")
         if self.edge_on(source, port) is not None:
             raise errors.PortInUseError("This output is already connected; delete its edge first.")

@@ -25,19 +25,14 @@ from typing import Any, Optional
 
 import networkx as nx
 
-from engine.flow.body import FORMATS, body_html
-from engine.flow.durations import (
-    MAX_WAIT_SECONDS,
-    DurationError,
-    DurationTooLongError,
-    format_duration,
-    parse_duration,
-)
+from engine.flow import campaign
 from engine.flow.fields import unknown_fields
-from engine.flow.links import link_urls
-from engine.flow.model import EVENTS, MODES, Edge, Flow, Node
-from engine.flow.templates import MAX_SUBJECT_CHARS, template_error
+from engine.flow.model import Edge, Flow, Node
 from engine.flow.text import bad_character, bad_text_sentence, shown
+from engine.nodes.base import Role
+from engine.nodes.graph import GraphFacts
+from engine.nodes.registry import node_type
+from engine.nodes.wording import label
 
 ERROR = "error"
 WARNING = "warning"
@@ -67,13 +62,6 @@ class Finding:
 
 def has_errors(findings: list[Finding]) -> bool:
     return any(f.is_error for f in findings)
-
-
-def label(node: Node) -> str:
-    """How a message names a step: its type and id, with the subject for an email."""
-    if node.type == "email" and isinstance(node.get("subject"), str) and node.get("subject"):
-        return f"email “{shown(node.id)}” ({shown(node.get('subject'))})"
-    return f"{node.type} “{shown(node.id)}”"
 
 
 class _Validator:
@@ -106,7 +94,7 @@ class _Validator:
 
     # -- structure -------------------------------------------------------
     def check_starts(self) -> None:
-        starts = [n.id for n in self.nodes.values() if n.type == "start"]
+        starts = [n.id for n in self.nodes.values() if node_type(n.type).is_entry]
         if not starts:
             self.add("no-start", ERROR, "The flow has no Start step. Add one: it is where every lead enters.")
         elif len(starts) > 1:
@@ -134,7 +122,7 @@ class _Validator:
                 self.add("bad-edge", ERROR, f"An edge leaves {label(source)} by “{shown(edge.port)}”, but a "
                          f"{source.type} step has {ports}. Reconnect it from a real output.", source.id, edge)
                 continue
-            if target.type == "start":
+            if node_type(target.type).is_entry:
                 self.add("bad-edge", ERROR, f"An edge from {label(source)} leads into the Start step; "
                          "nothing can lead into Start. Delete the edge.", source.id, edge)
                 continue
@@ -147,27 +135,13 @@ class _Validator:
             self.graph.add_edge(source.id, target.id)
 
     def check_ports(self) -> None:
+        """Each node type says what its outputs need (``dead-end``, a condition's YES and NO)."""
         for node in self.nodes.values():
-            if node.type == "condition":
-                yes = self.port_edge.get((node.id, "yes"))
-                no = self.port_edge.get((node.id, "no"))
-                if yes is None:
-                    self.add("missing-yes-path", ERROR, f"The YES output of {label(node)} leads nowhere. "
-                             "Connect it to what should happen when the lead "
-                             f"{'clicks' if node.get('event') == 'click' else 'opens'}.", node.id)
-                if no is None:
-                    self.add("missing-no-path", ERROR, f"{label(node).capitalize()} has no NO path. Connect "
-                             "its NO output to a Wait: that wait is how long the condition waits for "
-                             "the event.", node.id)
-                elif self.nodes[no.target].type != "wait":
-                    self.add("no-path-must-start-with-wait", ERROR, f"The NO path of {label(node)} starts "
-                             f"with {label(self.nodes[no.target])}. Put a Wait first: it is how long the "
-                             "condition waits for the event.", node.id, no)
-                continue
-            for port in node.ports:
-                if (node.id, port) not in self.port_edge:
-                    self.add("dead-end", ERROR, f"{label(node).capitalize()} leads nowhere. Connect it to "
-                             "the next step, or to an End.", node.id)
+            connected = {port: edge.target for (source, port), edge in self.port_edge.items()
+                         if source == node.id and edge.target in self.nodes}
+            for finding in node_type(node.type).port_findings(node, connected, self.flow):
+                edge = self.port_edge.get((node.id, finding.port)) if finding.port else None
+                self.add(finding.code, finding.severity, finding.message, node.id, edge)
 
     def check_text(self) -> None:
         """Every string valid Unicode and every number finite, wherever the flow holds it."""
@@ -181,7 +155,7 @@ class _Validator:
                 for key, value in source.items():
                     if key == "duration":
                         continue  # check_settings explains a bad duration in its own words
-                    for where, problem in _odd_values(value, f"the {_field_word(key)} of {label(node)}", key):
+                    for where, problem in _odd_values(value, f"the {_field_word(node, key)} of {label(node)}", key):
                         self.add("bad-setting", ERROR, f"{where[0].upper()}{where[1:]} {problem}.", node.id)
         for edge in self.flow.edges:
             for key, value in edge.extra.items():
@@ -190,8 +164,10 @@ class _Validator:
                     self.add("bad-setting", ERROR, f"{spot[0].upper()}{spot[1:]} {problem}.", edge=edge)
 
     def check_settings(self) -> None:
+        for problem in campaign.problems(self.flow):
+            self.add("bad-setting", ERROR, problem)
         for node in self.nodes.values():
-            for problem in _setting_problems(node, self.nodes):
+            for problem in node_type(node.type).problems(node, self.flow):
                 self.add("bad-setting", ERROR, problem, node.id)
 
     def check_cycles(self) -> bool:
@@ -225,81 +201,35 @@ class _Validator:
                          "so no lead will ever get there. Connect it or delete it.", node_id)
         return reachable
 
-    # -- which email a condition watches --------------------------------
+    # -- checks that need the whole graph -------------------------------
     def check_watched_emails(self, reachable: set[str]) -> None:
-        conditions = [n for n in self.nodes.values() if n.type == "condition" and n.id in reachable]
-        if not conditions:
-            return
-        sub = self.graph.subgraph(reachable)
-        # Conditions reachable from start along a path that passes no email.
-        no_email = sub.subgraph([n for n in reachable if self.nodes[n].type != "email"])
-        bare = nx.descendants(no_email, self.start) if self.start in no_email else set()
-        idom = nx.immediate_dominators(sub, self.start)
-        nearest = self._nearest_emails(sub)
-        for cond in conditions:
-            named = cond.get("email")
-            watched: set[str]
-            if named:
-                if named not in self.nodes or self.nodes[named].type != "email":
-                    continue  # reported as bad-setting
-                if not _dominates(idom, named, cond.id):
-                    self.add("no-email-before-condition", ERROR, f"{label(cond).capitalize()} watches "
-                             f"{label(self.nodes[named])}, but some leads reach it without passing that "
-                             "email. Watch an email that is on every path to it, or leave the choice on "
-                             "“nearest”.", cond.id)
-                    continue
-                watched = {named}
-            else:
-                if cond.id in bare:
-                    self.add("no-email-before-condition", ERROR, f"Some leads reach {label(cond)} without "
-                             "having been sent any email, so there is nothing to watch. Put an Email "
-                             "before it on every path.", cond.id)
-                    continue
-                watched = nearest[cond.id]
-            if cond.get("event") == "click":
-                self._check_links(cond, watched)
-
-    def _nearest_emails(self, sub: nx.DiGraph) -> dict[str, set[str]]:
-        """For each node, the emails that can be the nearest one before it on some path."""
-        nearest: dict[str, set[str]] = {}
-        for node_id in nx.topological_sort(sub):
-            found: set[str] = set()
-            for pred in sub.predecessors(node_id):
-                if self.nodes[pred].type == "email":
-                    found.add(pred)
-                else:
-                    found |= nearest[pred]
-            nearest[node_id] = found
-        return nearest
-
-    def _check_links(self, cond: Node, watched: set[str]) -> None:
-        url = cond.get("url")
-        for email_id in sorted(watched):
-            email = self.nodes[email_id]
-            links = link_urls(body_html(email))
-            if not links:
-                self.add("click-without-links", ERROR, f"{label(cond).capitalize()} waits for a click in "
-                         f"{label(email)}, which has no links. Add a link to the email or make this an "
-                         "open condition.", cond.id)
-            elif url and url not in links:
-                self.add("click-without-links", ERROR, f"{label(cond).capitalize()} waits for a click on "
-                         f"{shown(url)}, which is not a link in {label(email)}. Pick one of its links.", cond.id)
+        """Each reachable node's own graph checks (which email a condition watches)."""
+        assert self.start is not None
+        facts = GraphFacts(self.nodes, self.graph, self.start, reachable)
+        for node_id in self.nodes:
+            if node_id in reachable:
+                node = self.nodes[node_id]
+                for finding in node_type(node.type).graph_findings(node, facts):
+                    self.add(finding.code, finding.severity, finding.message, node_id)
 
     def check_waits_on_yes_paths(self, reachable: set[str]) -> None:
-        """Waits that only tokens created by a YES trigger can reach (SEMANTICS 6).
+        """Holds (waits, windows) that only tokens created by a YES trigger can
+        reach (SEMANTICS 6, 10).
 
-        Walk (node, tracked) states: start is tracked, a NO edge makes a token
-        tracked, a YES edge leads to a token that may be untracked.
+        Walk (node, tracked) states: start is tracked, a port whose role is the
+        timeout makes a token tracked, one whose role is the event leads to a
+        token that may be untracked, and any other port keeps the flag.
         """
         seen = {(self.start, True)}
         queue = deque(seen)
         while queue:
             node_id, tracked = queue.popleft()
-            for port in self.nodes[node_id].ports:
-                edge = self.port_edge.get((node_id, port))
-                if edge is None:
+            node = self.nodes[node_id]
+            for port in node_type(node.type).ports(node):
+                edge = self.port_edge.get((node_id, port.name))
+                if edge is None or edge.target not in self.nodes:
                     continue
-                state = True if port == "no" else (False if port == "yes" else tracked)
+                state = True if port.role == Role.TIMEOUT else (False if port.role == Role.EVENT else tracked)
                 key = (edge.target, state)
                 if key not in seen:
                     seen.add(key)
@@ -307,88 +237,16 @@ class _Validator:
         tracked_nodes = {n for n, t in seen if t}
         for node_id in reachable:
             node = self.nodes[node_id]
-            if node.type == "wait" and node_id not in tracked_nodes:
+            if node_type(node.type).holds and node_id not in tracked_nodes:
                 self.add("wait-on-yes-path", WARNING, f"{label(node).capitalize()} is only on YES paths. "
                          "Leads sent there by an event do not keep the campaign open, so the campaign "
-                         "may be complete before this wait ends.", node_id)
+                         f"may be complete before this {node.type} ends.", node_id)
 
 
-def _dominates(idom: dict[str, str], dominator: str, node: str) -> bool:
-    while True:
-        if node == dominator:
-            return True
-        parent = idom.get(node)
-        if parent is None or parent == node:
-            return False
-        node = parent
-
-
-def _setting_problems(node: Node, nodes: dict[str, Node]) -> list[str]:
-    problems: list[str] = []
-    name = label(node)
-    if node.type == "email":
-        if node.get("format") is not None and node.get("format") not in FORMATS:
-            problems.append(f"The body format of {name} is “{shown(node.get('format'))}”; choose “html” or "
-                            "“markdown”.")
-        for key, word in (("subject", "subject"), ("html", "body")):
-            if not (node.get(key) or "").strip():
-                problems.append(f"{name.capitalize()} has no {word}. Write one before running the campaign.")
-        subject = node.get("subject")
-        if isinstance(subject, str) and len(subject) > MAX_SUBJECT_CHARS:
-            problems.append(f"The subject of {name} has {len(subject):,} characters; a subject holds at most "
-                            f"{MAX_SUBJECT_CHARS}. Shorten it.")
-        for key, word in (("subject", "subject"), ("html", "body"), ("text", "text body")):
-            source = node.get(key)
-            if source:
-                error = template_error(source)
-                if error:
-                    problems.append(f"The {word} of {name} is a broken template ({error}). "
-                                    "Fix the {{ }} and {% %} tags.")
-    elif node.type == "wait":
-        duration = node.get("duration")
-        if duration is None:
-            problems.append(f"{name.capitalize()} has no duration. Set one, such as 3d or 12h.")
-        else:
-            try:
-                seconds = parse_duration(duration)
-            except DurationTooLongError as exc:
-                problems.append(f"The duration of {name} is not valid: {exc}; the longest wait is "
-                                f"{MAX_WAIT_SECONDS // 86400} days.")
-            except DurationError as exc:
-                problems.append(f"The duration of {name} is not valid: {exc}.")
-            else:
-                if round(seconds * 1000) <= 0:
-                    problems.append(f"{name.capitalize()} must wait longer than zero; set a duration such as 1d.")
-                elif seconds > MAX_WAIT_SECONDS:
-                    problems.append(f"{name.capitalize()} waits {format_duration(seconds)}, longer than the "
-                                    f"longest wait of {MAX_WAIT_SECONDS // 86400} days; set a shorter duration.")
-    elif node.type == "condition":
-        event = node.get("event")
-        if event not in EVENTS:
-            if event is None:
-                problems.append(f"{name.capitalize()} has no event. Choose “open” or “click”.")
-            else:
-                problems.append(f"{name.capitalize()} waits for an unknown event “{shown(event)}”. Choose “open” "
-                                "or “click”.")
-        if node.get("mode") is not None and node.get("mode") not in MODES:
-            problems.append(f"{name.capitalize()} has an unknown mode “{shown(node.get('mode'))}”. Choose "
-                            "“parallel” or “exclusive”.")
-        named = node.get("email")
-        if named and (named not in nodes or nodes[named].type != "email"):
-            problems.append(f"{name.capitalize()} watches “{shown(named)}”, which is not an email of this flow. "
-                            "Pick an email before it, or “nearest”.")
-        if node.get("url") and event == "open":
-            problems.append(f"{name.capitalize()} names a link, but only click conditions can. Remove the "
-                            "link or make it a click condition.")
-    return problems
-
-
-_FIELD_WORDS = {"subject": "subject", "html": "body", "text": "text body", "sender": "sender", "url": "link",
-                "event": "event", "email": "watched email", "mode": "mode", "leads": "lead list"}
-
-
-def _field_word(key: str) -> str:
-    return _FIELD_WORDS.get(key) or f"field “{shown(key)}”"
+def _field_word(node: Node, key: str) -> str:
+    """How a message names a node's field: its setting's word, or the raw key."""
+    setting = node_type(node.type).setting(key)
+    return setting.noun if setting is not None else f"field “{shown(key)}”"
 
 
 def _odd_values(value: Any, where: str, key: str = "") -> Iterator[tuple[str, str]]:

@@ -22,14 +22,13 @@ from sqlalchemy.orm import Session
 
 from engine.delivery.message_ids import message_id
 from engine.faults import crash_point
+from engine.flow.campaign import normal_url
 from engine.observe.logs import OPS
-from engine.run.handlers import HANDLERS, RESUME
-from engine.run.state import EventState, ListenerState, SendState, TokenState, WaitState
+from engine.run.state import EventState, LeadState, ListenerState, SendState, TokenState, WaitState
 from engine.store.bulk import execute_many, fetch_all, insert_sql
 
 if TYPE_CHECKING:
     from engine.run.context import RunContext
-    from engine.run.spec import ConditionSpec
 
 WAIT, EVENT = 0, 1  # rank within one instant: due waits fire before events
 #: Events about a send's fate rather than the lead's behaviour.
@@ -79,6 +78,11 @@ class Batch:
         #: The last delivery slot of a simulation with a send rate, as this batch left it.
         self.slot: Optional[float] = None
         self.ended_then_failed: list[tuple[int]] = []
+        #: The leads of this batch, when a node type reads them (split, check, window).
+        self.leads: dict[int, LeadState] = {}
+        #: Conversions (SEMANTICS 10) as (instant, lead id), and leads whose unsent emails are cancelled.
+        self.conversions: list[tuple[int, int]] = []
+        self.cancelled_leads: list[tuple[int]] = []
         self.heap: list[tuple[int, int, int, object]] = []
         self.processed = 0
         #: What this batch did, for metrics and the one-line-per-operation log,
@@ -98,7 +102,8 @@ class Batch:
                                            r[10], path_text=r[6])
         for r in fetch_all(s, SELECT_SENDS):
             send = SendState(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8],
-                             tuple(json.loads(r[9])) if r[9] else (), r[10])
+                             tuple(json.loads(r[9])) if r[9] else (), r[10], machine_opened_at=r[11],
+                             machine_clicked_at=r[12], machine_clicked_urls=tuple(json.loads(r[13])) if r[13] else ())
             self.sends[send.id] = send
             self.send_index[(send.lead_id, send.node)] = send
         for r in fetch_all(s, SELECT_WAITS):
@@ -107,6 +112,10 @@ class Batch:
             self.waits_by_token[wait.token_id].append(wait)
         for r in fetch_all(s, SELECT_LISTENERS):
             self._index_listener(ListenerState(*r))
+        if self.spec.reads_lead:
+            for r in fetch_all(s, SELECT_LEAD_DATA):
+                fields = r[3] if isinstance(r[3], dict) else (json.loads(r[3]) if r[3] else {})
+                self.leads[r[0]] = LeadState(r[0], r[1], r[2], fields if isinstance(fields, dict) else {})
         if self.ctx.checks_unsubscribes:
             self.unsubscribed.update(r[0] for r in fetch_all(s, SELECT_UNSUBSCRIBED))
             self.suppressed.update((r[0], r[1]) for r in fetch_all(s, SELECT_SUPPRESSED))
@@ -139,10 +148,12 @@ class Batch:
             self.processed += 1
 
     def walk(self, token: TokenState) -> None:
+        """Walk a token node by node, each node type's ``enter`` doing that node's
+        work, until one holds, finishes or fails it."""
         token.state = "active"
         token.dirty = True
-        types = self.spec.types
-        while HANDLERS[types[token.node]](self, token):
+        enter = self.spec.enter
+        while enter[token.node](self, token):
             pass
 
     def fire_wait(self, wait: WaitState) -> None:
@@ -157,15 +168,7 @@ class Batch:
         if self.log_ops:
             self.ops.append(("timer", {"lead": token.lead_id, "token": token.id, "node": wait.node,
                                        "due": wait.due_at, "lag_ms": self.now - wait.due_at}))
-        node_type = self.spec.types[wait.node]
-        if node_type == "wait":
-            # The wait that ends is a condition's NO wait: its listening window closes.
-            for listener in self.listeners_by_token.get(token.id, ()):
-                if listener.state == "listening":
-                    listener.state, listener.dirty = "expired", True
-        resume = RESUME.get(node_type)
-        if resume is not None:
-            resume(self, token)
+        self.spec.resume[wait.node](self, token)
         self.walk(token)
 
     def handle_event(self, event: EventState) -> None:
@@ -174,6 +177,9 @@ class Batch:
         event.handled_at = self.now
         if event.type in DELIVERY_EVENTS:
             self.handle_delivery_event(event)
+            return
+        if event.type == "convert":
+            self.convert(event)
             return
         send = None
         if event.lead_id is not None:
@@ -188,24 +194,23 @@ class Batch:
             return
         event.send_id = send.id
         event.state = "handled"
-        self.stats["event:" + event.type] += 1
+        self.stats[("machine:" if event.machine else "event:") + event.type] += 1
         if self.log_ops:
             self.ops.append(("event", {"type": event.type, "lead": event.lead_id, "send": send.id,
-                                       "node": send.node}))
-        if send.opened_at is None:
-            send.opened_at = event.at
-            send.dirty = True
-        if event.type == "click":
-            if send.clicked_at is None:
-                send.clicked_at = event.at
-                send.dirty = True
-            if event.url and event.url not in send.clicked_urls:
-                send.clicked_urls = (*send.clicked_urls, event.url)
-                send.dirty = True
+                                       "node": send.node, "machine": event.machine}))
+        if event.machine:
+            record_machine_event(send, event)
+        else:
+            record_human_event(send, event)
+            if (event.type == "click" and self.spec.goal is not None and event.url
+                    and normal_url(event.url) == self.spec.goal):
+                self.convert(event)  # the lead has converted: it finishes, nothing triggers
+                return
+        spec, descriptors = self.spec.compiled, self.spec.descriptors
         for listener in list(self.listeners_by_send.get(send.id, ())):
             if (listener.state == "listening" and event.at < listener.until
-                    and listener.matches(event.type, event.url)):
-                self.trigger(listener, event)
+                    and descriptors[listener.condition].hears(spec[listener.condition], event)):
+                descriptors[listener.condition].trigger(self, listener, event)
 
     def handle_delivery_event(self, event: EventState) -> None:
         """A send that failed for good fails its token (SEMANTICS 8); an
@@ -218,10 +223,9 @@ class Batch:
                 # Everything after the email counts from the instant it was settled,
                 # not from when this pass happens to play it (SEMANTICS 9).
                 self.now = event.at
-                if event.type == "delivered":
-                    RESUME["email"](self, token)
-                else:
-                    self.move(token, "next")  # not sent (suppressed at the last moment): it skips
+                # The email node's own step: it records the delivered instant (or, for a
+                # send not made after all, only moves on) before the token walks on.
+                self.spec.resume[send.node](self, token)
                 event.triggered.append(send.node)
                 self.walk(token)
             return
@@ -258,38 +262,60 @@ class Batch:
             if listener.state == "listening":
                 listener.state, listener.dirty = "revoked", True
 
-    def trigger(self, listener: ListenerState, event: EventState) -> None:
-        token = self.tokens.get(listener.token_id)
-        listener.state, listener.dirty = "triggered", True
-        event.triggered.append(listener.condition)
-        self.stats["triggers"] += 1
-        if token is None:
+    def convert(self, event: EventState) -> None:
+        """The lead reached the campaign's goal (SEMANTICS 10): every token of it
+        finishes at once, wherever it stands, and nothing more is sent to it.
+        Recorded once: a lead converted before has no token left to finish, and
+        its ``converted_at`` keeps the first instant."""
+        event.state = "handled" if event.lead_id is not None else "orphan"
+        if event.lead_id is None:
             return
-        if listener.mode == "exclusive":
-            for wait in self.waits_by_token.get(token.id, ()):
-                if wait.state == "pending":
-                    wait.state, wait.dirty = "revoked", True
-            listener.triggered_token = token.id
-            if self.log_ops:
-                self.ops.append(("trigger", {"condition": listener.condition, "lead": token.lead_id,
-                                             "token": token.id, "new_token": token.id}))
-            token.node = listener.condition
-            self.move(token, "yes")
-            self.walk(token)
-            return
-        child = TokenState(self.ctx.ids.take(self.session, "tokens"), token.lead_id, token.id,
-                           listener.condition, "active", False, token.path, token.last_send,
-                           self.now, new=True)
-        self.tokens[child.id] = child
-        self.new_tokens.append(child)
-        listener.triggered_token = child.id
+        lead_id = event.lead_id
+        self.stats["conversions"] += 1
+        self.conversions.append((event.at, lead_id))
+        self.cancelled_leads.append((lead_id,))
+        for send in self.sends.values():
+            if send.lead_id == lead_id and send.new and send.status in ("queued", "planned"):
+                send.status = "cancelled"
+        for token in list(self.tokens.values()):
+            if token.lead_id == lead_id and token.state in ("waiting", "active"):
+                self.revoke_pending(token)
+                token.dirty = True
+                self.finish(token)
+                event.triggered.append(token.node)
         if self.log_ops:
-            self.ops.append(("trigger", {"condition": listener.condition, "lead": token.lead_id,
-                                         "token": token.id, "new_token": child.id}))
-        self.move(child, "yes")
-        self.walk(child)
+            self.ops.append(("convert", {"lead": lead_id, "tokens": len(event.triggered)}))
 
     # -- what handlers call ----------------------------------------------
+    def lead(self, lead_id: int) -> LeadState:
+        """The lead's key and fields (loaded when a node type reads them)."""
+        lead = self.leads.get(lead_id)
+        return lead if lead is not None else LeadState(lead_id, str(lead_id), None, {})
+
+    def stop_listening(self, token: TokenState) -> None:
+        """The token's listening windows close (its NO wait ended)."""
+        for listener in self.listeners_by_token.get(token.id, ()):
+            if listener.state == "listening":
+                listener.state, listener.dirty = "expired", True
+
+    def revoke_waits(self, token: TokenState) -> None:
+        for wait in self.waits_by_token.get(token.id, ()):
+            if wait.state == "pending":
+                wait.state, wait.dirty = "revoked", True
+
+    def spawn(self, parent: TokenState, node: str) -> TokenState:
+        """A new, untracked token of the same lead on ``node`` (a YES trigger)."""
+        child = TokenState(self.ctx.ids.take(self.session, "tokens"), parent.lead_id, parent.id, node, "active",
+                           False, parent.path, parent.last_send, self.now, new=True)
+        self.tokens[child.id] = child
+        self.new_tokens.append(child)
+        return child
+
+    def log_trigger(self, listener: ListenerState, token: TokenState, moved: TokenState) -> None:
+        if self.log_ops:
+            self.ops.append(("trigger", {"condition": listener.condition, "lead": token.lead_id,
+                                         "token": token.id, "new_token": moved.id}))
+
     def move(self, token: TokenState, port: str) -> None:
         self.edge_counts[(token.node, port)] += 1
         token.node = self.spec.targets[(token.node, port)]
@@ -393,18 +419,10 @@ class Batch:
         self.skips.append((self.ctx.campaign_id, token.lead_id, token.id, token.node,
                            send.id if send is not None else None, self.now, reason))
 
-    def listen(self, token: TokenState, spec: ConditionSpec, send: SendState, until: int) -> None:
+    def listen(self, token: TokenState, spec, send: SendState, until: int) -> None:
         self._index_listener(ListenerState(self.ctx.ids.take(self.session, "listeners"), token.lead_id,
                                            token.id, token.node, send.id, spec.event, spec.url, spec.mode,
                                            self.now, until, "listening", new=True))
-
-    @staticmethod
-    def already_happened(send: SendState, event: str, url: Optional[str]) -> bool:
-        if event == "open":
-            return send.opened_at is not None
-        if url:
-            return url in send.clicked_urls
-        return send.clicked_at is not None
 
     # -- writing back ----------------------------------------------------
     def flush(self) -> int:
@@ -422,10 +440,12 @@ class Batch:
 
         sends = self.sends.values()
         new_sends = [(x.id, cid, x.lead_id, x.token_id, x.node, x.at, x.message_id, x.status, 0, x.sent_at,
-                      x.planned_at, x.opened_at, x.clicked_at, _urls_text(x.clicked_urls))
+                      x.planned_at, x.opened_at, x.clicked_at, _urls_text(x.clicked_urls), x.machine_opened_at,
+                      x.machine_clicked_at, _urls_text(x.machine_clicked_urls))
                      for x in sends if x.new]
         execute_many(s, INSERT_SEND, new_sends)
-        changed_sends = [(x.opened_at, x.clicked_at, _urls_text(x.clicked_urls), x.id)
+        changed_sends = [(x.opened_at, x.clicked_at, _urls_text(x.clicked_urls), x.machine_opened_at,
+                          x.machine_clicked_at, _urls_text(x.machine_clicked_urls), x.id)
                          for x in sends if x.dirty and not x.new]
         execute_many(s, UPDATE_SEND_EVENTS, changed_sends)
         delivered = [(x.status, x.at, x.sent_at, x.id) for x in self.delivered]
@@ -450,6 +470,11 @@ class Batch:
         self._cas(UPDATE_LISTENER, changed_listeners, "listeners")
         written += len(new_listeners) + len(changed_listeners)
 
+        # A conversion keeps its first instant; the lead's unsent emails are not sent.
+        execute_many(s, CONVERT_LEAD, self.conversions)
+        execute_many(s, CANCEL_UNSENT, self.cancelled_leads)
+        written += len(self.conversions)
+
         handled = [(e.state, e.send_id, json.dumps(e.triggered), e.handled_at, e.id) for e in self.events]
         self._cas(UPDATE_EVENT, handled, "events")
         if self.ctx.jobs is not None:
@@ -461,6 +486,35 @@ class Batch:
         hit = execute_many(self.session, sql, rows)
         if hit != len(rows):
             raise ConcurrentTransition(f"{len(rows) - hit} {what} had already moved on")
+
+
+def record_human_event(send: SendState, event: EventState) -> None:
+    """What the lead did, on its send: a click counts as an open too (SEMANTICS 3)."""
+    if send.opened_at is None:
+        send.opened_at = event.at
+        send.dirty = True
+    if event.type == "click":
+        if send.clicked_at is None:
+            send.clicked_at = event.at
+            send.dirty = True
+        if event.url and event.url not in send.clicked_urls:
+            send.clicked_urls = (*send.clicked_urls, event.url)
+            send.dirty = True
+
+
+def record_machine_event(send: SendState, event: EventState) -> None:
+    """What a machine did, kept apart; a machine's click is not an open (SEMANTICS 5)."""
+    if event.type == "open":
+        if send.machine_opened_at is None:
+            send.machine_opened_at = event.at
+            send.dirty = True
+        return
+    if send.machine_clicked_at is None:
+        send.machine_clicked_at = event.at
+        send.dirty = True
+    if event.url and event.url not in send.machine_clicked_urls:
+        send.machine_clicked_urls = (*send.machine_clicked_urls, event.url)
+        send.dirty = True
 
 
 def _urls_text(urls: tuple[str, ...]) -> str | None:
@@ -492,7 +546,8 @@ SELECT_TOKENS = sql(select(Token.id, Token.lead_id, Token.parent_id, Token.node,
                            Token.path, Token.last_send, Token.created_at, Token.finished_at, Token.version)
                     .where(in_batch(Token.lead_id), Token.state == "waiting"))
 SELECT_SENDS = sql(select(Send.id, Send.lead_id, Send.token_id, Send.node, Send.at, Send.message_id, Send.status,
-                          Send.opened_at, Send.clicked_at, Send.clicked_urls, Send.sent_at)
+                          Send.opened_at, Send.clicked_at, Send.clicked_urls, Send.sent_at, Send.machine_opened_at,
+                          Send.machine_clicked_at, Send.machine_clicked_urls)
                    .where(in_batch(Send.lead_id)))
 SELECT_WAITS = sql(select(Wait.id, Wait.token_id, Wait.lead_id, Wait.node, Wait.due_at, Wait.state, Wait.fired_at)
                    .where(in_batch(Wait.lead_id), Wait.state == "pending"))
@@ -512,7 +567,8 @@ INSERT_TOKEN = insert_sql(Token.id, Token.campaign_id, Token.lead_id, Token.pare
                           Token.version)
 INSERT_SEND = insert_sql(Send.id, Send.campaign_id, Send.lead_id, Send.token_id, Send.node, Send.at, Send.message_id,
                          Send.status, Send.attempts, Send.sent_at, Send.next_attempt_at, Send.opened_at,
-                         Send.clicked_at, Send.clicked_urls)
+                         Send.clicked_at, Send.clicked_urls, Send.machine_opened_at, Send.machine_clicked_at,
+                         Send.machine_clicked_urls)
 INSERT_SKIP = insert_sql(Skip.campaign_id, Skip.lead_id, Skip.token_id, Skip.node, Skip.send_id, Skip.at, Skip.reason)
 INSERT_WAIT = insert_sql(Wait.id, Wait.campaign_id, Wait.token_id, Wait.lead_id, Wait.node, Wait.due_at, Wait.state,
                          Wait.fired_at)
@@ -523,7 +579,15 @@ UPDATE_TOKEN = update(Token.node, Token.state, Token.tracked, Token.path, Token.
                       Token.version, where=(Token.id == PARAM, Token.version == PARAM))
 FAIL_ENDED_TOKEN = update((Token.state, "failed"), (Token.version, Token.version + 1),
                           where=(Token.id == PARAM, Token.state == "finished"))
-UPDATE_SEND_EVENTS = update(Send.opened_at, Send.clicked_at, Send.clicked_urls, where=(Send.id == PARAM,))
+UPDATE_SEND_EVENTS = update(Send.opened_at, Send.clicked_at, Send.clicked_urls, Send.machine_opened_at,
+                            Send.machine_clicked_at, Send.machine_clicked_urls, where=(Send.id == PARAM,))
+#: The key, address and fields of the batch's leads, for node types that read them.
+SELECT_LEAD_DATA = sql(select(Lead.id, Lead.key, Lead.email, Lead.fields).where(in_batch(Lead.id)))
+#: A conversion keeps its first instant (SEMANTICS 10).
+CONVERT_LEAD = update(Lead.converted_at, where=(Lead.id == PARAM, Lead.converted_at.is_(None)))
+#: A converted lead's emails not yet handed to a server are not sent.
+CANCEL_UNSENT = update((Send.status, "cancelled"), (Send.error, "the lead converted"),
+                       where=(Send.lead_id == PARAM, Send.status.in_(("queued", "planned"))))
 UPDATE_SEND_DELIVERED = update(Send.status, Send.at, Send.sent_at, where=(Send.id == PARAM,))
 UPDATE_WAIT = update(Wait.state, Wait.fired_at, where=(Wait.id == PARAM, Wait.state == "pending"))
 UPDATE_LISTENER = update(Listener.state, Listener.triggered_token,

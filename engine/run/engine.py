@@ -180,6 +180,7 @@ class CampaignEngine:
                 rows.append({"campaign_id": self.campaign_id, "lead_id": lead_id,
                              "lead_key": e.get("lead"), "type": e["type"], "node": e.get("email"),
                              "send_id": e.get("send_id"), "url": e.get("url"), "at": int(e["at"]),
+                             "machine": bool(e.get("machine")),
                              "source": source, "state": "pending", "triggered": "[]"})
             for part in chunks(rows):
                 s.execute(insert(Event.__table__), part)
@@ -291,11 +292,12 @@ class CampaignEngine:
         waits = fetch_all(s, "SELECT id, lead_id, due_at FROM waits WHERE campaign_id = ? AND state = 'pending'"
                              f" AND due_at <= ?{where} ORDER BY due_at, id LIMIT ?",
                           (self.campaign_id, limit, *args, n))
-        events = fetch_all(s, "SELECT id, lead_id, type, node, send_id, url, at FROM events WHERE campaign_id = ?"
+        events = fetch_all(s, "SELECT id, lead_id, type, node, send_id, url, at, machine FROM events"
+                              " WHERE campaign_id = ?"
                               f" AND state = 'pending' AND at <= ?{where} ORDER BY at, id LIMIT ?",
                            (self.campaign_id, limit, *args, n))
         items = [(due, WAIT, wait_id, lead_id, None) for wait_id, lead_id, due in waits]
-        items += [(r[6], EVENT, r[0], r[1], EventState(*r)) for r in events]
+        items += [(r[6], EVENT, r[0], r[1], EventState(*r[:7], machine=bool(r[7]))) for r in events]
         items.sort(key=lambda item: item[:3])
         if len(waits) < n and len(events) < n:
             return items, limit + 1  # everything due is here; new waits up to limit play too

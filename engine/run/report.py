@@ -6,13 +6,14 @@ show these, so they are computed in one place with grouped queries.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.flow.fileformat import loads_flow
+from engine.nodes.registry import node_type
 from engine.store.models import Campaign, EdgeCount, Event, Lead, Send, Skip, Token, Wait
 
 #: What leads did (the figures count these), as opposed to the engine's own
@@ -34,8 +35,16 @@ class NodeFigures:
     skipped: int = 0
     opened: int = 0
     clicked: int = 0
+    #: Sends a machine opened or clicked (privacy proxies, link scanners; SEMANTICS 5),
+    #: beside what people did (``opened``, ``clicked``).
+    machine_opened: int = 0
+    machine_clicked: int = 0
     yes: int = 0
     no: int = 0
+    #: Tokens that left by each output port (a split's branches, a check's yes/no...).
+    ports: dict[str, int] = field(default_factory=dict)
+    #: What the node type adds (a split: each branch's leads and the emails below it).
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def open_rate(self) -> Optional[float]:
@@ -63,6 +72,10 @@ class CampaignFigures:
     pending_events: int
     nodes: dict[str, NodeFigures]
     edges: dict[tuple[str, str], int]
+    #: Leads that reached the campaign's goal (SEMANTICS 10).
+    converted: int = 0
+    #: Opens and clicks made by machines, not counted in ``events``.
+    machine_events: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -71,10 +84,17 @@ class CampaignFigures:
             "tracked_open": self.tracked_open, "tokens_active": self.tokens_active,
             "events": self.events, "late_events": self.late_events, "retries": self.retries,
             "pending_waits": self.pending_waits, "pending_events": self.pending_events,
-            "nodes": {k: {**asdict(v), "open_rate": v.open_rate, "click_rate": v.click_rate}
+            "converted": self.converted, "machine_events": self.machine_events,
+            "nodes": {k: {**_plain(v), "open_rate": v.open_rate, "click_rate": v.click_rate}
                       for k, v in self.nodes.items()},
             "edges": [{"from": s, "port": p, "count": c} for (s, p), c in sorted(self.edges.items())],
         }
+
+
+def _plain(figures: NodeFigures) -> dict[str, Any]:
+    data = asdict(figures)
+    extra = data.pop("extra")
+    return {**data, **extra}
 
 
 def campaign_figures(session: Session, campaign_id: int) -> CampaignFigures:
@@ -105,12 +125,14 @@ def campaign_figures(session: Session, campaign_id: int) -> CampaignFigures:
         edges[(node, port)] = count
         if node in nodes:
             nodes[node].passed += count
+            nodes[node].ports[port] = count
             if port == "yes":
                 nodes[node].yes += count
             elif port == "no":
                 nodes[node].no += count
-    for node, status, count, opened, clicked in each(
-            select(Send.node, Send.status, func.count(), func.count(Send.opened_at), func.count(Send.clicked_at))
+    for node, status, count, opened, clicked, machine_opened, machine_clicked in each(
+            select(Send.node, Send.status, func.count(), func.count(Send.opened_at), func.count(Send.clicked_at),
+                   func.count(Send.machine_opened_at), func.count(Send.machine_clicked_at))
             .where(Send.campaign_id == cid).group_by(Send.node, Send.status)):
         figures = nodes.get(node)
         if figures is None:
@@ -123,6 +145,8 @@ def campaign_figures(session: Session, campaign_id: int) -> CampaignFigures:
             figures.queued += count
         figures.opened += opened
         figures.clicked += clicked
+        figures.machine_opened += machine_opened
+        figures.machine_clicked += machine_clicked
     for node, count in each(select(Skip.node, func.count()).where(Skip.campaign_id == cid).group_by(Skip.node)):
         if node in nodes:
             nodes[node].skipped += count
@@ -134,13 +158,18 @@ def campaign_figures(session: Session, campaign_id: int) -> CampaignFigures:
     active = count(Token, Token.campaign_id == cid, Token.state == "waiting")
     waits = count(Wait, Wait.campaign_id == cid, Wait.state == "pending")
     # All, late (handled, triggered nothing) and not yet handled events, in one pass.
-    events, late, pending = session.execute(select(
-        func.count(), func.count().filter(Event.state == "handled", Event.triggered == "[]"),
-        func.count().filter(Event.state == "pending")).where(Event.campaign_id == cid,
-                                                             Event.type.in_(BEHAVIOUR_EVENTS))).one()
+    events, late, pending, machine = session.execute(select(
+        func.count().filter(Event.machine.is_(False)),
+        func.count().filter(Event.state == "handled", Event.triggered == "[]", Event.machine.is_(False)),
+        func.count().filter(Event.state == "pending"), func.count().filter(Event.machine.is_(True)))
+        .where(Event.campaign_id == cid, Event.type.in_(BEHAVIOUR_EVENTS))).one()
+    converted = count(Lead, Lead.campaign_id == cid, Lead.converted_at.is_not(None))
+    for node in flow.nodes:
+        nodes[node.id].extra = node_type(node.type).extra_figures(node, flow, nodes)
     attempts, failed_sends = session.execute(select(func.coalesce(func.sum(Send.attempts), 0),
                                                     func.count(Send.id).filter(Send.status == "failed"))
                                              .where(Send.campaign_id == cid)).one()
     return CampaignFigures(cid, campaign.name, campaign.state, campaign.started_at, campaign.complete_at,
                            leads, campaign.open_tracked, active, events, late,
-                           max(0, int(attempts) - int(failed_sends)), waits, pending, nodes, edges)
+                           max(0, int(attempts) - int(failed_sends)), waits, pending, nodes, edges,
+                           converted, machine)

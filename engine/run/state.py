@@ -48,6 +48,26 @@ class TokenState:
 
 
 @dataclass(eq=False, slots=True)
+class LeadState:
+    """What node types that read the lead (split, check, window) need of it."""
+
+    id: int
+    key: str
+    email: Optional[str]
+    fields: dict
+
+    def field(self, name: str):
+        """A lead field: a column of its lead list; ``email`` and ``key`` always exist."""
+        if name in self.fields:
+            return self.fields[name]
+        if name == "email":
+            return self.email
+        if name == "key":
+            return self.key
+        return None
+
+
+@dataclass(eq=False, slots=True)
 class SendState:
     id: int
     lead_id: int
@@ -60,6 +80,10 @@ class SendState:
     clicked_at: Optional[int] = None
     clicked_urls: tuple[str, ...] = ()
     sent_at: Optional[int] = None
+    #: What machines (privacy proxies, link scanners) did with it (SEMANTICS 5).
+    machine_opened_at: Optional[int] = None
+    machine_clicked_at: Optional[int] = None
+    machine_clicked_urls: tuple[str, ...] = ()
     #: A simulation with a send rate: the instant this send leaves the queue.
     planned_at: Optional[int] = None
     new: bool = False
@@ -96,11 +120,6 @@ class ListenerState:
     new: bool = False
     dirty: bool = False
 
-    def matches(self, event_type: str, url: Optional[str]) -> bool:
-        """A click counts as an open; a click condition may be limited to one link."""
-        if self.event == "open":
-            return event_type in ("open", "click")
-        return event_type == "click" and (self.url is None or self.url == url)
 
 
 @dataclass(eq=False, slots=True)
@@ -112,6 +131,7 @@ class EventState:
     send_id: Optional[int]
     url: Optional[str]
     at: int
+    machine: bool = False
     state: str = "pending"
     triggered: list[str] = field(default_factory=list)
     handled_at: Optional[int] = None

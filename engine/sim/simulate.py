@@ -9,8 +9,9 @@ what was stored.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from sqlalchemy import select
@@ -21,8 +22,9 @@ from engine.run.engine import CampaignEngine, LeadInput
 from engine.store.database import Database
 from engine.store.models import Event, Lead, Send, Skip, Token
 
-SIM_START = 1_767_225_600_000  # 2026-01-01T00:00:00Z
-UNSETTLED = ("planned", "queued", "sending")
+#: A fixed calendar start (2026-01-01T00:00:00Z) for tests and examples that need one.
+SIM_START = 1_767_225_600_000
+UNSETTLED = ("planned", "queued", "sending", "cancelled")
 
 
 @dataclass
@@ -36,10 +38,12 @@ class SimulationResult:
     rows_written: int = 0
     #: Per-node figures (``engine.run.report.CampaignFigures``).
     figures: Any = None
+    #: Leads that reached the goal (SEMANTICS 10), with when.
+    converted: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {"complete_at": self.complete_at, "sends": self.sends, "skips": self.skips,
-                "tokens": self.tokens, "events": self.events}
+                "tokens": self.tokens, "events": self.events, "converted": self.converted}
 
     def sends_of(self, lead: str) -> list[tuple[str, float]]:
         return [(x["node"], x["at"]) for x in self.sends if x["lead"] == lead]
@@ -55,7 +59,8 @@ def seconds(ms: Optional[int], origin: int) -> Optional[float]:
 def simulate(flow: Flow, leads: Iterable[LeadInput], events: Iterable[dict[str, Any]] = (), *,
              mode: Optional[str] = None, until: Optional[float] = None, db: Optional[Database] = None,
              batch_size: int = 10000, on_progress: Optional[Callable[[int], None]] = None,
-             collect: bool = True, send_rate: Optional[float] = None) -> SimulationResult:
+             collect: bool = True, send_rate: Optional[float] = None,
+             start: Optional[int] = None) -> SimulationResult:
     """Simulate ``flow`` for ``leads``; event ``at`` and ``until`` are seconds from the start.
 
     ``send_rate`` (sends per second) models a provider's limit: sends leave the
@@ -63,17 +68,22 @@ def simulate(flow: Flow, leads: Iterable[LeadInput], events: Iterable[dict[str, 
     its email node until its send leaves (SEMANTICS 9). Without it, delivery is
     instant.
 
+    ``start`` (epoch ms) is where campaign time 0 falls on the calendar (default:
+    now), which is what send windows open by (SEMANTICS 10); times in the result
+    stay seconds from the start.
+
     With ``collect=False`` only the completion time and the figures are read
     back (what a large benchmark run needs), not every send and token.
     """
     db = db or Database(":memory:")
     db.migrate()
-    clock = SimulatedClock(SIM_START)
+    origin = int(time.time() * 1000) if start is None else int(start)
+    clock = SimulatedClock(origin)
     settings = {"send_rate": send_rate} if send_rate else None
     engine = CampaignEngine.create(db, flow, clock, mode=mode, batch_size=batch_size, settings=settings)
     engine.enroll(leads)
-    engine.record_events({**e, "at": SIM_START + int(round(float(e["at"]) * 1000))} for e in events)
-    limit = None if until is None else SIM_START + int(round(until * 1000))
+    engine.record_events({**e, "at": origin + int(round(float(e["at"]) * 1000))} for e in events)
+    limit = None if until is None else origin + int(round(until * 1000))
     if on_progress is None:
         engine.run_to_end(limit)
     else:
@@ -87,9 +97,9 @@ def simulate(flow: Flow, leads: Iterable[LeadInput], events: Iterable[dict[str, 
 
         with db.session() as s:
             figures = campaign_figures(s, engine.campaign_id)
-        return SimulationResult(seconds(figures.complete_at, SIM_START), [], [], [], [], engine.campaign_id,
+        return SimulationResult(seconds(figures.complete_at, origin), [], [], [], [], engine.campaign_id,
                                 engine.rows_written, figures=figures)
-    return read_result(db, engine.campaign_id, SIM_START, engine.rows_written)
+    return read_result(db, engine.campaign_id, origin, engine.rows_written)
 
 
 def read_result(db: Database, campaign_id: int, origin: int, rows_written: int = 0) -> SimulationResult:
@@ -113,13 +123,19 @@ def read_result(db: Database, campaign_id: int, origin: int, rows_written: int =
                   for r in s.execute(select(Token).where(Token.campaign_id == campaign_id)
                                      .order_by(Token.id)).scalars()]
         events = [{"lead": keys.get(r.lead_id, r.lead_key), "type": r.type, "email": _email_of(s, r),
-                   "at": seconds(r.at, origin), "triggered": json.loads(r.triggered or "[]")}
+                   "at": seconds(r.at, origin), "triggered": json.loads(r.triggered or "[]"),
+                   **({"machine": True} if r.machine else {})}
                   for r in s.execute(select(Event).where(Event.campaign_id == campaign_id)
                                      .order_by(Event.at, Event.id)).scalars()]
+        converted = [{"lead": r.key, "at": seconds(r.converted_at, origin)}
+                     for r in s.execute(select(Lead.key, Lead.converted_at).where(
+                         Lead.campaign_id == campaign_id, Lead.converted_at.is_not(None))
+                         .order_by(Lead.converted_at, Lead.key))]
         from engine.run.report import campaign_figures
 
         return SimulationResult(seconds(campaign.complete_at, origin), sends, skips, tokens, events,
-                                campaign_id, rows_written, figures=campaign_figures(s, campaign_id))
+                                campaign_id, rows_written, figures=campaign_figures(s, campaign_id),
+                                converted=converted)
 
 
 def _email_of(session, event: Event) -> Optional[str]:
