@@ -105,8 +105,13 @@ class RelayStatusLabel(QLabel):
         self._poll()
 
     def _poll(self) -> None:
-        if self.url and (self._task is None or self._task.done()):
-            self._task = asyncio.ensure_future(self.refresh())
+        if not self.url or (self._task is not None and not self._task.done()):
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop runs (a dialog shown before the app's loop): the next tick asks
+        self._task = asyncio.ensure_future(self.refresh())
 
     async def refresh(self) -> Optional[RelayState]:
         if not self.url:
