@@ -31,7 +31,7 @@ from engine.store.database import Database
 
 log = logging.getLogger("mailbranch.bounces")
 
-STATUS_ROW = "bounce-mailbox"
+STATUS_ROW = runtime_status.BOUNCE_MAILBOX
 _TIMEOUT = 30.0
 #: At most this many messages a poll: a flood of bounces is worked through over a few polls.
 _BATCH = 500

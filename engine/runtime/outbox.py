@@ -39,6 +39,7 @@ from typing import Optional
 from engine.delivery.compose import Outgoing
 from engine.delivery.dkim_signing import DkimSigner
 from engine.delivery.mime import ascii_address
+from engine.delivery.pacing import Deferred, DomainPacer, PacedOutcome, outcome_of
 from engine.delivery.render import RenderError
 from engine.delivery.smtp import MessageProblem, Sender, SendOutcome
 from engine.delivery.tracked_links import TrackingUrls
@@ -152,6 +153,8 @@ class Outbox:
         self.journal = OutcomeJournal.for_database(db.url)
         self._accepted_at: dict[int, int] = {}  # send id -> when its 250 arrived, until settled
         self._in_flight: dict[str, _Claimed] = {}  # Message-ID -> claim, for the in-process sandbox
+        #: Rate, concurrency and warm-up per recipient domain (``pacing.py``); None: no pacing (the sandbox).
+        self.pacer: Optional[DomainPacer] = None
 
     # -- claiming ------------------------------------------------------------
     def _scope(self) -> tuple[str, tuple]:
@@ -282,7 +285,7 @@ class Outbox:
                 if not probing and self.status.state == "paused":
                     outcome: Optional[SendOutcome] = HANDED_BACK  # the server went away meanwhile
                 else:
-                    outcome = await self._send_one(item)
+                    outcome = await self._paced_send(item)
             self._note(outcome)
             if outcome is not None and outcome.ok:
                 # Written down before anything else can run: a kill from here on sends nothing twice.
@@ -347,6 +350,15 @@ class Outbox:
             if journal is not None:
                 journal.close(committed=committed)  # not committed: the next pass folds it
 
+    async def _paced_send(self, item: _Claimed) -> Optional[SendOutcome]:
+        """``_send_one`` through the recipient domain's lane; a lane that cannot take it soon
+        hands it back with the time it may go (no try spent, nothing marked delivered)."""
+        if self.pacer is None or item.unsubscribed or not item.email:
+            return await self._send_one(item)
+        outcome = await self.pacer.run(item.email, lambda: self._send_one(item),
+                                       accepted=lambda o: o is not None and o.ok)
+        return outcome_of(outcome) if isinstance(outcome, Deferred) else outcome
+
     async def _send_one(self, item: _Claimed) -> Optional[SendOutcome]:
         """One send, contained: whatever this lead's data does, it ends as an outcome, never an exception."""
         if item.unsubscribed or not item.email:
@@ -391,7 +403,7 @@ class Outbox:
 
     def _note(self, outcome: Optional[SendOutcome]) -> None:
         """Pause, resume and the last errors, decided the moment an outcome arrives (not per batch)."""
-        if outcome is None or outcome is HANDED_BACK:
+        if outcome is None or outcome is HANDED_BACK or isinstance(outcome, PacedOutcome):
             return
         now = self.clock_ms()
         if not outcome.ok:
@@ -444,7 +456,7 @@ class Outbox:
         from engine.runtime.sink import INSERT_EVENT
 
         now = self.clock_ms()
-        sent, requeue, failed, events, cancelled = [], [], [], [], []
+        sent, requeue, failed, events, cancelled, paced = [], [], [], [], [], []
         # SEMANTICS 9: tokens of campaigns on the wall clock wait for these events;
         # a simulation on the app's campaign clock delivered at once in campaign time.
         moves_tokens: list[tuple[int, int]] = []
@@ -463,6 +475,8 @@ class Outbox:
                 if campaign_now is None:
                     delivered.append((at, item.send_id))
                     moves_tokens.append((item.campaign_id, item.lead_id))
+            elif isinstance(outcome, PacedOutcome):
+                paced.append((outcome.until_ms, outcome.error, item.send_id))  # its lane is full: later
             elif outcome.scope in ("server", "session") and not outcome.permanent:
                 # Not the message's fault (server away, or refusing us): back as it was, no try spent.
                 requeue.append((item.attempts, None, outcome.error, item.send_id))
@@ -485,7 +499,11 @@ class Outbox:
                             " claimed_until = NULL WHERE id = ? AND status = 'sending'", requeue)
             execute_many(s, "UPDATE sends SET status = 'failed', attempts = ?, sent_at = ?, error = ?,"
                             " claimed_until = NULL WHERE id = ? AND status = 'sending'", failed)
+            execute_many(s, "UPDATE sends SET status = 'queued', next_attempt_at = ?, error = ?, claimed_until = NULL"
+                            " WHERE id = ? AND status = 'sending'", paced)
             execute_many(s, INSERT_EVENT, events)
+            if self.pacer is not None and self.pacer.changed:
+                runtime_status.save(s, runtime_status.PACING, self.pacer.as_json(), now)
             if self._status_dirty:
                 self._status_dirty = False
                 runtime_status.save(s, self.name, self.status.as_json(), now)

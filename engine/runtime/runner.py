@@ -23,8 +23,11 @@ from datetime import UTC, datetime
 from typing import Optional
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
+from engine.bounces.settings import BounceMailboxSettings
+from engine.delivery.pacing import DomainPacer, PacingSettings, seed_from_database
 from engine.delivery.sandbox import SandboxServer
 from engine.delivery.smtp import Sender, SmtpSettings
 from engine.delivery.tracking_server import TrackingServer
@@ -40,8 +43,20 @@ from engine.runtime.policy import DeliveryPolicy
 from engine.runtime.sink import EngineSink
 from engine.store.bulk import fetch_all
 from engine.store.database import Database
+from engine.store.models import Campaign, Event, Send, Wait
+from engine.store.statements import expand, in_params, sql
 
 log = logging.getLogger("mailbranch.runner")
+
+#: What keeps these campaigns (``expand`` for their number) from being finished.
+_OPEN_CAMPAIGNS = sql(select(func.count()).select_from(Campaign)
+                      .where(in_params(Campaign.id), Campaign.complete_at.is_(None)))
+_PENDING_WAITS = sql(select(func.count()).select_from(Wait)
+                     .where(in_params(Wait.campaign_id), Wait.state == "pending"))
+_PENDING_EVENTS = sql(select(func.count()).select_from(Event)
+                      .where(in_params(Event.campaign_id), Event.state == "pending"))
+_UNSENT = sql(select(func.count()).select_from(Send)
+              .where(in_params(Send.campaign_id), Send.status.in_(("queued", "sending"))))
 
 
 #: The database refused a transaction (locked past the busy timeout, disk full):
@@ -70,6 +85,11 @@ class RunnerSettings:
     distributed: bool = False
     #: Retries, outage probes and session pauses of the outbox (``policy.py``).
     policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    #: Rate, concurrency and warm-up per recipient domain, for a real outgoing server
+    #: (``engine/delivery/pacing.py``); None: no pacing. The sandbox is never paced.
+    pacing: Optional[PacingSettings] = field(default_factory=PacingSettings)
+    #: The mailbox bounces and complaints come back to (``engine/bounces``); None: not read.
+    bounce_mailbox: Optional[BounceMailboxSettings] = None
 
 
 class CampaignRunner:
@@ -128,6 +148,9 @@ class CampaignRunner:
             self.sandbox_outbox = Outbox(self.db, self.sandbox_sender, self.tokens, public, self.clock.now,
                                          lease_ms=lease_ms, campaigns=lambda: self._campaigns(simulated=True),
                                          campaign_time=self.campaign_time, name=runtime_status.SANDBOX_OUTBOX)
+        if not self.settings.smtp.sandbox and self.settings.pacing is not None:
+            self.outbox.pacer = DomainPacer(self.settings.pacing)
+            await asyncio.to_thread(seed_from_database, self.outbox.pacer, self.db)
         if self.sandbox is not None:  # its 250 and the send's record: one transaction
             self.sandbox.on_accepted = self._sandbox_accepted
         self.scheduler = AsyncIOScheduler(timezone=UTC)
@@ -233,16 +256,12 @@ class CampaignRunner:
     def finished(self) -> bool:
         """Complete, nothing left to send, no token left waiting, no event left to handle."""
         ids = [e.campaign_id for e in self.engines]
-        marks = ", ".join("?" for _ in ids)
+        n = len(ids)
         with self.db.session() as s:
-            open_campaigns = fetch_all(s, f"SELECT COUNT(*) FROM campaigns WHERE id IN ({marks}) AND"
-                                          " complete_at IS NULL", ids)[0][0]
-            waits = fetch_all(s, f"SELECT COUNT(*) FROM waits WHERE campaign_id IN ({marks}) AND"
-                                 " state = 'pending'", ids)[0][0]
-            events = fetch_all(s, f"SELECT COUNT(*) FROM events WHERE campaign_id IN ({marks}) AND"
-                                  " state = 'pending'", ids)[0][0]
-            sends = fetch_all(s, f"SELECT COUNT(*) FROM sends WHERE campaign_id IN ({marks}) AND status IN"
-                                 " ('queued', 'sending')", ids)[0][0]
+            open_campaigns = fetch_all(s, expand(_OPEN_CAMPAIGNS, n), ids)[0][0]
+            waits = fetch_all(s, expand(_PENDING_WAITS, n), ids)[0][0]
+            events = fetch_all(s, expand(_PENDING_EVENTS, n), ids)[0][0]
+            sends = fetch_all(s, expand(_UNSENT, n), ids)[0][0]
         return not (open_campaigns or waits or events or sends)
 
     def next_wake(self) -> Optional[int]:

@@ -14,17 +14,21 @@ import json
 from collections.abc import Callable
 from typing import Any, Optional
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from engine.store.bulk import fetch_all
 from engine.store.database import Database
-from engine.store.models import RuntimeStatus
+from engine.store.models import Lead, RuntimeStatus, Send
+from engine.store.statements import PARAM, sql
 
 #: The outbox of real campaigns, and the sandbox outbox of the app's simulations.
 OUTBOX = "outbox"
 SANDBOX_OUTBOX = "outbox:simulations"
 TASK_PREFIX = "task:"
+#: Pacing per recipient domain (``engine/delivery/pacing.py``) and the bounce mailbox (``engine/bounces``).
+PACING = "pacing"
+BOUNCE_MAILBOX = "bounce-mailbox"
 
 _ensured: set[str] = set()
 
@@ -58,20 +62,27 @@ def load(session: Session, prefix: str = "") -> dict[str, dict[str, Any]]:
 
 def retries_waiting(session: Session, campaign_id: Optional[int] = None) -> dict[str, Optional[int]]:
     """Sends the server refused for now (4xx) that wait for their next try: how many, and the next time."""
-    sql = "SELECT COUNT(*), MIN(next_attempt_at) FROM sends WHERE status = 'queued' AND attempts > 0"
-    args: tuple = ()
-    if campaign_id is not None:
-        sql += " AND campaign_id = ?"
-        args = (campaign_id,)
-    count, first = fetch_all(session, sql, args)[0]
+    if campaign_id is None:
+        count, first = fetch_all(session, _RETRIES)[0]
+    else:
+        count, first = fetch_all(session, _CAMPAIGN_RETRIES, (campaign_id,))[0]
     return {"count": int(count or 0), "next_at": first}
+
+
+#: Sends the server refused for now: how many, and the earliest next try (``retries_waiting``).
+_RETRYING = select(func.count(), func.min(Send.next_attempt_at)).where(Send.status == "queued", Send.attempts > 0)
+_RETRIES = sql(_RETRYING)
+_CAMPAIGN_RETRIES = sql(_RETRYING.where(Send.campaign_id == PARAM))
+#: (campaign, limit): the latest sends that failed for good, with their lead.
+_FAILED = sql(select(Lead.key, Lead.email, Send.node, Send.sent_at, Send.error)
+              .join_from(Send, Lead, Lead.id == Send.lead_id)
+              .where(Send.campaign_id == PARAM, Send.status == "failed")
+              .order_by(Send.sent_at.desc(), Send.id.desc()).limit(PARAM))
 
 
 def failed_sends(session: Session, campaign_id: int, limit: int = 10) -> list[dict[str, Any]]:
     """The latest sends that failed for good, with the lead and the reason (what a marketer asks first)."""
-    rows = fetch_all(session, "SELECT l.key, l.email, s.node, s.sent_at, s.error FROM sends s JOIN leads l"
-                              " ON l.id = s.lead_id WHERE s.campaign_id = ? AND s.status = 'failed'"
-                              " ORDER BY s.sent_at DESC, s.id DESC LIMIT ?", (campaign_id, limit))
+    rows = fetch_all(session, _FAILED, (campaign_id, limit))
     return [{"lead": key, "email": email, "node": node, "at": at, "error": error}
             for key, email, node, at, error in rows]
 
@@ -95,7 +106,8 @@ def engine_report(session: Session) -> dict[str, Any]:
     return {"outboxes": {name: data for name, data in rows.items() if name.startswith(OUTBOX)},
             "tasks": [dict(data, name=data.get("name") or name[len(TASK_PREFIX):])
                       for name, data in rows.items() if name.startswith(TASK_PREFIX)],
-            "retries": retries_waiting(session)}
+            "retries": retries_waiting(session),
+            "pacing": rows.get(PACING), "bounce_mailbox": rows.get(BOUNCE_MAILBOX)}
 
 
 def _clock(ms: Optional[int]) -> str:
