@@ -1,7 +1,7 @@
 """The public tracking relay: events committed per second, and the desktop's catch-up.
 
 1. Events: the relay app (token check, machine rules, group commit into its
-   own SQLite file in WAL mode, fsync per commit) under 64 concurrent
+   own SQLite file in WAL mode, as the relay runs) under 64 concurrent
    keep-alive connections from the load generator of ``bench_tracking.py``
    in a second process. A pixel is answered only once its event is
    committed, so answered pixels per second are committed events per second.
