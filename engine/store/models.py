@@ -61,6 +61,25 @@ class Campaign(Base):
     #: Tracked tokens not yet finished; the campaign completes when it reaches 0.
     open_tracked: Mapped[int] = mapped_column(BigInteger, default=0)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: The number of the version it runs now (``CampaignVersion``); ``flow_json`` is that version's flow.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+class CampaignVersion(Base):
+    """One flow a campaign has run (SEMANTICS 11): kept read-only, publishable back."""
+
+    __tablename__ = "campaign_versions"
+    __table_args__ = (UniqueConstraint("campaign_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    #: 1 for the flow the campaign started with, then one more per publish (a rollback too).
+    number: Mapped[int] = mapped_column(Integer)
+    flow_json: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[int] = mapped_column(BigInteger)
+    note: Mapped[Optional[str]] = mapped_column(Text)
+    #: JSON: what publishing it did to the leads in flight (moved, finished, re-timed), for the report.
+    changes: Mapped[Optional[str]] = mapped_column(Text)
 
 
 class Lead(Base):
@@ -181,6 +200,8 @@ class Wait(Base):
     #: pending | fired | revoked
     state: Mapped[str] = mapped_column(String(16))
     fired_at: Mapped[Optional[int]] = mapped_column(BigInteger)
+    #: When the token began to wait: a re-timed wait keeps its start (SEMANTICS 11).
+    started_at: Mapped[Optional[int]] = mapped_column(BigInteger)
     #: Scale-out: the procrastinate job that wakes a worker for this wait.
     job_id: Mapped[Optional[int]] = mapped_column(BigInteger)
 
