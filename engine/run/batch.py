@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 
 from engine.delivery.message_ids import message_id
 from engine.faults import crash_point
-from engine.flow.campaign import normal_url
 from engine.observe.logs import OPS
+from engine.run.events import handle_event
 from engine.run.state import EventState, LeadState, ListenerState, SendState, TokenState, WaitState
 from engine.store.bulk import execute_many, fetch_all, insert_sql
 
@@ -31,8 +31,6 @@ if TYPE_CHECKING:
     from engine.run.context import RunContext
 
 WAIT, EVENT = 0, 1  # rank within one instant: due waits fire before events
-#: Events about a send's fate rather than the lead's behaviour.
-DELIVERY_EVENTS = frozenset({"send_failed", "unsubscribe", "delivered", "send_skipped"})
 CHUNK = 10000
 
 
@@ -144,7 +142,7 @@ class Batch:
             if rank == WAIT:
                 self.fire_wait(item)  # type: ignore[arg-type]
             else:
-                self.handle_event(item)  # type: ignore[arg-type]
+                handle_event(self, item)  # type: ignore[arg-type]
             self.processed += 1
 
     def walk(self, token: TokenState) -> None:
@@ -171,89 +169,6 @@ class Batch:
         self.spec.resume[wait.node](self, token)
         self.walk(token)
 
-    def handle_event(self, event: EventState) -> None:
-        """SEMANTICS 5: record on its send, trigger every matching listener once."""
-        self.events.append(event)
-        event.handled_at = self.now
-        if event.type in DELIVERY_EVENTS:
-            self.handle_delivery_event(event)
-            return
-        if event.type == "convert":
-            self.convert(event)
-            return
-        send = None
-        if event.lead_id is not None:
-            if event.send_id is not None:
-                send = self.sends.get(event.send_id)
-            elif event.node is not None:
-                send = self.send_index.get((event.lead_id, event.node))
-                if send is not None and (send.at > event.at or self.awaits_delivery(send)):
-                    send = None  # the email had not been delivered yet when the event happened
-        if send is None or send.lead_id != event.lead_id:
-            event.state = "orphan"
-            return
-        event.send_id = send.id
-        event.state = "handled"
-        self.stats[("machine:" if event.machine else "event:") + event.type] += 1
-        if self.log_ops:
-            self.ops.append(("event", {"type": event.type, "lead": event.lead_id, "send": send.id,
-                                       "node": send.node, "machine": event.machine}))
-        if event.machine:
-            record_machine_event(send, event)
-        else:
-            record_human_event(send, event)
-            if (event.type == "click" and self.spec.goal is not None and event.url
-                    and normal_url(event.url) == self.spec.goal):
-                self.convert(event)  # the lead has converted: it finishes, nothing triggers
-                return
-        spec, descriptors = self.spec.compiled, self.spec.descriptors
-        for listener in list(self.listeners_by_send.get(send.id, ())):
-            if (listener.state == "listening" and event.at < listener.until
-                    and descriptors[listener.condition].hears(spec[listener.condition], event)):
-                descriptors[listener.condition].trigger(self, listener, event)
-
-    def handle_delivery_event(self, event: EventState) -> None:
-        """A send that failed for good fails its token (SEMANTICS 8); an
-        unsubscribe finishes every token of the lead and stops its emails."""
-        event.state = "handled"
-        if event.type in ("delivered", "send_skipped"):
-            send = self.sends.get(event.send_id) if event.send_id is not None else None
-            if send is not None and self.awaits_delivery(send):
-                token = self.tokens[send.token_id]
-                # Everything after the email counts from the instant it was settled,
-                # not from when this pass happens to play it (SEMANTICS 9).
-                self.now = event.at
-                # The email node's own step: it records the delivered instant (or, for a
-                # send not made after all, only moves on) before the token walks on.
-                self.spec.resume[send.node](self, token)
-                event.triggered.append(send.node)
-                self.walk(token)
-            return
-        if event.type == "send_failed":
-            send = self.sends.get(event.send_id) if event.send_id is not None else None
-            token = self.tokens.get(send.token_id) if send is not None else None
-            if token is not None and token.state == "waiting":
-                self.fail(token, f"the email {send.node} could not be delivered")
-                event.triggered.append(token.node)
-            elif token is not None and token.state == "finished":
-                token.state, token.dirty = "failed", True  # it reached an end in this batch
-                event.triggered.append(token.node)
-            elif send is not None and token is None:
-                # The token reached an end while its email was still in the outbox
-                # (an email just before an end): it did not get there whole.
-                self.ended_then_failed.append((send.token_id,))
-            return
-        if event.lead_id is None:
-            event.state = "orphan"
-            return
-        self.unsubscribed.add(event.lead_id)
-        for token in self.tokens.values():
-            if token.lead_id == event.lead_id and token.state == "waiting":
-                self.revoke_pending(token)
-                token.dirty = True
-                self.finish(token)
-                event.triggered.append(token.node)
-
     def revoke_pending(self, token: TokenState) -> None:
         for wait in self.waits_by_token.get(token.id, ()):
             if wait.state == "pending":
@@ -261,30 +176,6 @@ class Batch:
         for listener in self.listeners_by_token.get(token.id, ()):
             if listener.state == "listening":
                 listener.state, listener.dirty = "revoked", True
-
-    def convert(self, event: EventState) -> None:
-        """The lead reached the campaign's goal (SEMANTICS 10): every token of it
-        finishes at once, wherever it stands, and nothing more is sent to it.
-        Recorded once: a lead converted before has no token left to finish, and
-        its ``converted_at`` keeps the first instant."""
-        event.state = "handled" if event.lead_id is not None else "orphan"
-        if event.lead_id is None:
-            return
-        lead_id = event.lead_id
-        self.stats["conversions"] += 1
-        self.conversions.append((event.at, lead_id))
-        self.cancelled_leads.append((lead_id,))
-        for send in self.sends.values():
-            if send.lead_id == lead_id and send.new and send.status in ("queued", "planned"):
-                send.status = "cancelled"
-        for token in list(self.tokens.values()):
-            if token.lead_id == lead_id and token.state in ("waiting", "active"):
-                self.revoke_pending(token)
-                token.dirty = True
-                self.finish(token)
-                event.triggered.append(token.node)
-        if self.log_ops:
-            self.ops.append(("convert", {"lead": lead_id, "tokens": len(event.triggered)}))
 
     # -- what handlers call ----------------------------------------------
     def lead(self, lead_id: int) -> LeadState:
@@ -324,7 +215,7 @@ class Batch:
     def hold(self, token: TokenState, due: int) -> None:
         token.state = "waiting"
         wait = WaitState(self.ctx.ids.take(self.session, "waits"), token.id, token.lead_id, token.node,
-                         due, "pending", new=True)
+                         due, "pending", started_at=self.now, new=True)
         self.waits[wait.id] = wait
         self.waits_by_token[token.id].append(wait)
         if due < self.boundary:
@@ -456,7 +347,7 @@ class Batch:
         written += len(new_sends) + len(changed_sends) + len(delivered) + len(self.skips)
 
         waits = self.waits.values()
-        new_waits = [(w.id, cid, w.token_id, w.lead_id, w.node, w.due_at, w.state, w.fired_at)
+        new_waits = [(w.id, cid, w.token_id, w.lead_id, w.node, w.due_at, w.state, w.fired_at, w.started_at)
                      for w in waits if w.new]
         execute_many(s, INSERT_WAIT, new_waits)
         changed_waits = [(w.state, w.fired_at, w.id) for w in waits if w.dirty and not w.new]
@@ -486,35 +377,6 @@ class Batch:
         hit = execute_many(self.session, sql, rows)
         if hit != len(rows):
             raise ConcurrentTransition(f"{len(rows) - hit} {what} had already moved on")
-
-
-def record_human_event(send: SendState, event: EventState) -> None:
-    """What the lead did, on its send: a click counts as an open too (SEMANTICS 3)."""
-    if send.opened_at is None:
-        send.opened_at = event.at
-        send.dirty = True
-    if event.type == "click":
-        if send.clicked_at is None:
-            send.clicked_at = event.at
-            send.dirty = True
-        if event.url and event.url not in send.clicked_urls:
-            send.clicked_urls = (*send.clicked_urls, event.url)
-            send.dirty = True
-
-
-def record_machine_event(send: SendState, event: EventState) -> None:
-    """What a machine did, kept apart; a machine's click is not an open (SEMANTICS 5)."""
-    if event.type == "open":
-        if send.machine_opened_at is None:
-            send.machine_opened_at = event.at
-            send.dirty = True
-        return
-    if send.machine_clicked_at is None:
-        send.machine_clicked_at = event.at
-        send.dirty = True
-    if event.url and event.url not in send.machine_clicked_urls:
-        send.machine_clicked_urls = (*send.machine_clicked_urls, event.url)
-        send.dirty = True
 
 
 def _urls_text(urls: tuple[str, ...]) -> str | None:
@@ -571,7 +433,7 @@ INSERT_SEND = insert_sql(Send.id, Send.campaign_id, Send.lead_id, Send.token_id,
                          Send.machine_clicked_urls)
 INSERT_SKIP = insert_sql(Skip.campaign_id, Skip.lead_id, Skip.token_id, Skip.node, Skip.send_id, Skip.at, Skip.reason)
 INSERT_WAIT = insert_sql(Wait.id, Wait.campaign_id, Wait.token_id, Wait.lead_id, Wait.node, Wait.due_at, Wait.state,
-                         Wait.fired_at)
+                         Wait.fired_at, Wait.started_at)
 INSERT_LISTENER = insert_sql(Listener.id, Listener.campaign_id, Listener.lead_id, Listener.token_id,
                              Listener.condition, Listener.send_id, Listener.event, Listener.url, Listener.mode,
                              Listener.since, Listener.until, Listener.state, Listener.triggered_token)
