@@ -29,7 +29,10 @@ def status_command(
     """Per-node counts (waiting, passed, sent, opened, clicked, failed) and completion."""
     from sqlalchemy import select
 
+    from engine.bounces.figures import campaign_bounces
+    from engine.cli.mailflow import print_mailflow
     from engine.control.views import campaign_status
+    from engine.flow.fileformat import loads_flow
     from engine.runtime import status as runtime_status
     from engine.store.models import Campaign, read_counter
 
@@ -41,16 +44,21 @@ def status_command(
             statuses = [campaign_status(s, cid) for cid in ids]
         except LookupError as exc:
             fail(str(exc), 1)
+        flow_files = dict(s.execute(select(Campaign.id, Campaign.flow_json).where(Campaign.id.in_(ids))).all())
         rejected = read_counter(s, "tracking_rejected")
         delivery = runtime_status.engine_report(s)
+        bounces = {cid: campaign_bounces(s, cid) for cid in ids}
     if as_json:
         print(json.dumps({"campaigns": [x.as_json() for x in statuses], "tracking_rejected": rejected,
-                          "delivery": delivery}, indent=1, ensure_ascii=False))
+                          "delivery": delivery,
+                          "bounces": {str(cid): b.as_json() for cid, b in bounces.items()}},
+                         indent=1, ensure_ascii=False))
         return
     if not statuses:
         out.print("No campaigns in this database yet.")
     out.print(f"Tracking requests rejected (forged, damaged or unknown tokens): {rejected}.")
     print_delivery(delivery)
+    print_mailflow(delivery)
     for status in statuses:
         f, hold = status.figures, status.hold
         table = Table(title=f"Campaign {f.campaign_id} “{f.name}”: {f.state}"
@@ -58,28 +66,53 @@ def status_command(
                       + (f" at {_when(hold.stopped_at)}" if f.state == "stopped" and hold.stopped_at else "")
                       + (f", paused by you since {_when(hold.paused_at)} (nothing is sent until you resume)"
                          if hold.paused else ""), title_justify="left")
-        for column in ("step", "waiting", "passed", "sent", "opened", "clicked", "failed", "yes", "no", "ended"):
+        for column in ("step", "waiting", "passed", "sent", "opened", "clicked", "machine", "failed", "outputs",
+                       "ended"):
             table.add_column(column, justify="left" if column == "step" else "right", no_wrap=True)
+        flow = loads_flow(flow_files[f.campaign_id])
         for n in f.nodes.values():
-            email, cond = n.type == "email", n.type == "condition"
-            table.add_row(f"{n.node} ({n.type})", str(n.waiting), str(n.passed),
-                          f"{n.sent}" + (f" (+{n.queued} queued)" if n.queued else "") if email else "",
-                          f"{n.opened}" if email else "", f"{n.clicked}" if email else "",
-                          str(n.failed + n.send_failed) if (n.failed or n.send_failed) else "",
-                          str(n.yes) if cond else "", str(n.no) if cond else "",
-                          str(n.finished) if n.type == "end" else "")
+            table.add_row(*status_row(n, flow))
         out.print(table)
+        if f.converted or flow.extra.get("goal"):
+            out.print(f"Converted: {f.converted} of {f.leads} leads.", highlight=False)
+        if f.machine_events:
+            out.print(f"Machine opens and clicks (privacy proxies, link scanners), not counted above: "
+                      f"{f.machine_events}.", highlight=False)
         sent = sum(n.sent for n in f.nodes.values())
         failed = sum(n.send_failed for n in f.nodes.values())
         queued = sum(n.queued for n in f.nodes.values())
         out.print(f"{f.leads} leads, {f.tokens_active} tokens waiting. Sends: {sent} delivered, {queued} in the "
                   f"outbox, {failed} failed, {f.retries} retries. Events: {f.events} ({f.late_events} late, "
                   f"{f.pending_events} not yet handled). Timers pending: {f.pending_waits}.", highlight=False)
+        came_back = bounces.get(f.campaign_id)
+        if came_back is not None and (came_back.bounced or came_back.soft_bounced or came_back.complained):
+            out.print(f"Came back: {came_back.bounced} bounced for good (suppressed), {came_back.soft_bounced} "
+                      f"bounced for now, {came_back.complained} marked as spam (suppressed).", highlight=False)
         if status.failed_sends:
             out.print("Failed sends (latest first):", highlight=False)
             for x in status.failed_sends:
                 out.print(f"  {x['lead']} <{x['email']}> at {x['node']}, {_when(x['at'])}: {x['error']}",
                           highlight=False)
+
+
+def status_row(n, flow) -> tuple[str, ...]:
+    """One step's cells: the figures its type shows (``NodeType.figures``), its outputs
+    counted per port where it has several (a split's branches, YES/NO)."""
+    from engine.nodes.registry import node_type
+
+    kind = node_type(n.type)
+    shows = set(kind.figures)
+    node = flow.find_node(n.node)
+    ports = kind.ports(node) if node is not None else kind.fixed_ports
+    machine = " · ".join(f"{count} {word}" for count, word in ((n.machine_opened, "opens"),
+                                                               (n.machine_clicked, "clicks")) if count)
+    return (f"{n.node} ({n.type})", str(n.waiting), str(n.passed),
+            f"{n.sent}" + (f" (+{n.queued} queued)" if n.queued else "") if "sent" in shows else "",
+            f"{n.opened}" if "opened" in shows else "", f"{n.clicked}" if "clicked" in shows else "",
+            machine if "opened" in shows else "",
+            str(n.failed + n.send_failed) if (n.failed or n.send_failed) else "",
+            " · ".join(f"{p.title} {n.ports.get(p.name, 0)}" for p in ports) if len(ports) > 1 else "",
+            str(n.finished) if kind.is_exit else "")
 
 
 def _pause_or_resume(db_path: str, campaign: Optional[int], paused: bool) -> None:

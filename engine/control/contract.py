@@ -16,6 +16,27 @@ from engine.run.report import CampaignFigures
 
 
 @dataclass(frozen=True)
+class WindowHold:
+    """A token held by a send window until it opens (SEMANTICS 10): which window, when it
+    opens, and that instant on the lead's own clock, as the marketer reads it."""
+
+    node: str
+    opens_at: int
+    #: The opening in the lead's local zone: ``Mon 09:00``.
+    opens_local: str
+    #: The IANA zone that clock is in (the lead's own where valid, else the window's or the flow's).
+    zone: str
+
+    @property
+    def text(self) -> str:
+        return f"opens {self.opens_local} local"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"node": self.node, "opens_at": self.opens_at, "opens_local": self.opens_local, "zone": self.zone,
+                "text": self.text}
+
+
+@dataclass(frozen=True)
 class TokenView:
     """One token of a lead: where it stands and how it got there."""
 
@@ -27,11 +48,13 @@ class TokenView:
     path: dict[str, Any] = field(default_factory=dict)
     created_at: Optional[int] = None
     finished_at: Optional[int] = None
+    #: Set while the token waits for a send window to open.
+    window: Optional[WindowHold] = None
 
     def brief(self) -> dict[str, Any]:
         """What a row of the leads list needs."""
         return {"id": self.id, "parent": self.parent, "node": self.node, "state": self.state,
-                "tracked": self.tracked}
+                "tracked": self.tracked, "window": self.window.as_json() if self.window else None}
 
     def as_json(self) -> dict[str, Any]:
         return {**self.brief(), "path": self.path, "created_at": self.created_at, "finished_at": self.finished_at}
@@ -97,13 +120,17 @@ class EventView:
 
 @dataclass(frozen=True)
 class WaitView:
+    """A timer of the lead: a wait's end, or (``window`` set) the opening of a send window."""
+
     node: str
     due_at: int
     state: str
     token: Optional[int]
+    window: Optional[WindowHold] = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"node": self.node, "due_at": self.due_at, "state": self.state, "token": self.token}
+        return {"node": self.node, "due_at": self.due_at, "state": self.state, "token": self.token,
+                "window": self.window.as_json() if self.window else None}
 
 
 @dataclass(frozen=True)
