@@ -7,9 +7,9 @@ their own ports, queue and logs, and never touch the system's mail set-up.
 
 Domains (nothing leaves the machine):
 
-- ``mailbranch.test`` is Postfix's local domain with no users: any message
+- ``mailbranch.example`` is Postfix's local domain with no users: any message
   to it bounces with a DSN ("unknown user", 5.1.1).
-- ``bounces.mailbranch.test`` lands in the ``bounces`` mailbox.
+- ``bounces.mailbranch.example`` lands in the ``bounces`` mailbox.
 - any other domain (``example.com``...) lands in the ``inbox`` mailbox, so a
   test can read back exactly what Postfix delivered (DKIM checks, headers).
 
@@ -38,8 +38,8 @@ from typing import Optional
 
 import pytest
 
-LOCAL_DOMAIN = "mailbranch.test"
-BOUNCE_DOMAIN = "bounces.mailbranch.test"
+LOCAL_DOMAIN = "mailbranch.example"
+BOUNCE_DOMAIN = "bounces.mailbranch.example"
 MAILBOXES = {"bounces": "bounces-password", "inbox": "inbox-password"}
 _MAIL_UID = 65534  # nobody: owns the maildirs Postfix writes and Dovecot reads
 

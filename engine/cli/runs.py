@@ -29,6 +29,15 @@ from engine.cli.flows import (
     warn_no_postal_address,
     warn_unknown_fields,
 )
+from engine.cli.mailflow import (
+    bounce_imap_option,
+    bounce_poll_option,
+    bounce_settings_from,
+    no_pacing_option,
+    pace_option,
+    pacing_from,
+    warmup_option,
+)
 from engine.cli.preflight import refuse_unready_real_run
 
 
@@ -76,6 +85,11 @@ def run_command(
     ca_bundle: Optional[str] = ca_option(),
     allow_plain_auth: bool = plain_auth_option(),
     retry_for: str = retry_option(),
+    bounce_imap: Optional[str] = bounce_imap_option(),
+    bounce_poll: float = bounce_poll_option(),
+    pace: Optional[list[str]] = pace_option(),
+    warmup: Optional[str] = warmup_option(),
+    no_pacing: bool = no_pacing_option(),
 ) -> None:
     """Run a campaign for real until it is complete; Ctrl-C stops, the same command resumes."""
     import asyncio
@@ -93,6 +107,8 @@ def run_command(
     smtp_settings = smtp_from(smtp, ehlo_name, ca_bundle, allow_plain_auth)
     refuse_unready_real_run(flow, smtp_settings, public_url)  # a sender domain and an https URL
     policy = delivery_policy(retry_for)
+    bounce_mailbox = bounce_settings_from(bounce_imap, bounce_poll, ca_bundle)
+    pacing = pacing_from(pace, warmup, no_pacing)
     lead_list, imported = read_leads(str(leads))
     for rejection in imported.rejected:
         err.print(f"[yellow]{leads}, line {rejection.line}[/]: {rejection.reason}", highlight=False)
@@ -121,7 +137,8 @@ def run_command(
     err.print(("Resuming" if resumed else "Starting") + f" campaign {engine.campaign_id} “{engine.name}”: "
               f"{enrolled.added} leads enrolled now, {enrolled.already_enrolled} already in.", highlight=False)
     runner = CampaignRunner(db, [engine], RunnerSettings(smtp_settings, tracking_host, tracking_port, public_url,
-                                                         distributed=distributed, policy=policy), clock)
+                                                         distributed=distributed, policy=policy, pacing=pacing,
+                                                         bounce_mailbox=bounce_mailbox), clock)
     # The send loop runs supervised: a crash is one log line and a restart, never a silent stop.
     supervisor = Supervisor(on_change=runtime_status.task_recorder(db))
 
@@ -138,10 +155,16 @@ def run_command(
                   + (f"; sandbox SMTP on 127.0.0.1:{runner.sandbox.port}" if runner.sandbox else ""),
                   highlight=False)
         display = LiveStatus(db, engine.campaign_id, runner, quiet)
+        # Bounces and complaints come back while the campaign runs (one left unread when it
+        # ends stays unseen in the mailbox, for the next run or `serve`).
+        from engine.bounces.mailbox import supervise_bounce_mailbox
+
+        supervise_bounce_mailbox(supervisor, runner, bounce_mailbox)
         try:
             with display:
                 await supervisor.run("send loop", lambda: runner.run(on_pass=display.update))
         finally:
+            await supervisor.stop()
             await runner.stop()
         display.final()
 

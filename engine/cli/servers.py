@@ -18,6 +18,15 @@ from engine.cli.common import (
     smtp_from,
     warn_if_visible,
 )
+from engine.cli.mailflow import (
+    bounce_imap_option,
+    bounce_poll_option,
+    bounce_settings_from,
+    no_pacing_option,
+    pace_option,
+    pacing_from,
+    warmup_option,
+)
 
 
 @app.command("serve")
@@ -34,6 +43,11 @@ def serve_command(
     ca_bundle: Optional[str] = ca_option(),
     allow_plain_auth: bool = plain_auth_option(),
     retry_for: str = retry_option(),
+    bounce_imap: Optional[str] = bounce_imap_option(),
+    bounce_poll: float = bounce_poll_option(),
+    pace: Optional[list[str]] = pace_option(),
+    warmup: Optional[str] = warmup_option(),
+    no_pacing: bool = no_pacing_option(),
 ) -> None:
     """Run the engine as its own process for the desktop app (control API on loopback)."""
     import asyncio
@@ -42,9 +56,12 @@ def serve_command(
     from engine.delivery.errors import CannotListen
     from engine.delivery.smtp import SmtpUrlError
 
+    bounce_mailbox = bounce_settings_from(bounce_imap, bounce_poll, ca_bundle)
+    pacing = pacing_from(pace, warmup, no_pacing)
     try:
         asyncio.run(serve(str(db_path), smtp_from(smtp, ehlo_name, ca_bundle, allow_plain_auth), tracking_host,
-                          tracking_port, public_url, control_port, policy=delivery_policy(retry_for)))
+                          tracking_port, public_url, control_port, policy=delivery_policy(retry_for),
+                          pacing=pacing, bounce_mailbox=bounce_mailbox))
     except (CannotListen, SmtpUrlError) as exc:
         fail(str(exc))
     except KeyboardInterrupt:

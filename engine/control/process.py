@@ -13,8 +13,10 @@ import os
 import signal
 from typing import Optional, Union
 
+from engine.bounces.settings import BounceMailboxSettings
 from engine.control.server import ControlServer
 from engine.control.service import EngineService
+from engine.delivery.pacing import PacingSettings
 from engine.delivery.smtp import SmtpSettings
 from engine.observe.logs import configure
 from engine.runtime.policy import DeliveryPolicy
@@ -26,7 +28,8 @@ SECRET_ENV = "MAILBRANCH_CONTROL_SECRET"
 
 async def serve(db_target: str, smtp: Union[str, SmtpSettings], tracking_host: str, tracking_port: int,
                 public_url: Optional[str], control_port: int = 0, grace_ms: int = 2000,
-                policy: Optional[DeliveryPolicy] = None) -> None:
+                policy: Optional[DeliveryPolicy] = None, pacing: Union[PacingSettings, None, str] = "default",
+                bounce_mailbox: Optional[BounceMailboxSettings] = None) -> None:
     secret = os.environ.get(SECRET_ENV)
     if not secret or len(secret) < 16:
         raise SystemExit(f"{SECRET_ENV} must hold the control secret (at least 16 characters)")
@@ -34,7 +37,9 @@ async def serve(db_target: str, smtp: Union[str, SmtpSettings], tracking_host: s
     db = Database(db_target)
     settings = RunnerSettings(SmtpSettings.from_url(smtp) if isinstance(smtp, str) else smtp, tracking_host,
                               tracking_port, public_url, grace_ms=grace_ms, poll_seconds=0.25,
-                              policy=policy or DeliveryPolicy())
+                              policy=policy or DeliveryPolicy(),
+                              pacing=PacingSettings() if pacing == "default" else pacing,  # type: ignore[arg-type]
+                              bounce_mailbox=bounce_mailbox)
     service = EngineService(db, settings)
     done = asyncio.Event()
     server = ControlServer(service, secret, control_port, on_shutdown=done.set)

@@ -90,6 +90,9 @@ class EngineService:
             self._attach(handle)
         self.supervisor.start("send loop", lambda: self.runner.run(until_finished=False))
         self.supervisor.start("simulation clock", self._tick)
+        from engine.bounces.mailbox import supervise_bounce_mailbox
+
+        supervise_bounce_mailbox(self.supervisor, self.runner, self.runner.settings.bounce_mailbox)
 
     async def stop(self) -> None:
         self._save_clocks()
