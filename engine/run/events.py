@@ -48,14 +48,11 @@ def handle_event(batch: Batch, event: EventState) -> None:
     if batch.log_ops:
         batch.ops.append(("event", {"type": event.type, "lead": event.lead_id, "send": send.id,
                                    "node": send.node, "machine": event.machine}))
-    if event.machine:
-        record_machine_event(send, event)
-    else:
-        record_human_event(send, event)
-        if (event.type == "click" and batch.spec.goal is not None and event.url
-                and normal_url(event.url) == batch.spec.goal):
-            convert(batch, event)  # the lead has converted: it finishes, nothing triggers
-            return
+    record_on_send(send, event)
+    if (not event.machine and event.type == "click" and batch.spec.goal is not None and event.url
+            and normal_url(event.url) == batch.spec.goal):
+        convert(batch, event)  # the lead has converted: it finishes, nothing triggers
+        return
     spec, descriptors = batch.spec.compiled, batch.spec.descriptors
     for listener in list(batch.listeners_by_send.get(send.id, ())):
         if (listener.state == "listening" and event.at < listener.until
@@ -131,31 +128,23 @@ def convert(batch: Batch, event: EventState) -> None:
         batch.ops.append(("convert", {"lead": lead_id, "tokens": len(event.triggered)}))
 
 
+#: Where a send keeps what the lead did, and apart from it what machines did.
+_HUMAN = ("opened_at", "clicked_at", "clicked_urls")
+_MACHINE = ("machine_opened_at", "machine_clicked_at", "machine_clicked_urls")
 
-def record_human_event(send: SendState, event: EventState) -> None:
-    """What the lead did, on its send: a click counts as an open too (SEMANTICS 3)."""
-    if send.opened_at is None:
-        send.opened_at = event.at
+
+def record_on_send(send: SendState, event: EventState) -> None:
+    """An open or click, on its send: the lead's click counts as an open too
+    (SEMANTICS 3); a machine's is kept apart and is never an open (SEMANTICS 5)."""
+    opened, clicked, urls = _MACHINE if event.machine else _HUMAN
+    if (event.type == "open" or not event.machine) and getattr(send, opened) is None:
+        setattr(send, opened, event.at)
         send.dirty = True
-    if event.type == "click":
-        if send.clicked_at is None:
-            send.clicked_at = event.at
-            send.dirty = True
-        if event.url and event.url not in send.clicked_urls:
-            send.clicked_urls = (*send.clicked_urls, event.url)
-            send.dirty = True
-
-
-def record_machine_event(send: SendState, event: EventState) -> None:
-    """What a machine did, kept apart; a machine's click is not an open (SEMANTICS 5)."""
-    if event.type == "open":
-        if send.machine_opened_at is None:
-            send.machine_opened_at = event.at
-            send.dirty = True
+    if event.type != "click":
         return
-    if send.machine_clicked_at is None:
-        send.machine_clicked_at = event.at
+    if getattr(send, clicked) is None:
+        setattr(send, clicked, event.at)
         send.dirty = True
-    if event.url and event.url not in send.machine_clicked_urls:
-        send.machine_clicked_urls = (*send.machine_clicked_urls, event.url)
+    if event.url and event.url not in getattr(send, urls):
+        setattr(send, urls, (*getattr(send, urls), event.url))
         send.dirty = True
