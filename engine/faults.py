@@ -14,7 +14,7 @@ import os
 import signal
 
 POINTS = ("batch_loaded", "mid_batch", "before_commit", "after_commit", "after_smtp_250", "sink_before_commit",
-          "outbox_claimed", "sandbox_stored")
+          "outbox_claimed", "sandbox_stored", "publish_locked", "publish_mid", "publish_before_commit")
 
 _target: tuple[str, int] | None = None
 _hits: dict[str, int] = {}

@@ -31,7 +31,7 @@ from engine.run.spec import CampaignSpec
 from engine.run.state import EventState
 from engine.store.bulk import begin_write, execute_many, fetch_all
 from engine.store.database import Database
-from engine.store.models import Campaign, EdgeCount, Event, Lead, Wait
+from engine.store.models import Campaign, CampaignVersion, EdgeCount, Event, Lead, Wait
 
 log = logging.getLogger("mailbranch.engine")
 FOREVER = 2**62
@@ -63,6 +63,8 @@ class CampaignEngine:
             if campaign is None:
                 raise LookupError(f"there is no campaign {campaign_id} in {db.url}")
             self.flow: Flow = loads_flow(campaign.flow_json)
+            #: The version of the flow this engine plays (SEMANTICS 11); see ``_follow_version``.
+            self.version: int = campaign.version
             settings = dict(campaign.settings or {})
             self.started_at = campaign.started_at
             self.delivery = campaign.delivery
@@ -99,6 +101,8 @@ class CampaignEngine:
             s.add(campaign)
             s.flush()
             campaign_id = campaign.id
+            s.add(CampaignVersion(campaign_id=campaign_id, number=1, flow_json=campaign.flow_json,
+                                  published_at=campaign.started_at))
         return cls(db, campaign_id, clock, **kwargs)
 
     def enroll(self, leads: Iterable[LeadInput]) -> EnrollResult:
@@ -143,7 +147,7 @@ class CampaignEngine:
                 tokens.append((token_id, self.campaign_id, lead_id, None, start, "waiting", True, None, None,
                                at, None, 0))
                 waits.append((allocate(s, "waits"), self.campaign_id, token_id, lead_id, start, at, "pending",
-                              None))
+                              None, at))
             execute_many(s, INSERT_TOKEN, tokens)
             execute_many(s, INSERT_WAIT, waits)
             if self.ctx.jobs is not None:
@@ -264,6 +268,7 @@ class CampaignEngine:
 
     def _play_batch(self, s: Session, limit: int, shard: Optional[tuple[int, int]] = None
                     ) -> tuple[int, Optional[Batch]]:
+        self._follow_version(s)
         items, boundary = self._fetch_items(s, limit, shard)
         if not items:
             return 0, None
@@ -309,6 +314,29 @@ class CampaignEngine:
         # One instant with more work than a batch holds: split it in order.
         # Nothing new can fall into this instant (waits last longer than zero).
         return items, last
+
+    def _follow_version(self, s: Session) -> None:
+        """Play the version the campaign runs now: a flow published from another
+        process or thread takes effect at the next batch (SEMANTICS 11). The
+        key-share lock makes a publish (which locks the row for update) wait for
+        the batches under way, and later batches wait for it, so no token walks
+        half in one version and half in the other."""
+        number = s.execute(select(Campaign.version).where(Campaign.id == self.campaign_id)
+                           .with_for_update(read=True, key_share=True)).scalar_one()
+        if number != self.version:
+            flow_json = s.execute(select(Campaign.flow_json).where(Campaign.id == self.campaign_id)).scalar_one()
+            self.use_flow(loads_flow(flow_json), number)
+
+    def use_flow(self, flow: Flow, number: int) -> None:
+        """Play ``flow`` (version ``number``) from the next batch on."""
+        self.flow, self.version = flow, number
+        self.spec = CampaignSpec(flow, self.settings.get("mode"))
+        self.ctx.spec = self.spec
+        self.ctx._domains.clear()
+
+    def flush_campaign(self, s: Session, batch: Batch) -> None:
+        """Apply a batch's tracked-token changes and edge counts (publishing walks tokens too)."""
+        self._flush_campaign(s, batch)
 
     def _flush_campaign(self, s: Session, batch: Batch) -> None:
         """Apply the batch's tracked-token changes; complete the campaign at the

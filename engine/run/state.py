@@ -99,6 +99,8 @@ class WaitState:
     due_at: int
     state: str
     fired_at: Optional[int] = None
+    #: When the token began to wait (a re-timed wait keeps it, SEMANTICS 11).
+    started_at: Optional[int] = None
     new: bool = False
     dirty: bool = False
 
