@@ -24,6 +24,7 @@ from editor.commands import AddNode, Connect, Macro
 from editor.document import FlowDocument
 from engine.flow.fileformat import FlowFileError, flow_from_data
 from engine.flow.model import FORMAT, Edge, Flow, Node
+from engine.nodes.registry import node_type
 
 MIME = "application/x-mailbranch-steps"
 #: How far a paste lands from the original.
@@ -107,7 +108,7 @@ def paste_command(doc: FlowDocument, data: dict[str, Any], offset: float = OFFSE
     renamed: dict[str, str] = {}
     nodes: list[Node] = []
     for node in _read_nodes(data):
-        prefix = style.ID_PREFIXES.get(node.type, node.type)
+        prefix = node_type(node.type).id_prefix
         i = 1
         while f"{prefix}{i}" in taken:
             i += 1
@@ -122,9 +123,9 @@ def paste_command(doc: FlowDocument, data: dict[str, Any], offset: float = OFFSE
         return None, []
     macro = Macro(f"{text} {len(nodes)} step{'s' if len(nodes) != 1 else ''}")
     for node in nodes:
-        watched = node.settings.get("email")
-        if node.type == "condition" and watched in renamed:
-            node.settings["email"] = renamed[watched]
+        for setting in node_type(node.type).settings:  # a step naming a copied step names its copy
+            if setting.kind == "email" and node.settings.get(setting.key) in renamed:
+                node.settings[setting.key] = renamed[node.settings[setting.key]]
         macro.add(AddNode(doc, node))
     for raw in data.get("edges", []):
         if not isinstance(raw, dict):

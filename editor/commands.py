@@ -279,3 +279,41 @@ def delete_command(doc: FlowDocument, node_ids: list[str], edges: list[Edge]) ->
     for node_id in node_ids:
         macro.add(RemoveNode(doc, node_id, claimed))
     return macro
+
+
+class SetFlowField(QUndoCommand):
+    """Set one top-level field of the flow (``theme``, ``timezone``, ``goal``; None
+    removes it); typing edits of the same field merge into one undo step."""
+
+    def __init__(self, doc: FlowDocument, key: str, value: Any, text: str = "", typing: bool = False) -> None:
+        super().__init__(text or f"Edit the campaign's {key}")
+        self.doc = doc
+        self.key = key
+        self.value = copy.deepcopy(value)
+        self.old = copy.deepcopy(doc.flow.extra.get(key))
+        self.order = list(doc.flow.extra)
+        self.typing = typing
+
+    def id(self) -> int:
+        return SETTING_ID + 20
+
+    def _apply(self, value: Any) -> None:
+        if value is not None:
+            self.doc.flow.extra[self.key] = copy.deepcopy(value)
+        else:
+            self.doc.flow.extra.pop(self.key, None)
+        self.doc.flow.changed.emit()
+
+    def redo(self) -> None:
+        self._apply(self.value)
+
+    def undo(self) -> None:
+        self._apply(self.old)
+        _restore_order(self.doc.flow.extra, self.order)
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not (isinstance(other, SetFlowField) and self.typing and other.typing and other.key == self.key):
+            return False
+        self.value = other.value
+        self.setObsolete(self.value == self.old)
+        return True

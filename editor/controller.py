@@ -20,6 +20,7 @@ from editor.findings import FindingsList
 from editor.inspector import Inspector
 from editor.items import NodeItem
 from editor.layout import layered_positions
+from editor.node_views import view_for
 from editor.palette import Palette
 from editor.scene import FlowScene
 from editor.view import FlowView
@@ -137,10 +138,10 @@ class FlowEditor(QObject):
     # -- adding ----------------------------------------------------------
     def add_at_centre(self, node_type: str) -> str:
         centre = self.view.mapToScene(self.view.viewport().rect().center())
-        width = style.END_WIDTH if node_type == "end" else style.NODE_WIDTH
-        node_id = self.scene.add_node(node_type, QPointF(centre.x() - width / 2,
+        view = view_for(node_type)
+        node_id = self.scene.add_node(node_type, QPointF(centre.x() - view.width / 2,
                                                          centre.y() - style.NODE_HEIGHT / 2))
-        self.message.emit(f"Added {style.TYPE_TITLES.get(node_type, node_type)} “{node_id}”.")
+        self.message.emit(f"Added {view.title} “{node_id}”.")
         return node_id
 
     # -- clipboard -------------------------------------------------------

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsRectItem, QGraphicsSce
 from editor import style
 from editor.commands import Connect
 from editor.items import NodeItem, PortItem, curve
+from editor.node_views import view_for
 from engine.flow.errors import FlowEditError
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ class NewEdgeInteraction(Interaction):
         self.target: Optional[NodeItem] = None
         self.message: Optional[str] = None
         self.line = QGraphicsPathItem()
-        color = style.PORT_COLORS.get(self.port, style.EDGE_COLOR)
+        color = port.color
         self.line.setPen(QPen(color, 2.2, Qt.PenStyle.DashLine, Qt.PenCapStyle.RoundCap))
         self.line.setZValue(5)
         scene.addItem(self.line)
@@ -159,9 +160,9 @@ class PaletteDropInteraction(Interaction):
     def __init__(self, scene: FlowScene, node_type: str) -> None:
         super().__init__(scene)
         self.node_type = node_type
-        width = style.END_WIDTH if node_type == "end" else style.NODE_WIDTH
-        self.ghost = QGraphicsRectItem(0, 0, width, style.NODE_HEIGHT)
-        color = QColor(style.TYPE_COLORS.get(node_type, style.EDGE_COLOR))
+        view = view_for(node_type)
+        self.ghost = QGraphicsRectItem(0, 0, view.width, style.NODE_HEIGHT)
+        color = view.qcolor()
         self.ghost.setPen(QPen(color, 1.5, Qt.PenStyle.DashLine))
         color.setAlpha(30)
         self.ghost.setBrush(color)

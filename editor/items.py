@@ -1,136 +1,36 @@
-"""Canvas items: they paint the model and report what the user did.
+"""Canvas node items: they paint the model and report what the user did.
 
 A ``NodeItem`` knows only its node id; it reads the node from the document
-when it refreshes and caches nothing but the text it draws. Findings from
-validation are pushed onto items by the scene (the overlay).
+when it refreshes and caches nothing but the text it draws. How it looks
+(colour, icon, width, height, where each output port sits, port colours and
+labels, its caption) comes from its type's view descriptor
+(``editor/node_views``), so a type with any number of ports draws without
+overlap and nothing here names a type. Findings from validation are pushed
+onto items by the scene (the overlay).
 """
 
 from __future__ import annotations
 
-import re
-from functools import cache
 from typing import TYPE_CHECKING, Any, Optional
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import (
-    QBrush,
-    QColor,
-    QFont,
-    QFontMetricsF,
-    QPainter,
-    QPainterPath,
-    QPainterPathStroker,
-    QPen,
-    QPolygonF,
-)
-from PySide6.QtWidgets import (
-    QGraphicsEllipseItem,
-    QGraphicsItem,
-    QGraphicsPathItem,
-    QStyleOptionGraphicsItem,
-    QWidget,
-)
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from editor import style
+from editor.caption import CAPTION_LINES, caption_fonts, wrap_runs
+from editor.edges import EdgeItem, curve
+from editor.item_parts import PORT_RADIUS, HoverHighlight, findings_tooltip, worst
+from editor.node_views import view_for
 from editor.summary import summary, title
-from engine.flow.model import Edge
 from engine.flow.validate import Finding
 
 if TYPE_CHECKING:
     from editor.scene import FlowScene
 
-PORT_RADIUS = 6.0
+__all__ = ["EdgeItem", "NodeItem", "PortItem", "curve", "wrap_runs", "PORT_RADIUS", "CAPTION_LINES"]
+
 FINDING_WIDTH = 214.0
-#: A caption takes up to two lines under the title before it is shortened with "…".
-CAPTION_LINES = 2
-_PORT_Y = {"next": 0.5, "yes": 0.3, "no": 0.72}
-
-
-def _worst(findings: list[Finding]) -> Optional[str]:
-    if not findings:
-        return None
-    return "error" if any(f.is_error for f in findings) else "warning"
-
-
-@cache
-def _caption_fonts() -> dict[str, QFont]:
-    normal = style.font(12)
-    emphasis = style.font(12, QFont.Weight.Medium, italic=True)
-    return {"normal": normal, "muted": emphasis, "emphasis": emphasis}
-
-
-def wrap_runs(runs: list[tuple[str, str]], width: float, max_lines: int) -> list[list[tuple[str, str]]]:
-    """Word-wrap styled runs (text, font kind) into at most ``max_lines`` lines of ``width``.
-
-    Only the last line is shortened with "…", and a short closing run (the
-    "?" of a condition) stays visible after the ellipsis, so "Opened …?"
-    still reads as a question.
-    """
-    fonts = _caption_fonts()
-
-    def advance(text: str, kind: str) -> float:
-        return QFontMetricsF(fonts[kind]).horizontalAdvance(text)
-
-    words = [(w, kind) for text, kind in runs for w in re.findall(r"\S+\s*", text)]
-    lines: list[list[tuple[str, str]]] = []
-    while words and len(lines) < max_lines:
-        last = len(lines) == max_lines - 1
-        used = 0.0
-        line: list[tuple[str, str]] = []
-        while words:
-            word, kind = words[0]
-            w = advance(word.rstrip(), kind)
-            if used + w <= width or (not line and not last):
-                if not line and used + w > width:  # one word longer than a line: cut it there
-                    word = QFontMetricsF(fonts[kind]).elidedText(word, Qt.TextElideMode.ElideRight, width)
-                line.append((word, kind))
-                used += advance(word, kind)
-                words.pop(0)
-            else:
-                break
-        if last and words:
-            tail = runs[-1] if len(runs) > 1 and len(runs[-1][0]) <= 2 else None
-            rest = line + words
-            if tail is not None:
-                rest = rest[:len(rest) - len(re.findall(r"\S+\s*", tail[0]))]
-            room = width - (advance(tail[0], tail[1]) if tail else 0.0)
-            line = _elide_runs(rest, room, advance) + ([tail] if tail else [])
-            words = []
-        lines.append(_merge(line))
-    return lines
-
-
-def _elide_runs(words: list[tuple[str, str]], room: float, advance: Any) -> list[tuple[str, str]]:
-    """As many words as fit in ``room`` with "…" after them (the last one cut if need be)."""
-    kept: list[tuple[str, str]] = []
-    used = 0.0
-    for word, kind in words:
-        w = advance(word, kind)
-        if used + w + advance("…", kind) > room:
-            fm = QFontMetricsF(_caption_fonts()[kind])
-            cut = fm.elidedText(word.rstrip(), Qt.TextElideMode.ElideRight, max(0.0, room - used))
-            kept.append((cut if cut.endswith("…") else cut + "…", kind))
-            return kept
-        kept.append((word, kind))
-        used += w
-    return kept
-
-
-def _merge(line: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    merged: list[tuple[str, str]] = []
-    for text, kind in line:
-        if merged and merged[-1][1] == kind:
-            merged[-1] = (merged[-1][0] + text, kind)
-        else:
-            merged.append((text, kind))
-    if merged:
-        merged[-1] = (merged[-1][0].rstrip(), merged[-1][1])
-    return merged
-
-
-def findings_tooltip(findings: list[Finding]) -> str:
-    lines = [f"<b>{'Error' if f.is_error else 'Warning'}</b> ({f.code}): {f.message}" for f in findings]
-    return "<br>".join(lines)
 
 
 class PortItem(QGraphicsEllipseItem):
@@ -144,11 +44,12 @@ class PortItem(QGraphicsEllipseItem):
         self.setAcceptHoverEvents(True)
         self.setCursor(Qt.CursorShape.CrossCursor)
         self.setZValue(2)
-        color = style.PORT_COLORS.get(port, style.EDGE_COLOR)
-        self.setBrush(QBrush(color))
+        node = node_item.node()
+        self.color = node_item.view.port_color(node, port)
+        self.label = node_item.view.port_label(node, port)
+        self.setBrush(QBrush(self.color))
         self.setPen(QPen(QColor("white"), 2))
-        label = style.PORT_LABELS.get(port)
-        self.setToolTip(f"{label} output: drag to a step to connect" if label
+        self.setToolTip(f"{self.label} output: drag to a step to connect" if self.label
                         else "Drag to a step to connect")
 
     def hoverEnterEvent(self, event: Any) -> None:
@@ -162,22 +63,6 @@ class PortItem(QGraphicsEllipseItem):
         super().hoverLeaveEvent(event)
 
 
-class HoverHighlight:
-    """Remembers whether the pointer is over the item and repaints when that changes."""
-
-    _hover = False
-
-    def hoverEnterEvent(self, event: Any) -> None:
-        self._hover = True
-        self.update()
-        super().hoverEnterEvent(event)
-
-    def hoverLeaveEvent(self, event: Any) -> None:
-        self._hover = False
-        self.update()
-        super().hoverLeaveEvent(event)
-
-
 class NodeItem(HoverHighlight, QGraphicsItem):
     """One step on the canvas."""
 
@@ -187,8 +72,9 @@ class NodeItem(HoverHighlight, QGraphicsItem):
         self.node_id = node_id
         node = scene.doc.node(node_id)
         self.node_type = node.type
-        self.width = float(style.END_WIDTH if node.type == "end" else style.NODE_WIDTH)
-        self.height = float(style.NODE_HEIGHT)
+        self.view = view_for(node.type)
+        self.width = self.view.width
+        self.height = self.view.height(node)
         self.findings: list[Finding] = []
         #: "ok" or "refused" while a new edge hovers this node.
         self.drop_state: Optional[str] = None
@@ -201,10 +87,8 @@ class NodeItem(HoverHighlight, QGraphicsItem):
         self.setAcceptHoverEvents(True)
         self.setZValue(1)
         self.ports: dict[str, PortItem] = {}
-        for port in node.ports:
-            item = PortItem(self, port)
-            item.setPos(self.port_pos(port))
-            self.ports[port] = item
+        self._offsets: dict[str, float] = {}
+        self.sync_ports()
         self.refresh()
         self.sync_position()
 
@@ -221,7 +105,7 @@ class NodeItem(HoverHighlight, QGraphicsItem):
         return path
 
     def port_pos(self, port: str) -> QPointF:
-        return QPointF(self.width, self.height * _PORT_Y.get(port, 0.5))
+        return QPointF(self.width, self._offsets.get(port, self.height / 2))
 
     def output_scene_pos(self, port: str) -> QPointF:
         return self.mapToScene(self.port_pos(port))
@@ -233,9 +117,34 @@ class NodeItem(HoverHighlight, QGraphicsItem):
     def node(self):  # noqa: ANN201 - the live model node
         return self.flow_scene.doc.node(self.node_id)
 
+    def sync_ports(self) -> bool:
+        """Rebuild the output ports when the node's ports changed (a split's branches);
+        the node grows so they never overlap. True when anything moved."""
+        node = self.node()
+        offsets = self.view.port_offsets(node)
+        colours = {p: (self.view.port_color(node, p).name(), self.view.port_label(node, p)) for p in offsets}
+        current = {p: (i.color.name(), i.label) for p, i in self.ports.items()}
+        if offsets == self._offsets and colours == current:
+            return False
+        self.prepareGeometryChange()
+        self.height = self.view.height(node)
+        self._offsets = offsets
+        for item in self.ports.values():
+            item.setParentItem(None)
+            if item.scene() is not None:
+                item.scene().removeItem(item)
+        self.ports = {}
+        for port in offsets:
+            item = PortItem(self, port)
+            item.setPos(self.port_pos(port))
+            self.ports[port] = item
+        return True
+
     def refresh(self, preds: Optional[dict[str, list[str]]] = None) -> None:
         """Re-read the node's key setting from the model and repaint."""
         node = self.node()
+        if preds is None and self.sync_ports() and self.scene() is not None:
+            self.flow_scene.node_item_moved(self)  # its edges follow the ports
         text = summary(self.flow_scene.doc.flow, node, preds)
         if text != self._text or preds is None:
             self._text = text
@@ -297,8 +206,8 @@ class NodeItem(HoverHighlight, QGraphicsItem):
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: Optional[QWidget] = None) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         rect = self.node_rect()
-        severity = _worst(self.findings)
-        accent = style.TYPE_COLORS.get(self.node_type, style.EDGE_COLOR)
+        severity = worst(self.findings)
+        accent = self.view.qcolor()
         # Soft shadow, selection halo.
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(QColor(16, 24, 40, 20))
@@ -331,7 +240,7 @@ class NodeItem(HoverHighlight, QGraphicsItem):
         painter.setClipping(False)
         # Icon.
         icon = QRectF(14, (self.height - 28) / 2, 28, 28)
-        style.paint_icon(painter, self.node_type, icon)
+        style.paint_icon(painter, self.view.icon, icon)
         # Title and id.
         left = icon.right() + 10
         right_pad = 10
@@ -351,12 +260,11 @@ class NodeItem(HoverHighlight, QGraphicsItem):
                              QFontMetricsF(id_font).elidedText(self.node_id, Qt.TextElideMode.ElideRight,
                                                                min(room, 56)))
         self._paint_summary(painter, QRectF(left, 24, text_width, self.height - 27))
-        if self.node_type != "start":
+        if self.view.has_input:
             painter.setPen(QPen(QColor("white"), 2))
             painter.setBrush(QColor("#98A2B3"))
             painter.drawEllipse(QPointF(0, self.height / 2), 4.5, 4.5)
-        if self.node_type == "condition":
-            self._paint_port_labels(painter)
+        self._paint_port_labels(painter)
         self._paint_note(painter)
         if severity:
             self._paint_findings(painter, severity)
@@ -373,7 +281,7 @@ class NodeItem(HoverHighlight, QGraphicsItem):
         return wrap_runs([(t, k) for t, k in runs if t], room, CAPTION_LINES)
 
     def _paint_summary(self, painter: QPainter, box: QRectF) -> None:
-        fonts = _caption_fonts()
+        fonts = caption_fonts()
         line_height = QFontMetricsF(fonts["normal"]).lineSpacing()
         lines = self._caption(box.width())
         # One line sits in the middle of the space; two fill it.
@@ -389,17 +297,17 @@ class NodeItem(HoverHighlight, QGraphicsItem):
                 x += QFontMetricsF(f).horizontalAdvance(text)
 
     def _paint_port_labels(self, painter: QPainter) -> None:
+        """Each labelled port that has no edge yet says its name beside it (an edge
+        carries the label on its pill instead)."""
         painter.setFont(style.font(10, QFont.Weight.Bold))
         connected = {e.port for e in self.flow_scene.edges_from(self.node_id)}
         for port, item in self.ports.items():
-            if port in connected:
-                continue  # the edge carries the label
+            if port in connected or not item.label:
+                continue
             pos = item.pos()
-            painter.setPen(style.PORT_COLORS[port])
-            label = style.PORT_LABELS[port]
-            y = pos.y() - 17 if port == "yes" else pos.y() + 5
-            painter.drawText(QRectF(pos.x() + 4, y, 40, 13), Qt.AlignmentFlag.AlignLeft
-                             | Qt.AlignmentFlag.AlignVCenter, label)
+            painter.setPen(item.color)
+            painter.drawText(QRectF(pos.x() + PORT_RADIUS + 3, pos.y() - 7, 44, 14), Qt.AlignmentFlag.AlignLeft
+                             | Qt.AlignmentFlag.AlignVCenter, item.label)
 
     def _paint_note(self, painter: QPainter) -> None:
         note = self.node().extra.get("note")
@@ -437,106 +345,3 @@ class NodeItem(HoverHighlight, QGraphicsItem):
         box = QRectF(2, self.height + 5, width, fm.lineSpacing() * 2 + 2)
         painter.drawText(box, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop
                          | Qt.TextFlag.TextWordWrap, message)
-
-
-class EdgeItem(HoverHighlight, QGraphicsPathItem):
-    """A smooth cubic curve from an output port to a node's input."""
-
-    def __init__(self, scene: FlowScene, edge: Edge) -> None:
-        super().__init__()
-        self.flow_scene = scene
-        self.edge = edge
-        self.findings: list[Finding] = []
-        self._hover = False
-        self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
-        self.setAcceptHoverEvents(True)
-        self.setZValue(-1)
-        label = style.PORT_LABELS.get(edge.port)
-        self.setToolTip(f"{label} path from “{edge.source}” to “{edge.target}”" if label
-                        else f"From “{edge.source}” to “{edge.target}”")
-        self.adjust()
-
-    def adjust(self) -> None:
-        source = self.flow_scene.nodes.get(self.edge.source)
-        target = self.flow_scene.nodes.get(self.edge.target)
-        if source is None or target is None:
-            return
-        start = source.output_scene_pos(self.edge.port) + QPointF(PORT_RADIUS - 1, 0)
-        end = target.input_scene_pos() - QPointF(6, 0)
-        self.setPath(curve(start, end))
-
-    def set_findings(self, findings: list[Finding]) -> None:
-        if findings == self.findings:
-            return
-        self.findings = list(findings)
-        label = style.PORT_LABELS.get(self.edge.port)
-        base = (f"{label} path from “{self.edge.source}” to “{self.edge.target}”" if label
-                else f"From “{self.edge.source}” to “{self.edge.target}”")
-        self.setToolTip(base + ("<br>" + findings_tooltip(self.findings) if self.findings else ""))
-        self.update()
-
-    def color(self) -> QColor:
-        return style.PORT_COLORS.get(self.edge.port, style.EDGE_COLOR)
-
-    def shape(self) -> QPainterPath:
-        stroker = QPainterPathStroker()
-        stroker.setWidth(14)
-        return stroker.createStroke(self.path())
-
-    def boundingRect(self) -> QRectF:
-        return self.path().boundingRect().adjusted(-24, -24, 24, 24)
-
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: Optional[QWidget] = None) -> None:
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        path = self.path()
-        color = self.color()
-        severity = _worst(self.findings)
-        width = 2.0
-        if self.isSelected():
-            halo = QColor(style.SELECTION)
-            halo.setAlpha(60)
-            painter.setPen(QPen(halo, 9, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
-            painter.drawPath(path)
-            width = 2.8
-        elif self._hover:
-            width = 2.8
-        pen_style = Qt.PenStyle.SolidLine
-        if severity:
-            color = style.SEVERITY_COLORS[severity]
-            pen_style = Qt.PenStyle.DashLine
-        painter.setPen(QPen(color, width, pen_style, Qt.PenCapStyle.RoundCap))
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        painter.drawPath(path)
-        paint_arrow(painter, path, color)
-        label = style.PORT_LABELS.get(self.edge.port)
-        if label:
-            paint_pill(painter, path.pointAtPercent(0.5), label, color)
-
-
-def curve(start: QPointF, end: QPointF) -> QPainterPath:
-    dx = max(40.0, abs(end.x() - start.x()) * 0.5)
-    path = QPainterPath(start)
-    path.cubicTo(QPointF(start.x() + dx, start.y()), QPointF(end.x() - dx, end.y()), end)
-    return path
-
-
-def paint_arrow(painter: QPainter, path: QPainterPath, color: QColor) -> None:
-    end = path.pointAtPercent(1.0)
-    arrow = QPolygonF([end, QPointF(end.x() - 9, end.y() - 4.5), QPointF(end.x() - 9, end.y() + 4.5)])
-    painter.setPen(Qt.PenStyle.NoPen)
-    painter.setBrush(color)
-    painter.drawPolygon(arrow)
-
-
-def paint_pill(painter: QPainter, centre: QPointF, text: str, color: QColor) -> None:
-    f = style.font(10, QFont.Weight.Bold)
-    fm = QFontMetricsF(f)
-    w = fm.horizontalAdvance(text) + 12
-    h = fm.height() + 3
-    rect = QRectF(centre.x() - w / 2, centre.y() - h / 2, w, h)
-    painter.setPen(QPen(color, 1.2))
-    painter.setBrush(QColor("white"))
-    painter.drawRoundedRect(rect, h / 2, h / 2)
-    painter.setFont(f)
-    painter.setPen(color)
-    painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)

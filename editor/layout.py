@@ -12,7 +12,14 @@ import networkx as nx
 from editor.style import GRID, LAYOUT_DX, LAYOUT_DY
 from engine.flow.model import Flow
 
-_PORT_ORDER = {"yes": -0.25, "next": 0.0, "no": 0.25}
+
+def _port_bias(flow: Flow, edge) -> float:  # noqa: ANN001 - an Edge
+    """Where a port sits among its node's ports, from -0.25 (first) to 0.25 (last):
+    the first port's branch goes above, the last one's below."""
+    ports = flow.node(edge.source).ports
+    if len(ports) < 2 or edge.port not in ports:
+        return 0.0
+    return -0.25 + 0.5 * ports.index(edge.port) / (len(ports) - 1)
 
 
 def layered_positions(flow: Flow) -> dict[str, list[int]]:
@@ -23,7 +30,7 @@ def layered_positions(flow: Flow) -> dict[str, list[int]]:
     for edge in flow.edges:
         if edge.source in graph and edge.target in graph and edge.source != edge.target:
             graph.add_edge(edge.source, edge.target)
-            port_bias.setdefault(edge.target, _PORT_ORDER.get(edge.port, 0.0))
+            port_bias.setdefault(edge.target, _port_bias(flow, edge))
     condensed = nx.condensation(graph)
     members = condensed.graph["mapping"]  # node -> component
     component_layer: dict[int, int] = {}

@@ -1,5 +1,6 @@
 """The palette of step types: drag one onto the canvas, or double-click it
-to add it at the centre of the view."""
+to add it at the centre of the view. It lists every type the registry holds
+(``engine.nodes``), with its view's icon and title."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem
 
 from editor import style
-from engine.flow.model import node_types
+from editor.node_views import view_for
+from engine.nodes.registry import node_types
 
 NODE_TYPE_MIME = "application/x-mailbranch-node-type"
 
@@ -28,10 +30,11 @@ class Palette(QListWidget):
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setSpacing(2)
         self.setUniformItemSizes(True)
-        for node_type in (t for t in node_types() if t in style.TYPE_TITLES):
-            item = QListWidgetItem(style.type_icon(node_type), style.TYPE_TITLES[node_type])
-            item.setData(Qt.ItemDataRole.UserRole, node_type)
-            item.setToolTip(style.TYPE_HINTS[node_type] + "\nDrag onto the canvas, or double-click to add.")
+        for kind in node_types():  # every registered type, in its palette order
+            view = view_for(kind.name)
+            item = QListWidgetItem(style.type_icon(view.icon), view.title)
+            item.setData(Qt.ItemDataRole.UserRole, kind.name)
+            item.setToolTip(f"{kind.description}\nDrag onto the canvas, or double-click to add.")
             item.setSizeHint(QSize(150, 40))
             self.addItem(item)
         self.itemDoubleClicked.connect(self._activated)

@@ -22,6 +22,7 @@ from editor.items import EdgeItem, NodeItem, PortItem
 from editor.summary import predecessors_map
 from engine.flow.model import Edge, Node
 from engine.flow.validate import Finding
+from engine.nodes import registry
 
 
 class FlowScene(QGraphicsScene):
@@ -133,8 +134,9 @@ class FlowScene(QGraphicsScene):
     def apply_findings(self) -> None:
         """Mark nodes and edges with the findings that concern them.
 
-        Also refreshes what conditions show: their watched email depends on
-        the graph, so it is recomputed here, once per validation pass.
+        Also refreshes the captions that read more than their node (a
+        condition's watched email, a window's campaign time zone), once per
+        validation pass.
         """
         findings = self.doc.findings
         by_node: dict[str, list[Finding]] = {}
@@ -154,7 +156,7 @@ class FlowScene(QGraphicsScene):
         preds = predecessors_map(self.doc.flow)
         for node_id, item in self.nodes.items():
             item.set_findings(by_node.get(node_id, []))
-            if item.node_type == "condition":
+            if item.view.caption_depends_on_graph():
                 item.refresh(preds)
 
     def findings_for(self, node_id: str) -> list[Finding]:
@@ -198,13 +200,13 @@ class FlowScene(QGraphicsScene):
         return point
 
     def add_node(self, node_type: str, top_left: QPointF) -> str:
-        """Push an ``AddNode`` for a fresh step at ``top_left``; select it; return its id."""
+        """Push an ``AddNode`` for a fresh step at ``top_left`` (with its type's default
+        settings and id prefix); select it; return its id."""
         flow = self.doc.flow
-        node_id = flow.new_node_id(style.ID_PREFIXES.get(node_type, node_type))
-        defaults: dict[str, Any] = {"condition": {"event": "open"}, "wait": {"duration": "1d"}}
+        kind = registry.node_type(node_type)
+        node_id = flow.new_node_id(kind.id_prefix)
         point = self.free_spot(top_left)
-        node = Node(node_id, node_type, dict(defaults.get(node_type, {})),
-                    {"position": [_num(point.x()), _num(point.y())]})
+        node = Node(node_id, node_type, kind.defaults(), {"position": [_num(point.x()), _num(point.y())]})
         self.doc.undo_stack.push(AddNode(self.doc, node))
         self.select_nodes([node_id])
         return node_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
 
@@ -24,24 +25,29 @@ NODE_HEIGHT = 60
 LAYOUT_DX = 260
 LAYOUT_DY = 110
 
-TYPE_TITLES = {"start": "Start", "email": "Email", "condition": "Condition", "wait": "Wait", "end": "End"}
-TYPE_COLORS = {
-    "start": QColor("#0E9384"),
-    "email": QColor("#2E6BE6"),
-    "condition": QColor("#7A5AF8"),
-    "wait": QColor("#CA8504"),
-    "end": QColor("#475467"),
-}
-#: Prefix of fresh node ids, by type (``e4``, ``c2``...).
-ID_PREFIXES = {"start": "start", "email": "e", "condition": "c", "wait": "w", "end": "end"}
-TYPE_HINTS = {
-    "start": "Where every lead enters the campaign.",
-    "email": "Send an email to the lead.",
-    "condition": "Branch on whether the lead opened or clicked an email.",
-    "wait": "Hold the lead for a while before the next step.",
-    "end": "The lead is done with this campaign.",
-}
 
+class _TypeColors(Mapping):
+    """Each registered type's accent colour, asked of its view descriptor
+    (``editor/node_views``); kept as a mapping for the run overlay."""
+
+    def _views(self) -> dict:
+        from editor.node_views import views
+        return views()
+
+    def __getitem__(self, name: str) -> QColor:
+        return self._views()[name].qcolor()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._views())
+
+    def __len__(self) -> int:
+        return len(self._views())
+
+
+TYPE_COLORS: Mapping[str, QColor] = _TypeColors()
+
+#: The plain ``next`` port's colour and the condition's YES/NO as the run overlay
+#: (``app/run_overlay.py``) reads them; the canvas asks each type's view instead.
 PORT_COLORS = {"next": QColor("#98A2B3"), "yes": QColor("#16A34A"), "no": QColor("#E8590C")}
 PORT_LABELS = {"yes": "YES", "no": "NO"}
 EDGE_COLOR = QColor("#98A2B3")

@@ -1,6 +1,7 @@
 """What a node shows at a glance, and the choices the inspector offers.
 
-Pure functions of the flow: the canvas items and the inspector call them
+Pure functions of the flow (each type's caption is its view descriptor's, in
+``editor/node_views``): the canvas items and the inspector call them
 whenever they repaint or refresh, so neither keeps a copy of any setting.
 """
 
@@ -10,11 +11,11 @@ import re
 from collections import deque
 from typing import Optional
 
-from editor.style import TYPE_TITLES
 from engine.flow.body import body_html
 from engine.flow.durations import DurationError, parse_duration
 from engine.flow.links import extract_links
 from engine.flow.model import Flow, Node
+from engine.nodes.registry import node_type
 
 _TAG = re.compile(r"\{\{\s*(?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*)[^}]*\}\}")
 #: What is left of template syntax after the fields: statements, comments, odd expressions.
@@ -41,10 +42,11 @@ def step_name(flow: Flow, node_id: str) -> str:
     node = flow.find_node(node_id)
     if node is None:
         return node_id
-    if node.type == "email":
+    kind = node_type(node.type)
+    if kind.sends:
         subject = readable_template(node.get("subject") or "")
-        return f"“{subject}”" if subject else f"Email {node_id}"
-    if node.type in ("start", "end"):
+        return f"“{subject}”" if subject else f"{title(node)} {node_id}"
+    if kind.is_entry or kind.is_exit:
         return f"{title(node)} ({node_id})"
     text = summary_text(flow, node)
     return text or f"{title(node)} {node_id}"
@@ -91,7 +93,7 @@ def emails_before(flow: Flow, node_id: str, preds: Optional[dict[str, list[str]]
                 continue
             seen.add(pred)
             node = flow.find_node(pred)
-            if node is not None and node.type == "email":
+            if node is not None and node_type(node.type).sends:
                 found.append(pred)
             queue.append(pred)
     return found
@@ -112,7 +114,7 @@ def nearest_emails(flow: Flow, node_id: str, preds: Optional[dict[str, list[str]
             node = flow.find_node(pred)
             if node is None:
                 continue
-            if node.type == "email":
+            if node_type(node.type).sends:
                 found.append(pred)
             else:
                 stack.append(pred)
@@ -124,7 +126,7 @@ def watched_emails(flow: Flow, cond: Node, preds: Optional[dict[str, list[str]]]
     named = cond.get("email")
     if named:
         node = flow.find_node(named)
-        return [named] if node is not None and node.type == "email" else []
+        return [named] if node is not None and node_type(node.type).sends else []
     return nearest_emails(flow, cond.id, preds)
 
 
@@ -146,39 +148,16 @@ def email_label(flow: Flow, email_id: str) -> str:
 
 
 def title(node: Node) -> str:
-    return TYPE_TITLES.get(node.type, node.type.title())
+    """The type's name as the marketer knows it ("Email", "A/B split")."""
+    from editor.node_views import view_for
+    return view_for(node.type).title
 
 
 def summary(flow: Flow, node: Node, preds: Optional[dict[str, list[str]]] = None) -> tuple[str, str, str]:
-    """The key setting as ``(before, emphasised, after)``: ``("Opened ", "Welcome", "?")``."""
-    if node.type == "email":
-        subject = readable_template(node.get("subject") or "")
-        return (subject, "", "") if subject else ("", "No subject yet", "")
-    if node.type == "wait":
-        words = duration_words(node.get("duration")) if node.get("duration") is not None else None
-        if words:
-            return ("Wait ", words, "")
-        return ("", "Set a duration", "") if node.get("duration") is None else ("Wait ", str(node.get("duration")), "?")
-    if node.type == "condition":
-        event = node.get("event")
-        if event not in ("open", "click"):
-            return ("", "Choose open or click", "")
-        watched = watched_emails(flow, node, preds)
-        what = email_label(flow, watched[0]) if len(watched) == 1 else ("the email before" if not watched
-                                                                          else "the last email")
-        if event == "open":
-            return ("Opened ", what, "?")
-        url = node.get("url")
-        if url:
-            text = dict(link_choices(flow, node, preds)).get(url) or url
-            return ("Clicked ", text, "?")
-        return ("Clicked ", what, "?")
-    if node.type == "start":
-        leads = node.get("leads") or []
-        return ("Leads: ", ", ".join(map(str, leads)), "") if leads else ("Every lead enters here", "", "")
-    if node.type == "end":
-        return ("Done", "", "")
-    return ("", "", "")
+    """The key setting as ``(before, emphasised, after)``: ``("Opened ", "Welcome", "?")``,
+    as the type's view descriptor words it."""
+    from editor.node_views import view_for
+    return view_for(node.type).caption(flow, node, preds)
 
 
 def summary_text(flow: Flow, node: Node) -> str:

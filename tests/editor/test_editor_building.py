@@ -20,14 +20,18 @@ def test_build_flow_with_mouse_and_inspector(canvas, qtbot):
     e1 = canvas.add_by_double_click("email")
     assert canvas.scene.selected_node_ids() == [e1]
     assert inspector.node_id == e1
-    inspector.subject.setFocus()
-    QTest.keyClicks(inspector.subject, "Welcome")
-    inspector.html.setFocus()
-    QTest.keyClicks(inspector.html, '<p>Hi {{ first_name }}, <a href="https://x.example/a">see it</a></p>')
+    # A new email starts with the type's default subject and body; the user types over them.
+    assert inspector.current.subject.text() == "New email"
+    inspector.current.subject.setFocus()
+    inspector.current.subject.selectAll()
+    QTest.keyClicks(inspector.current.subject, "Welcome")
+    inspector.current.html.setFocus()
+    inspector.current.html.selectAll()
+    QTest.keyClicks(inspector.current.html, '<p>Hi {{ first_name }}, <a href="https://x.example/a">see it</a></p>')
     assert canvas.doc.node(e1).get("subject") == "Welcome"
     # The node shows the subject at once, and the preview renders for the sample lead.
     assert canvas.scene.nodes[e1]._text[0] == "Welcome"
-    assert "Hi Ana" in inspector.preview.toPlainText()
+    assert "Hi Ana" in inspector.current.preview.toPlainText()
 
     c1 = canvas.drop_from_palette("condition", QPointF(500, 0))
     end1 = canvas.drop_from_palette("end", QPointF(760, -100))
@@ -48,11 +52,12 @@ def test_build_flow_with_mouse_and_inspector(canvas, qtbot):
     end2 = canvas.drop_from_palette("end", QPointF(1000, 140))
     canvas.click_node(w1)
     assert inspector.node_id == w1
-    inspector.amount.setFocus()
-    inspector.amount.selectAll()
-    QTest.keyClicks(inspector.amount, "3")
-    inspector.unit.setCurrentIndex(inspector.unit.findData("d"))
-    inspector.unit.activated.emit(inspector.unit.currentIndex())
+    duration = inspector.current.editors["duration"]
+    duration.amount.setFocus()
+    duration.amount.selectAll()
+    QTest.keyClicks(duration.amount, "3")
+    duration.unit.setCurrentIndex(duration.unit.findData("d"))
+    duration.unit.activated.emit(duration.unit.currentIndex())
     assert canvas.doc.node(w1).get("duration") == "3d"
     assert "".join(canvas.scene.nodes[w1]._text) == "Wait 3 days"
 

@@ -27,7 +27,7 @@ def test_the_canvas_shows_each_problem_and_the_file_saves_and_reopens(canvas, tm
     assert "invalid character" in messages and "365 days" in messages and "broken template" in messages
 
     canvas.click_node("e2")  # the preview tries the template and says why it cannot
-    assert "cannot be rendered" in canvas.editor.inspector.preview.toPlainText()
+    assert "cannot be rendered" in canvas.editor.inspector.current.preview.toPlainText()
 
     assert canvas.window.save_to(path)
     assert load_flow(path).node("e1").get("subject") == "Hi \ud800"
