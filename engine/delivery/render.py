@@ -44,7 +44,8 @@ from engine.delivery.smtp import MessageProblem
 from engine.delivery.tracked_links import TrackingUrls, add_footer, add_text_footer, rewrite_links
 from engine.delivery.tracking_tokens import Id
 from engine.flow.body import DEFAULT_FORMAT, FORMATS, body_format, markdown_to_html
-from engine.flow.templates import ENVIRONMENT, MAX_CHARS, MAX_SUBJECT_CHARS, TemplateLimitError
+from engine.flow.template_limits import MAX_CHARS, MAX_SUBJECT_CHARS, TemplateLimitError
+from engine.flow.templates import ENVIRONMENT
 from engine.flow.text import bad_character
 
 #: Same sandbox and settings as validation, but missing fields render empty.

@@ -4,7 +4,8 @@ until its send is settled (SEMANTICS 4, 9, 12)."""
 from __future__ import annotations
 
 from engine.flow.body import FORMATS
-from engine.flow.templates import MAX_SUBJECT_CHARS, template_error
+from engine.flow.template_limits import MAX_SUBJECT_CHARS
+from engine.flow.templates import template_error
 from engine.flow.text import shown
 from engine.nodes.base import NodeType, Setting
 from engine.nodes.registry import register
