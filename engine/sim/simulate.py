@@ -12,7 +12,8 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from datetime import datetime
+from typing import Any, Optional, Union
 
 from sqlalchemy import select
 
@@ -60,7 +61,7 @@ def simulate(flow: Flow, leads: Iterable[LeadInput], events: Iterable[dict[str, 
              mode: Optional[str] = None, until: Optional[float] = None, db: Optional[Database] = None,
              batch_size: int = 10000, on_progress: Optional[Callable[[int], None]] = None,
              collect: bool = True, send_rate: Optional[float] = None,
-             start: Optional[int] = None) -> SimulationResult:
+             start: Union[int, str, datetime, None] = None) -> SimulationResult:
     """Simulate ``flow`` for ``leads``; event ``at`` and ``until`` are seconds from the start.
 
     ``send_rate`` (sends per second) models a provider's limit: sends leave the
@@ -68,8 +69,8 @@ def simulate(flow: Flow, leads: Iterable[LeadInput], events: Iterable[dict[str, 
     its email node until its send leaves (SEMANTICS 9). Without it, delivery is
     instant.
 
-    ``start`` (epoch ms) is where campaign time 0 falls on the calendar (default:
-    now), which is what send windows open by (SEMANTICS 10); times in the result
+    ``start`` (epoch ms, an aware ``datetime`` or ISO 8601 text with an offset) is
+    where campaign time 0 falls on the calendar (default: now), which is what send windows open by (SEMANTICS 10); times in the result
     stay seconds from the start.
 
     With ``collect=False`` only the completion time and the figures are read
@@ -77,7 +78,7 @@ def simulate(flow: Flow, leads: Iterable[LeadInput], events: Iterable[dict[str, 
     """
     db = db or Database(":memory:")
     db.migrate()
-    origin = int(time.time() * 1000) if start is None else int(start)
+    origin = start_ms(start)
     clock = SimulatedClock(origin)
     settings = {"send_rate": send_rate} if send_rate else None
     engine = CampaignEngine.create(db, flow, clock, mode=mode, batch_size=batch_size, settings=settings)
@@ -100,6 +101,19 @@ def simulate(flow: Flow, leads: Iterable[LeadInput], events: Iterable[dict[str, 
         return SimulationResult(seconds(figures.complete_at, origin), [], [], [], [], engine.campaign_id,
                                 engine.rows_written, figures=figures)
     return read_result(db, engine.campaign_id, origin, engine.rows_written)
+
+
+def start_ms(start: Union[int, str, datetime, None]) -> int:
+    """Campaign time 0 as epoch milliseconds (now when not given)."""
+    if start is None:
+        return int(time.time() * 1000)
+    if isinstance(start, str):
+        start = datetime.fromisoformat(start.strip().replace("Z", "+00:00"))
+    if isinstance(start, datetime):
+        if start.tzinfo is None:
+            raise ValueError("the start needs a UTC offset, such as 2026-03-02T08:00:00+01:00")
+        return int(start.timestamp() * 1000)
+    return int(start)
 
 
 def read_result(db: Database, campaign_id: int, origin: int, rows_written: int = 0) -> SimulationResult:
