@@ -37,7 +37,8 @@ class Applied:
     retimed: list[tuple[WaitState, int]] = field(default_factory=list)
     #: Listeners that go on listening with another end or other settings.
     listeners: list[ListenerState] = field(default_factory=list)
-    stopped_listening: int = 0
+    #: Condition -> listeners that stop (their condition or their token's node was removed).
+    stopped_listening: Counter[str] = field(default_factory=Counter)
     #: (removed node, where its tokens went: a node id or "finish") -> tokens.
     moved: Counter[tuple[str, str]] = field(default_factory=Counter)
     #: Queued sends of removed emails that will not go out.
@@ -59,7 +60,7 @@ def apply_plan(batch: Batch, plan: Plan, at: int) -> Applied:
         token = batch.tokens.get(listener.token_id)
         if listener.condition in removed or token is None or token.node in removed:
             listener.state, listener.dirty = "revoked", True
-            done.stopped_listening += 1
+            done.stopped_listening[listener.condition] += 1
         elif listener.condition in conditions or (token.node in retimed):
             _follow(batch, plan, listener, done)
     if removed:

@@ -117,7 +117,7 @@ def _publish(s: Session, engine: CampaignEngine, flow: Flow, mapping: Optional[d
         engine.flush_campaign(s, batch)
         totals.retimed += done.retimed
         totals.listeners += done.listeners
-        totals.stopped_listening += done.stopped_listening
+        totals.stopped_listening.update(done.stopped_listening)
         totals.moved.update(done.moved)
         totals.cancelled += done.cancelled
         crash_point("publish_mid")
@@ -181,6 +181,6 @@ def summary(plan: Plan, done: Applied, based_on: int) -> dict[str, Any]:
         "moved": [{"from": a, "to": b, "tokens": n} for (a, b), n in sorted(done.moved.items())],
         "retimed_waits": len(done.retimed),
         "retimed_ends": [min(ends), max(ends)] if ends else None,
-        "listeners_followed": len(done.listeners), "listeners_stopped": done.stopped_listening,
+        "listeners_followed": len(done.listeners), "listeners_stopped": sum(done.stopped_listening.values()),
         "emails_not_sent": len(done.cancelled),
     }
