@@ -187,13 +187,17 @@ class CampaignStatus:
     figures: CampaignFigures
     failed_sends: list[dict[str, Any]]
     hold: Hold
+    #: What came back after delivery (``engine/bounces``): ``{"total": {...}, "nodes": {node: {...}}}``
+    #: with ``bounced``, ``soft_bounced`` and ``complained``.
+    bounces: dict[str, Any] = field(default_factory=dict)
 
     @property
     def campaign_id(self) -> int:
         return self.figures.campaign_id
 
     def as_json(self) -> dict[str, Any]:
-        return dict(self.figures.as_json(), failed_sends=self.failed_sends, **self.hold.as_json())
+        return dict(self.figures.as_json(), failed_sends=self.failed_sends, bounces=self.bounces,
+                    **self.hold.as_json())
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Optional
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine.bounces.figures import bounce_figures
 from engine.control.campaigns import find_lead
 from engine.control.contract import (
     CampaignStatus,
@@ -49,7 +50,10 @@ def campaign_status(s: Session, campaign_id: int, with_failures: bool = True) ->
     figures = campaign_figures(s, campaign_id)
     campaign = s.get(Campaign, campaign_id)
     failures = runtime_status.failed_sends(s, campaign_id) if with_failures else []
-    return CampaignStatus(figures, failures, hold_of(campaign))
+    nodes = bounce_figures(s, campaign_id)
+    total = {key: sum(getattr(n, key) for n in nodes.values()) for key in ("bounced", "soft_bounced", "complained")}
+    return CampaignStatus(figures, failures, hold_of(campaign),
+                          {"total": total, "nodes": {node: n.as_json() for node, n in nodes.items()}})
 
 
 class WindowClocks:

@@ -160,3 +160,18 @@ async def test_a_message_read_twice_acts_once(db):
     assert (await policy(db).apply(raw)).outcome == "counted"
     assert (await policy(db).apply(raw)).outcome == "duplicate"
     assert send_of(db, ANN)["soft_bounces"] == 1
+
+
+async def test_the_campaign_status_the_app_and_the_api_read_counts_what_came_back(db):
+    from engine.control.views import campaign_status
+
+    engine = start(db, ANN, BOB)
+    for who in (ANN, BOB):
+        deliver(db, who, int(time.time() * 1000))
+    engine.process_until()
+    await policy(db).apply(sample("gmail_user_unknown.eml", db, ANN))
+    await policy(db).apply(sample("outlook_mailbox_full.eml", db, BOB))
+    with db.session() as s:
+        data = campaign_status(s, engine.campaign_id).as_json()
+    assert data["bounces"]["total"] == {"bounced": 1, "soft_bounced": 1, "complained": 0}
+    assert data["bounces"]["nodes"]["e1"]["bounced"] == 1
