@@ -16,6 +16,7 @@ from typing import Any, Optional
 from editor.summary import readable_template, step_name
 from engine.delivery.render import fill, template_context
 from engine.flow.model import Flow
+from engine.nodes.registry import node_type
 
 
 def span(ms: Optional[int], origin: Optional[int]) -> str:
@@ -43,7 +44,7 @@ _WAIT, _SEND, _EVENT, _SEND_FROM_EVENT = range(4)
 def subject_for(flow: Flow, node_id: str, fields: Optional[dict[str, Any]] = None, email: str = "") -> str:
     """The subject a lead got: rendered with its fields, else the subject as written, made readable."""
     node = flow.find_node(node_id)
-    if node is None or node.type != "email":
+    if node is None or not node_type(node.type).sends:
         return step_name(flow, node_id)
     subject = str(node.get("subject") or "")
     if fields is not None:
@@ -62,6 +63,64 @@ SKIP_REASONS = {
     "manual": "the address is on the suppression list",
     "import": "the address is on the suppression list",
 }
+
+
+#: What a lead did, as the timeline says it.
+EVENT_VERBS = {"open": "opened", "click": "clicked", "unsubscribe": "unsubscribed from", "convert": "converted"}
+#: Said of an open or click a privacy proxy or link scanner made (SEMANTICS 5).
+MACHINE = " by a machine (privacy proxy or link scanner)"
+
+
+def window_text(hold: dict[str, Any]) -> str:
+    """A lead held by a send window: ``waiting for the window (opens Mon 09:00 local)``."""
+    return f"waiting for the window ({hold.get('text') or 'opens ' + str(hold.get('opens_local')) + ' local'})"
+
+
+def wait_text(flow: Flow, wait: dict[str, Any]) -> str:
+    """A wait's end, or a send window's opening, as the lead lived it."""
+    hold = wait.get("window")
+    if hold:
+        opening = f"{hold.get('opens_local')} local"
+        return {"pending": window_text(hold), "fired": f"the window opened ({opening})",
+                "revoked": f"no longer waiting for the window (it opens {opening})"}.get(
+                    wait["state"], f"{step_name(flow, wait['node'])} {wait['state']}")
+    state = {"pending": "ends (waiting now)", "fired": "ended", "revoked": "cancelled"}.get(wait["state"],
+                                                                                           wait["state"])
+    return f"{step_name(flow, wait['node'])} {state}"
+
+
+def converted_text(converted_at: Optional[int], origin: Optional[int]) -> str:
+    """``converted at 1d 02:00`` (campaign time), or empty for a lead that has not converted."""
+    return "" if converted_at is None else f"converted at {span(converted_at, origin)}"
+
+
+def lead_state(lead: dict[str, Any], origin: Optional[int]) -> str:
+    """A row of the leads list: converted, unsubscribed, held by a window, in progress, stopped or finished."""
+    tokens = lead.get("tokens", [])
+    if lead.get("converted_at") is not None:
+        return converted_text(lead["converted_at"], origin)
+    if lead.get("unsubscribed"):
+        return "unsubscribed"
+    return path_state(tokens)
+
+
+def path_state(tokens: list[dict[str, Any]]) -> str:
+    """Where a lead's paths (or one path, as a list of one) stand, in words."""
+    held = [t["window"] for t in tokens if t["state"] == "waiting" and t.get("window")]
+    if held and all(t.get("window") for t in tokens if t["state"] == "waiting"):
+        return window_text(min(held, key=lambda h: h.get("opens_at") or 0))
+    if any(t["state"] == "waiting" for t in tokens):
+        return "in progress"
+    return "stopped" if any(t["state"] == "stopped" for t in tokens) else "finished"
+
+
+def state_tip(tokens: list[dict[str, Any]], state: str) -> str:
+    """The State cell's tooltip: for a lead a window holds, the window's step and its time zone."""
+    held = [t["window"] for t in tokens if t["state"] == "waiting" and t.get("window")]
+    if not held:
+        return state
+    zones = ", ".join(dict.fromkeys(h.get("zone") or "" for h in held))
+    return f"{state}: the send window lets leads through only at set local times ({zones})"
 
 
 def timeline_lines(data: dict[str, Any], origin: Optional[int], flow: Flow) -> list[tuple[int, str]]:
@@ -88,20 +147,23 @@ def timeline_lines(data: dict[str, Any], origin: Optional[int], flow: Flow) -> l
         rank = _SEND_FROM_EVENT if forked else _SEND
         rows.append((s["at"], rank, i, f"{verb} “{subject_for(flow, s['node'], fields, email)}”{status}"))
     for i, e in enumerate(data.get("events", [])):
-        what = "opened" if e["type"] == "open" else "clicked"
+        what = EVENT_VERBS.get(e["type"], e["type"])
         send = sends_by_id.get(e.get("send"))
         node = e.get("node") or (send or {}).get("node")
         about = f" “{subject_for(flow, node, fields, email)}”" if node else ""
-        link = f" ({e['url']})" if e.get("url") else ""
+        link = f" ({e['url']})" if e.get("url") and e["type"] == "click" else ""
+        by = MACHINE if e.get("machine") else ""
         trig = (" → YES at " + ", ".join(step_name(flow, n) for n in e["triggered"])) if e.get("triggered") else ""
-        rows.append((e["at"], _EVENT, i, f"{what}{about}{link}{trig}"))
+        rows.append((e["at"], _EVENT, i, f"{what}{about}{link}{by}{trig}"))
+    if data.get("converted_at") is not None:
+        # After the event that converted the lead: it finished every path at that instant.
+        rows.append((data["converted_at"], _SEND_FROM_EVENT, len(rows), "converted: reached the campaign's goal"))
     for i, k in enumerate(data.get("skips", [])):
         subject = subject_for(flow, k["node"], fields, email)
         why = SKIP_REASONS.get(k.get("reason") or "already-sent", k.get("reason"))
         rows.append((k["at"], _SEND, len(rows) + i, f"not sent “{subject}”: {why}"))
     for i, w in enumerate(data.get("waits", [])):
         # Shown at the time the wait ends (or would have ended), which is what moves the lead on.
-        state = {"pending": "ends (waiting now)", "fired": "ended", "revoked": "cancelled"}.get(w["state"], w["state"])
-        rows.append((w["due_at"], _WAIT, i, f"{step_name(flow, w['node'])} {state}"))
+        rows.append((w["due_at"], _WAIT, i, wait_text(flow, w)))
     rows.sort(key=lambda r: (r[0], r[1], r[2]))
     return [(at, text) for at, _rank, _i, text in rows]

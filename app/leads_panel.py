@@ -31,7 +31,11 @@ from qasync import asyncSlot
 
 from app.client import EngineError
 from app.lead_timeline import (
+    converted_text,
+    lead_state,
+    path_state,
     span,
+    state_tip,
     subject_for,
     timeline_lines,
     wall,  # noqa: F401 - app/run_view.py imports it from here
@@ -235,20 +239,21 @@ class LeadsPanel(QWidget):
             tokens = lead.get("tokens", [])
             where = ", ".join(dict.fromkeys(t["node"] for t in tokens if t["state"] == "waiting")) or \
                 ", ".join(dict.fromkeys(t["node"] for t in tokens))
-            busy = any(t["state"] == "waiting" for t in tokens)
-            state = "unsubscribed" if lead.get("unsubscribed") else ("in progress" if busy else "stopped" if any(
-                t["state"] == "stopped" for t in tokens) else "finished")
+            state = lead_state(lead, self.origin)
             tracked = sum(1 for t in tokens if t["tracked"])
             item = QTreeWidgetItem([lead["email"] or lead["key"], where, state, f"{tracked}/{len(tokens)}"])
             item.setData(0, Qt.ItemDataRole.UserRole, lead["key"])
             item.setToolTip(0, lead["key"])
             item.setToolTip(1, "\n".join(step_name(self.flow, n) for n in where.split(", ") if n))
+            item.setToolTip(2, state_tip(tokens, state))
             item.setToolTip(3, f"{tracked} of this lead's {len(tokens)} path{'s' if len(tokens) != 1 else ''} "
                                "tracked. " + TRACKED_TIP)
             for t in tokens:
                 child = QTreeWidgetItem([f"path {t['id']}" + (f" (from {t['parent']})" if t["parent"] else ""),
-                                         t["node"], t["state"], "yes" if t["tracked"] else "no"])
+                                         t["node"], path_state([t]) if t.get("window") else t["state"],
+                                         "yes" if t["tracked"] else "no"])
                 child.setToolTip(1, step_name(self.flow, t["node"]))
+                child.setToolTip(2, state_tip([t], child.text(2)))
                 child.setToolTip(3, "Tracked: the campaign waits for this path to end" if t["tracked"]
                                  else "Not tracked: started by a YES answer; the campaign does not wait for it")
                 item.addChild(child)
@@ -314,7 +319,9 @@ class LeadsPanel(QWidget):
             self.timeline_list.addItems(texts)
         fields = data.get("fields") or {}
         name = " ".join(str(fields[k]) for k in ("first_name", "last_name") if fields.get(k))
-        self.lead_label.setText(f"<b>{data.get('email') or key}</b>" + (f" — {name}" if name else ""))
+        converted = converted_text(data.get("converted_at"), self.origin)
+        self.lead_label.setText(f"<b>{data.get('email') or key}</b>" + (f" — {name}" if name else "")
+                                + (f" · {converted}" if converted else ""))
         sent = [s["node"] for s in data.get("sends", []) if s["status"] == "sent"]
         current = [self.email_box.itemData(i) for i in range(self.email_box.count())]
         if current != sent:

@@ -27,8 +27,14 @@ from app.client import EngineError
 from editor.summary import step_name
 from editor.window import documents_dir
 from engine.flow.model import Flow
+from engine.nodes.registry import node_type
 
-COLUMNS = ["Step", "Type", "Sent", "Opened", "Clicked", "Yes", "No", "Ended"]
+#: Human and machine opens and clicks side by side (SEMANTICS 5); "Outputs" counts leads per
+#: output of a step with several (YES/NO, a split's branches).
+COLUMNS = ["Step", "Type", "Sent", "Opened", "Clicked", "Machine opens", "Machine clicks", "Outputs", "Waiting",
+           "Ended"]
+#: A split's branches compared (SEMANTICS 10): leads, and what the emails below each branch did.
+BRANCH_COLUMNS = ["Split", "Branch", "Leads", "Sent", "Opened", "Clicked", "Machine opens", "Machine clicks"]
 MINUTE_MS = 60_000
 #: Calm, distinguishable colours (also for colour-blind readers): slate blue, teal, amber.
 SERIES_COLOURS = {"sends": "#4C6A92", "opens": "#3E8E7E", "clicks": "#C98B2B"}
@@ -39,6 +45,71 @@ DAY_MS = 24 * HOUR_MS
 
 def _rate(count: int, rate: Optional[float]) -> str:
     return f"{count}  ({rate:.0%})" if rate is not None else str(count)
+
+
+def _rate_of(count: int, whole: int) -> Optional[float]:
+    return count / whole if whole else None
+
+
+def funnel_row(n: dict[str, Any], flow: Optional[Flow]) -> list[str]:
+    """One step's cells, the figures its type shows (``NodeType.figures``) and no others."""
+    descriptor = node_type(n.get("type", ""))
+    shows = set(descriptor.figures)
+    node = flow.find_node(n.get("node", "")) if flow is not None else None
+    ports = descriptor.ports(node) if node is not None else descriptor.fixed_ports
+    counts = n.get("ports") or {}
+    if len(ports) > 1:
+        outputs = " · ".join(f"{p.title} {int(counts.get(p.name, n.get(p.name, 0)) or 0)}" for p in ports)
+    else:
+        outputs = str(n.get("passed", 0)) if "passed" in shows and not descriptor.is_exit else ""
+    email = "sent" in shows
+    waiting = int(n.get("waiting", 0) or 0)
+    return [
+        "", n.get("type", ""),
+        str(n.get("sent", 0)) if email else "",
+        _rate(n.get("opened", 0), n.get("open_rate")) if "opened" in shows else "",
+        _rate(n.get("clicked", 0), n.get("click_rate")) if "clicked" in shows else "",
+        str(n.get("machine_opened", 0)) if "opened" in shows else "",
+        str(n.get("machine_clicked", 0)) if "clicked" in shows else "",
+        outputs,
+        str(waiting) if "waiting" in shows or waiting else "",
+        str(int(n.get("finished", 0) or 0) + int(n.get("failed", 0) or 0)) if "finished" in shows else "",
+    ]
+
+
+def branch_rows(figures: dict[str, Any], flow: Optional[Flow]) -> list[dict[str, Any]]:
+    """Every split's branches side by side: leads, and the sends, opens and clicks of the
+    emails only that branch reaches (human and machine), with rates per send."""
+    nodes = figures.get("nodes") or {}
+    rows: list[dict[str, Any]] = []
+    for node_id, n in nodes.items():
+        branches = n.get("branches")
+        if not isinstance(branches, dict):
+            continue
+        node = flow.find_node(node_id) if flow is not None else None
+        titles = {p.name: p.title for p in node_type(n.get("type", "")).ports(node)} if node is not None else {}
+        for port, b in branches.items():
+            emails = [nodes.get(e) or {} for e in b.get("emails") or []]
+            sent, opened, clicked = (int(b.get(k, 0) or 0) for k in ("sent", "opened", "clicked"))
+            rows.append({"split": node_id, "branch": titles.get(port, port.upper()), "port": port,
+                         "leads": int(b.get("leads", 0) or 0), "sent": sent, "opened": opened, "clicked": clicked,
+                         "open_rate": _rate_of(opened, sent), "click_rate": _rate_of(clicked, sent),
+                         "machine_opened": sum(int(e.get("machine_opened", 0) or 0) for e in emails),
+                         "machine_clicked": sum(int(e.get("machine_clicked", 0) or 0) for e in emails)})
+    return rows
+
+
+def summary_line(figures: dict[str, Any], flow: Optional[Flow] = None) -> str:
+    """Conversions (where the flow has a goal or a lead converted) and the machine events
+    the Opened and Clicked columns leave out."""
+    parts = []
+    leads = int(figures.get("leads") or 0)
+    converted = int(figures.get("converted") or 0)
+    if converted or (flow is not None and flow.extra.get("goal")):
+        parts.append(f"Converted: {converted}" + (f" ({converted / leads:.0%} of leads)" if leads else ""))
+    machine = int(figures.get("machine_events") or 0)
+    parts.append(f"Machine opens and clicks (privacy proxies, link scanners): {machine}, counted apart")
+    return " · ".join(parts)
 
 
 def time_axis(bucket_ms: int, buckets: int) -> tuple[list[float], str]:
@@ -59,6 +130,33 @@ def legend_html() -> str:
     return "&nbsp;&nbsp;&nbsp;".join(
         f"<span style='color:{SERIES_COLOURS[key]}; font-size:16px'>■</span>&nbsp;{SERIES_NAMES[key]}"
         for key in SERIES_COLOURS)
+
+
+def _table(columns: list[str]) -> QTableWidget:
+    table = QTableWidget(0, len(columns))
+    table.setHorizontalHeaderLabels(columns)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.verticalHeader().setVisible(False)
+    table.setAlternatingRowColors(True)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+    table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+    return table
+
+
+def _fit_rows(table: QTableWidget, most: int, tight: bool = False) -> None:
+    """Show every row when there are up to ``most``; the chart takes the rest (and with
+    ``tight``, also the room the table does not need)."""
+    table.resizeRowsToContents()
+    header = table.horizontalHeader().height()
+    needed = header + 2 * table.frameWidth() + sum(table.rowHeight(r) for r in range(table.rowCount()))
+    table.setMinimumHeight(min(needed, most * 30 + header))
+    if tight:
+        table.setMaximumHeight(max(needed, table.minimumHeight()))
+
+
+def _texts(table: QTableWidget) -> list[list[str]]:
+    return [[table.item(r, c).text() for c in range(table.columnCount())] for r in range(table.rowCount())]
 
 
 class ReportView(QWidget):
@@ -90,14 +188,13 @@ class ReportView(QWidget):
         top.addWidget(self.export_lead_button)
         top.addWidget(self.export_node_button)
 
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setAlternatingRowColors(True)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.table = _table(COLUMNS)
+        self.branches = _table(BRANCH_COLUMNS)
+        self.branches.setToolTip("Each branch of an A/B split: its leads, and what the emails only that branch "
+                                 "reaches did. The best open and click rate of each split is in bold.")
+        self.branches.setVisible(False)
 
         self.plot = pg.PlotWidget(background="w")
         self.plot.setMenuEnabled(False)
@@ -132,11 +229,13 @@ class ReportView(QWidget):
         chart_layout.addWidget(self.plot, 1)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.table)
+        splitter.addWidget(self.branches)
         splitter.addWidget(chart)
-        splitter.setStretchFactor(0, 1)
-        splitter.setStretchFactor(1, 1)
+        for index in range(3):
+            splitter.setStretchFactor(index, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.summary)
         layout.addWidget(splitter, 1)
         layout.addWidget(self.status)
 
@@ -164,20 +263,12 @@ class ReportView(QWidget):
         leads = figures.get("leads")
         bits = [name, state, f"{leads} leads" if leads is not None else ""]
         self.title.setText(" · ".join(b for b in bits if b))
+        self.summary.setText(summary_line(figures, self.flow))
         nodes = list((figures.get("nodes") or {}).values())
         self.table.setRowCount(len(nodes))
         for row, n in enumerate(nodes):
-            kind = n.get("type", "")
-            is_email, is_condition = kind == "email", kind == "condition"
-            cells = [
-                self.step_name(n.get("node", "")), kind,
-                str(n.get("sent", 0)) if is_email else "",
-                _rate(n.get("opened", 0), n.get("open_rate")) if is_email else "",
-                _rate(n.get("clicked", 0), n.get("click_rate")) if is_email else "",
-                str(n.get("yes", 0)) if is_condition else "",
-                str(n.get("no", 0)) if is_condition else "",
-                str(n.get("finished", 0)) if kind == "end" else "",
-            ]
+            cells = funnel_row(n, self.flow)
+            cells[0] = self.step_name(n.get("node", ""))
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if column == 0:
@@ -185,11 +276,34 @@ class ReportView(QWidget):
                 if column >= 2:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(row, column, item)
-        # Show the whole funnel when it fits (up to about ten steps), the chart takes the rest.
-        self.table.resizeRowsToContents()
-        needed = (self.table.horizontalHeader().height() + 2 * self.table.frameWidth()
-                  + sum(self.table.rowHeight(r) for r in range(self.table.rowCount())))
-        self.table.setMinimumHeight(min(needed, 10 * 30 + self.table.horizontalHeader().height()))
+        _fit_rows(self.table, 10)
+        self._show_branches(branch_rows(figures, self.flow))
+
+    def _show_branches(self, rows: list[dict[str, Any]]) -> None:
+        """The split comparison; the best open and click rate of each split in bold."""
+        self.branches.setVisible(bool(rows))
+        self.branches.setRowCount(len(rows))
+        best: dict[tuple[str, str], float] = {}
+        for r in rows:
+            for key in ("open_rate", "click_rate"):
+                if r[key] is not None:
+                    best[(r["split"], key)] = max(best.get((r["split"], key), 0.0), r[key])
+        for row, r in enumerate(rows):
+            cells = [self.step_name(r["split"]), r["branch"], str(r["leads"]), str(r["sent"]),
+                     _rate(r["opened"], r["open_rate"]), _rate(r["clicked"], r["click_rate"]),
+                     str(r["machine_opened"]), str(r["machine_clicked"])]
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if column >= 2:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                rate = {4: "open_rate", 5: "click_rate"}.get(column)
+                if rate and r[rate] is not None and r[rate] == best.get((r["split"], rate)) and \
+                        sum(1 for o in rows if o["split"] == r["split"]) > 1 and r[rate] > 0:
+                    font = item.font()
+                    font.setBold(True)
+                    item.setFont(font)
+                self.branches.setItem(row, column, item)
+        _fit_rows(self.branches, 6, tight=True)
 
     def step_name(self, node_id: str) -> str:
         return step_name(self.flow, node_id) if self.flow is not None else node_id
@@ -206,8 +320,11 @@ class ReportView(QWidget):
 
     def row_texts(self) -> list[list[str]]:
         """The funnel as shown, row by row."""
-        return [[self.table.item(r, c).text() for c in range(self.table.columnCount())]
-                for r in range(self.table.rowCount())]
+        return _texts(self.table)
+
+    def branch_texts(self) -> list[list[str]]:
+        """The split comparison as shown, row by row."""
+        return _texts(self.branches)
 
     # -- export ----------------------------------------------------------------------
     def choose_export_path(self, per: str) -> Optional[str]:

@@ -18,6 +18,9 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 from editor import style
 from editor.items import EdgeItem, NodeItem
 from editor.scene import FlowScene
+from engine.flow.model import Node
+from engine.nodes.base import NodeType
+from engine.nodes.registry import node_type
 
 HIGHLIGHT = QColor("#7C3AED")
 BADGE_GAP = 6.0
@@ -29,27 +32,49 @@ def percent(rate: Optional[float]) -> str:
     return "–" if rate is None else f"{rate * 100:.0f}%"
 
 
-def node_lines(node_type: str, f: dict[str, Any]) -> list[str]:
-    """What a step's badge says, as a marketer reads it."""
+def _count(f: dict[str, Any], name: str) -> int:
+    return int(f.get(name, 0) or 0)
+
+
+def ports_line(descriptor: NodeType, node: Optional[Node], f: dict[str, Any]) -> str:
+    """Tokens per output port, as the canvas names the ports: ``A 512 · B 488``, ``YES 3 · NO 5``."""
+    ports = descriptor.ports(node) if node is not None else descriptor.fixed_ports
+    counts = f.get("ports") or {}
+    return " · ".join(f"{p.title} {int(counts.get(p.name, f.get(p.name, 0)) or 0)}" for p in ports)
+
+
+def node_lines(descriptor: NodeType, node: Optional[Node], f: dict[str, Any]) -> list[str]:
+    """What a step's badge says, as a marketer reads it: the figures its type shows
+    (``NodeType.figures``), and for a step with several outputs how many took each."""
+    shows = set(descriptor.figures)
+    ports = descriptor.ports(node) if node is not None else descriptor.fixed_ports
+    branching = len(ports) > 1
     lines: list[str] = []
-    if node_type == "start":
-        lines.append(f"{f.get('passed', 0)} entered")
-    elif node_type == "email":
-        lines.append(f"{f.get('sent', 0)} sent")
-        lines.append(f"{f.get('opened', 0)} opened ({percent(f.get('open_rate'))})")
-        lines.append(f"{f.get('clicked', 0)} clicked ({percent(f.get('click_rate'))})")
-        if f.get("queued"):
-            lines.append(f"{f['queued']} queued")
-    elif node_type == "condition":
-        lines.append(f"YES {f.get('yes', 0)} · NO {f.get('no', 0)}")
-    elif node_type == "wait":
-        lines.append(f"{f.get('waiting', 0)} waiting here")
-        lines.append(f"{f.get('passed', 0)} passed")
-    elif node_type == "end":
-        lines.append(f"{f.get('finished', 0)} finished")
-    if node_type not in ("wait", "end") and f.get("waiting"):
-        lines.append(f"{f['waiting']} waiting here")
-    failed = int(f.get("failed", 0) or 0) + int(f.get("send_failed", 0) or 0)
+    if branching:
+        lines.append(ports_line(descriptor, node, f))
+    if "waiting" in shows:
+        lines.append(f"{_count(f, 'waiting')} waiting here")
+    if "passed" in shows and not branching:
+        lines.append(f"{_count(f, 'passed')} {'entered' if descriptor.is_entry else 'passed'}")
+    if "sent" in shows:
+        lines.append(f"{_count(f, 'sent')} sent")
+    if "opened" in shows:
+        lines.append(f"{_count(f, 'opened')} opened ({percent(f.get('open_rate'))})")
+    if "clicked" in shows:
+        lines.append(f"{_count(f, 'clicked')} clicked ({percent(f.get('click_rate'))})")
+    machine = [f"{_count(f, key)} {word}{'s' if _count(f, key) != 1 else ''}" for key, word, figure in
+               (("machine_opened", "open", "opened"), ("machine_clicked", "click", "clicked"))
+               if figure in shows and _count(f, key)]
+    if machine:
+        lines.append("machine: " + " · ".join(machine))
+    for name, words in (("queued", "queued"), ("skipped", "not sent (skipped)")):
+        if name in shows and _count(f, name):
+            lines.append(f"{_count(f, name)} {words}")
+    if "finished" in shows:
+        lines.append(f"{_count(f, 'finished')} finished")
+    if "waiting" not in shows and _count(f, "waiting"):
+        lines.append(f"{_count(f, 'waiting')} waiting here")
+    failed = _count(f, "failed") + _count(f, "send_failed")
     if failed:
         lines.append(f"{failed} failed")
     return lines
@@ -63,6 +88,8 @@ class NodeFiguresItem(QGraphicsItem):
         self.node_item = node_item
         self.node_id = node_item.node_id
         self.node_type = node_item.node_type
+        self.descriptor = node_type(self.node_type)
+        self.node: Optional[Node] = node_item.flow_scene.doc.flow.find_node(self.node_id)
         self.figures: dict[str, Any] = {}
         self.lines: list[str] = []
         self.highlighted = False
@@ -77,7 +104,7 @@ class NodeFiguresItem(QGraphicsItem):
         return "\n".join(self.lines)
 
     def set_figures(self, figures: dict[str, Any]) -> None:
-        lines = node_lines(self.node_type, figures)
+        lines = node_lines(self.descriptor, self.node, figures)
         self.figures = dict(figures)
         if lines == self.lines:
             return
@@ -226,10 +253,12 @@ class EdgeFiguresItem(QGraphicsItem):
 
 
 def visited_nodes(flow: Any, timeline: dict[str, Any]) -> set[str]:
-    """The steps a lead has been through: its sends, waits, tokens' places and
-    paths, plus the start and the conditions between two visited steps."""
-    seen = {n.id for n in flow.nodes if n.type == "start"}
+    """The steps a lead has been through: its sends, skips, waits, tokens' places and
+    paths, plus the entry and the steps that leave no record of their own (a condition,
+    a check, a split, a window that was open) between two visited steps."""
+    seen = {n.id for n in flow.nodes if node_type(n.type).is_entry}
     seen |= {s["node"] for s in timeline.get("sends", [])}
+    seen |= {k["node"] for k in timeline.get("skips", [])}
     seen |= {w["node"] for w in timeline.get("waits", [])}
     for token in timeline.get("tokens", []):
         seen.add(token["node"])
@@ -240,7 +269,7 @@ def visited_nodes(flow: Any, timeline: dict[str, Any]) -> set[str]:
     while changed:
         changed = False
         for node in flow.nodes:
-            if node.id in seen or node.type != "condition":
+            if node.id in seen or node_type(node.type).sends:
                 continue
             into = any(e.target == node.id and e.source in seen for e in flow.edges)
             out = any(e.source == node.id and e.target in seen for e in flow.edges)

@@ -185,7 +185,7 @@ class RunView(QWidget):
 
     @staticmethod
     def _signature(figures: dict[str, Any]) -> Any:
-        return (figures.get("edges"), figures.get("finished_leads"), figures.get("state"),
+        return (figures.get("edges"), figures.get("finished_leads"), figures.get("state"), figures.get("converted"),
                 str(figures.get("nodes")))
 
     def apply(self, figures: dict[str, Any]) -> None:
@@ -198,6 +198,13 @@ class RunView(QWidget):
         if leads == 0:
             self.progress.setFormat("no leads")
         self._update_state()
+
+    def converted_text(self) -> str:
+        """`` · 12 converted`` where the flow has a goal or a lead converted (SEMANTICS 10)."""
+        converted = int(self.figures.get("converted") or 0)
+        if not converted and not self.flow.extra.get("goal"):
+            return ""
+        return f" · {converted} converted"
 
     def _set_engine_ok(self, ok: bool) -> None:
         if ok != self.engine_ok:
@@ -225,11 +232,13 @@ class RunView(QWidget):
             text = "Starting…"
         if not self.engine_ok:
             text += " · engine not answering, reconnecting…"
+        converted = self.converted_text()
         if self.simulated and f:
-            self.clock_label.setText(f"Campaign time {span(f.get('now'), start)} · {speed_label(f.get('speed'))}")
+            self.clock_label.setText(f"Campaign time {span(f.get('now'), start)} · {speed_label(f.get('speed'))}"
+                                     + converted)
         elif f:
             outbox, why = describe_outbox(f.get("outbox_status"), f.get("retries_waiting"))
-            self.clock_label.setText(f"Started {wall(start)} · {outbox}")
+            self.clock_label.setText(f"Started {wall(start)}{converted} · {outbox}")
             self.clock_label.setToolTip(why)  # paused and why, last errors by class, retries waiting
         self.pause_button.setText("Resume" if f.get("paused") else "Pause")
         active = state not in ("complete", "stopped")

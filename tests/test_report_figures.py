@@ -154,7 +154,7 @@ def test_status_prints_each_port_and_the_conversions(tmp_path):
     assert f"A {per_branch['a']} · B {per_branch['b']}" in proc.stdout
     assert "YES 10 · NO 10" in proc.stdout
     assert "Converted: 1 of 20 leads." in proc.stdout
-    assert "1 opens" in proc.stdout  # the machine's open of B, in its own column
+    assert "1 open " in proc.stdout  # the machine's open of B, in its own column
     shown = subprocess.run([sys.executable, "-m", "engine.cli", "status", "--db", str(tmp_path / "run.db"),
                             "--json"], capture_output=True, text=True, timeout=120)
     campaign = json.loads(shown.stdout)["campaigns"][0]

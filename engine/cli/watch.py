@@ -104,8 +104,8 @@ def status_row(n, flow) -> tuple[str, ...]:
     shows = set(kind.figures)
     node = flow.find_node(n.node)
     ports = kind.ports(node) if node is not None else kind.fixed_ports
-    machine = " · ".join(f"{count} {word}" for count, word in ((n.machine_opened, "opens"),
-                                                               (n.machine_clicked, "clicks")) if count)
+    machine = " · ".join(f"{count} {word}{'s' if count != 1 else ''}"
+                         for count, word in ((n.machine_opened, "open"), (n.machine_clicked, "click")) if count)
     return (f"{n.node} ({n.type})", str(n.waiting), str(n.passed),
             f"{n.sent}" + (f" (+{n.queued} queued)" if n.queued else "") if "sent" in shows else "",
             f"{n.opened}" if "opened" in shows else "", f"{n.clicked}" if "clicked" in shows else "",
