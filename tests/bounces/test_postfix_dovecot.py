@@ -72,3 +72,38 @@ async def test_an_unknown_user_bounces_through_postfix_and_dovecot_and_is_suppre
     delivered = [m["Subject"] for m in mail_servers.messages("inbox") if m["To"] == ann]
     assert sorted(delivered)[-2:] == ["One", "Two"]
     db.dispose()
+
+
+async def test_a_mailbox_that_refuses_us_is_shown_not_fatal_and_imaps_works(mail_servers, tmp_path):
+    from engine.bounces.mailbox import BounceMailbox
+    from engine.bounces.policy import BouncePolicy
+    from engine.runtime import status as runtime_status
+
+    db = Database(tmp_path / "mailbranch.db")
+    db.migrate()
+    policy = BouncePolicy(db, TOKENS.verp, lambda: 1)
+
+    def reader(url: str, password: str) -> BounceMailbox:
+        settings = BounceMailboxSettings.from_url(url, ca_file=str(mail_servers.certificate))
+        return BounceMailbox(db, replace(settings, password=password), policy, lambda: 1)
+
+    wrong = reader(f"imaps://bounces@{mail_servers.host}:{mail_servers.imaps_port}", "not-the-password")
+    assert await wrong.poll_and_report() == []
+    assert wrong.status.state == "failing" and "refused the login of bounces" in wrong.status.last_error
+    with db.session() as s:
+        assert runtime_status.engine_report(s)["bounce_mailbox"]["state"] == "failing"
+
+    away = reader("imaps://bounces@127.0.0.1:1", "x")
+    await away.poll_and_report()
+    assert "cannot reach 127.0.0.1:1" in away.status.last_error
+
+    untrusted = BounceMailbox(db, replace(BounceMailboxSettings.from_url(
+        f"imaps://bounces@{mail_servers.host}:{mail_servers.imaps_port}"), password="x"), policy, lambda: 1)
+    await untrusted.poll_and_report()
+    assert "certificate" in untrusted.status.last_error and "not trusted" in untrusted.status.last_error
+
+    right = reader(f"imaps://bounces@{mail_servers.host}:{mail_servers.imaps_port}",
+                   mail_servers.passwords["bounces"])
+    await right.poll_and_report()
+    assert right.status.state == "ok" and right.status.last_error is None
+    db.dispose()
