@@ -20,6 +20,7 @@ from engine.cli import flows, runs, watch  # noqa: F401, E402
 from engine.cli import servers, suppression, secrets  # noqa: F401, E402
 from engine.cli import dkim, preflight, test_send  # noqa: F401, E402
 from engine.cli import relay  # noqa: F401, E402
+from engine.cli import publish  # noqa: F401, E402
 from engine.cli import mailflow  # noqa: F401, E402
 # isort: on
 

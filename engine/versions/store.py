@@ -1,0 +1,63 @@
+"""Reading a campaign's versions: the list, one version's flow."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from sqlalchemy import select
+
+from engine.store.database import Database
+from engine.store.models import Campaign, CampaignVersion
+
+
+@dataclass
+class VersionInfo:
+    number: int
+    published_at: int
+    note: Optional[str]
+    changes: Optional[dict[str, Any]]
+    running: bool
+    flow_json: str = ""
+
+    def did(self) -> str:
+        """One line: what publishing this version did to the leads in flight."""
+        c = self.changes
+        if not c:
+            return "first version" if self.number == 1 else ""
+        parts = []
+        for m in c.get("moved", ()):
+            parts.append(f"{m['tokens']} tokens from {m['from']} to {m['to']}")
+        if c.get("retimed_waits"):
+            parts.append(f"{c['retimed_waits']} waits re-timed")
+        for key, word in (("removed", "removed"), ("added", "added"), ("changed", "changed"),
+                          ("content", "new content"), ("retimed_nodes", "new timing")):
+            if c.get(key):
+                parts.append(f"{word}: {', '.join(c[key])}")
+        if c.get("emails_not_sent"):
+            parts.append(f"{c['emails_not_sent']} queued emails not sent")
+        return "; ".join(parts) or "no change to the leads in flight"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"number": self.number, "published_at": self.published_at, "note": self.note,
+                "changes": self.changes, "running": self.running}
+
+
+def versions(db: Database, campaign_id: int) -> list[VersionInfo]:
+    """Every version, oldest first (a campaign made before versions existed shows its flow as version 1)."""
+    with db.session() as s:
+        campaign = s.get(Campaign, campaign_id)
+        if campaign is None:
+            raise LookupError(f"there is no campaign {campaign_id} in this database")
+        rows = s.execute(select(CampaignVersion).where(CampaignVersion.campaign_id == campaign_id)
+                         .order_by(CampaignVersion.number)).scalars().all()
+        found = [VersionInfo(r.number, r.published_at, r.note, json.loads(r.changes) if r.changes else None,
+                             r.number == campaign.version, r.flow_json) for r in rows]
+        if not found:
+            found = [VersionInfo(campaign.version, campaign.started_at, None, None, True, campaign.flow_json)]
+    return found
+
+
+def version(db: Database, campaign_id: int, number: int) -> Optional[VersionInfo]:
+    return next((v for v in versions(db, campaign_id) if v.number == number), None)
