@@ -14,6 +14,10 @@ from typing import Optional
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from engine.store.models import Event, Send, Wait
+from engine.store.statements import sql
 
 
 class EngineMetrics:
@@ -58,12 +62,18 @@ class _QueueCollector(Collector):
 METRICS = EngineMetrics()
 
 
+_PENDING_WAITS = sql(select(func.count()).select_from(Wait).where(Wait.state == "pending"))
+_PENDING_EVENTS = sql(select(func.count()).select_from(Event).where(Event.state == "pending"))
+_OUTBOX = sql(select(func.count()).select_from(Send).where(Send.status.in_(("queued", "sending"))))
+_FAILED_SENDS = sql(select(func.count()).select_from(Send).where(Send.status == "failed"))
+
+
 def queue_depths(db) -> dict[str, int]:
     from engine.store.bulk import fetch_all
 
     with db.session() as s:
-        waits = fetch_all(s, "SELECT COUNT(*) FROM waits WHERE state = 'pending'")[0][0]
-        events = fetch_all(s, "SELECT COUNT(*) FROM events WHERE state = 'pending'")[0][0]
-        sends = fetch_all(s, "SELECT COUNT(*) FROM sends WHERE status IN ('queued', 'sending')")[0][0]
-        failed = fetch_all(s, "SELECT COUNT(*) FROM sends WHERE status = 'failed'")[0][0]
+        waits = fetch_all(s, _PENDING_WAITS)[0][0]
+        events = fetch_all(s, _PENDING_EVENTS)[0][0]
+        sends = fetch_all(s, _OUTBOX)[0][0]
+        failed = fetch_all(s, _FAILED_SENDS)[0][0]
     return {"waits": waits, "events": events, "outbox": sends, "failed_sends": failed}

@@ -36,12 +36,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
+from sqlalchemy import select
+
+from engine.runtime.outbox_statements import SENT
+from engine.store.models import Send
+from engine.store.statements import PARAM, expand, in_params, sql, update
+
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from engine.runtime.outbox import Outbox
 
 log = logging.getLogger("mailbranch.outbox")
+
+#: The journaled sends (``expand`` for their number).
+_JOURNALED = sql(select(Send.id, Send.campaign_id, Send.lead_id, Send.token_id, Send.node, Send.message_id,
+                        Send.attempts, Send.status).where(in_params(Send.id)))
+#: A lease that ran out put the send back in the queue; it was delivered all the same.
+_RECLAIM = update((Send.status, "sending"), where=(Send.id == PARAM, Send.status == "queued"))
 
 _SUFFIX = ".log"
 _TMP_SUFFIX = ".tmp"
@@ -254,13 +266,11 @@ def _settle_records(outbox: Outbox, records: list[Accepted]) -> list[Accepted]:
     from engine.store.bulk import begin_write, execute_many, fetch_all
 
     by_id = {r.send_id: r for r in records}
-    marks = ", ".join("?" for _ in by_id)
     mine: list[_Claimed] = []
     left: list[Accepted] = []
     with outbox.db.session() as s:
         begin_write(s)
-        rows = fetch_all(s, "SELECT id, campaign_id, lead_id, token_id, node, message_id, attempts, status FROM sends"
-                            f" WHERE id IN ({marks})", list(by_id))
+        rows = fetch_all(s, expand(_JOURNALED, len(by_id)), list(by_id))
         for send_id, campaign_id, lead_id, token_id, node, message_id, attempts, status in rows:
             record = by_id[send_id]
             if message_id != record.message_id or status not in ("sending", "queued"):
@@ -270,8 +280,7 @@ def _settle_records(outbox: Outbox, records: list[Accepted]) -> list[Accepted]:
                 continue
             mine.append(_Claimed(send_id, campaign_id, lead_id, token_id, node, message_id, attempts, None))
         # A lease that ran out put the send back in the queue; it was delivered all the same.
-        execute_many(s, "UPDATE sends SET status = 'sending' WHERE id = ? AND status = 'queued'",
-                     [(item.send_id,) for item in mine])
+        execute_many(s, _RECLAIM, [(item.send_id,) for item in mine])
     if mine:
         for item in mine:
             outbox._accepted_at[item.send_id] = by_id[item.send_id].at
@@ -297,5 +306,4 @@ def record_accepted(outbox: Outbox, session: Session, accepted: list[tuple[str, 
     on_wall_clock = [(at, item.send_id) for at, item in items
                      if outbox.campaign_time is None or outbox.campaign_time(item.campaign_id) is None]
     settle_events(session, "delivered", on_wall_clock)
-    return execute_many(session, "UPDATE sends SET status = 'sent', sent_at = ?, claimed_until = NULL, error = NULL"
-                                 " WHERE id = ? AND status = 'sending'", [(at, item.send_id) for at, item in items])
+    return execute_many(session, SENT, [(at, item.send_id) for at, item in items])

@@ -48,6 +48,7 @@ from engine.faults import crash_point
 from engine.flow.fileformat import loads_flow
 from engine.observe.logs import OPS, op
 from engine.observe.metrics import METRICS
+from engine.runtime import outbox_statements as on_sends
 from engine.runtime import status as runtime_status
 from engine.runtime.journal import OutcomeJournal, fold_journal
 from engine.runtime.pausing import paused_campaigns
@@ -56,6 +57,7 @@ from engine.runtime.settled import settle_events
 from engine.store import suppression
 from engine.store.bulk import begin_write, execute_many, fetch_all
 from engine.store.database import Database
+from engine.store.statements import expand
 
 log = logging.getLogger("mailbranch.outbox")
 
@@ -183,8 +185,7 @@ class Outbox:
         with self.db.session() as s:
             begin_write(s)
             # Sends whose worker died mid-send: their lease ran out.
-            execute_many(s, "UPDATE sends SET status = 'queued', claimed_until = NULL WHERE status = 'sending'"
-                            " AND claimed_until < ?", [(now,)])
+            execute_many(s, on_sends.EXPIRED_LEASES, [(now,)])
             rows = fetch_all(s, "SELECT s.id, s.campaign_id, s.lead_id, s.token_id, s.node, s.message_id,"
                                 " s.attempts, l.email, l.fields, l.unsubscribed_at, c.uid, s.at"
                                 " FROM sends s JOIN leads l"
@@ -196,9 +197,7 @@ class Outbox:
             if not rows:
                 return []
             # One compare-and-set for the whole group; RETURNING says which rows this worker won.
-            marks = ", ".join("?" for _ in rows)
-            won = {r[0] for r in fetch_all(s, f"UPDATE sends SET status = 'sending', claimed_until = ? WHERE id IN"
-                                              f" ({marks}) AND status = 'queued' RETURNING id",
+            won = {r[0] for r in fetch_all(s, expand(on_sends.CLAIM, len(rows)),
                                            (now + self.lease_ms, *(r[0] for r in rows)))}
             # SEMANTICS 12: an address on the installation's suppression list gets nothing,
             # whichever campaign it unsubscribed from (checked again here, at the last moment).
@@ -214,8 +213,7 @@ class Outbox:
 
     def _release(self, send_ids: list[int]) -> None:
         with self.db.session() as s:
-            execute_many(s, "UPDATE sends SET status = 'queued', claimed_until = NULL WHERE id = ?"
-                            " AND status = 'sending'", [(i,) for i in send_ids])
+            execute_many(s, on_sends.RELEASE, [(i,) for i in send_ids])
 
     def next_attempt_at(self) -> Optional[int]:
         """When the outbox next has something to do (None: nothing queued)."""
@@ -232,14 +230,14 @@ class Outbox:
 
     def pending(self) -> int:
         with self.db.session() as s:
-            return fetch_all(s, "SELECT COUNT(*) FROM sends WHERE status IN ('queued', 'sending')")[0][0]
+            return fetch_all(s, on_sends.UNSETTLED)[0][0]
 
     # -- sending ---------------------------------------------------------------
     def _content(self, campaign_id: int, node: str) -> Outgoing:
         key = (campaign_id, node)
         if key not in self._contents:
             with self.db.session() as s:
-                flow_json = fetch_all(s, "SELECT flow_json FROM campaigns WHERE id = ?", (campaign_id,))[0][0]
+                flow_json = fetch_all(s, on_sends.FLOW_JSON, (campaign_id,))[0][0]
             flow = loads_flow(flow_json)
             for n in flow.nodes:
                 if n.type == "email":
@@ -491,14 +489,10 @@ class Outbox:
             begin_write(s)
             settle_events(s, "delivered", delivered)
             settle_events(s, "send_skipped", skipped)
-            execute_many(s, "UPDATE sends SET status = 'sent', sent_at = ?, claimed_until = NULL, error = NULL"
-                            " WHERE id = ? AND status = 'sending'", sent)
-            execute_many(s, "UPDATE sends SET status = 'cancelled', sent_at = ?, claimed_until = NULL"
-                            " WHERE id = ? AND status = 'sending'", cancelled)
-            execute_many(s, "UPDATE sends SET status = 'queued', attempts = ?, next_attempt_at = ?, error = ?,"
-                            " claimed_until = NULL WHERE id = ? AND status = 'sending'", requeue)
-            execute_many(s, "UPDATE sends SET status = 'failed', attempts = ?, sent_at = ?, error = ?,"
-                            " claimed_until = NULL WHERE id = ? AND status = 'sending'", failed)
+            execute_many(s, on_sends.SENT, sent)
+            execute_many(s, on_sends.CANCELLED, cancelled)
+            execute_many(s, on_sends.REQUEUED, requeue)
+            execute_many(s, on_sends.FAILED, failed)
             execute_many(s, "UPDATE sends SET status = 'queued', next_attempt_at = ?, error = ?, claimed_until = NULL"
                             " WHERE id = ? AND status = 'sending'", paced)
             execute_many(s, INSERT_EVENT, events)

@@ -13,14 +13,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import insert, literal, null, select
 from sqlalchemy.orm import Session
 
 from engine.store.bulk import execute_many
+from engine.store.models import Event, Send
+from engine.store.statements import PARAM, expand, in_params, sql
 
-#: (type, at, send id): one event per send still in one of the unsettled states.
-_EVENT_FOR_SEND = ("INSERT INTO events (campaign_id, lead_id, lead_key, type, node, send_id, url, at, source,"
-                   " state, triggered) SELECT campaign_id, lead_id, NULL, ?, node, id, NULL, ?, 'outbox',"
-                   " 'pending', '[]' FROM sends WHERE id = ? AND status IN ({states})")
+#: (type, at, send id, *unsettled states): one event per send still in one of those states.
+_EVENT_FOR_SEND = sql(insert(Event).from_select(
+    [Event.campaign_id, Event.lead_id, Event.lead_key, Event.type, Event.node, Event.send_id, Event.url, Event.at,
+     Event.source, Event.state, Event.triggered],
+    select(Send.campaign_id, Send.lead_id, null(), PARAM, Send.node, Send.id, null(), PARAM, literal("outbox"),
+           literal("pending"), literal("[]")).where(Send.id == PARAM, in_params(Send.status)),
+    include_defaults=False))
 
 
 def settle_events(session: Session, kind: str, rows: Sequence[tuple[int, int]],
@@ -28,6 +34,5 @@ def settle_events(session: Session, kind: str, rows: Sequence[tuple[int, int]],
     """Write a ``kind`` event (``delivered`` or ``send_skipped``) for each
     ``(at, send_id)`` whose send is still unsettled; call it *before* the
     UPDATE that settles those rows, in the same transaction."""
-    states = ", ".join(f"'{state}'" for state in unsettled)
-    return execute_many(session, _EVENT_FOR_SEND.format(states=states),
-                        [(kind, at, send_id) for at, send_id in rows])
+    return execute_many(session, expand(_EVENT_FOR_SEND, len(unsettled)),
+                        [(kind, at, send_id, *unsettled) for at, send_id in rows])

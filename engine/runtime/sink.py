@@ -33,7 +33,9 @@ from engine.faults import crash_point
 from engine.store import suppression
 from engine.store.bulk import begin_write, execute_many, fetch_all, insert_sql
 from engine.store.database import Database
-from engine.store.models import Campaign, Event, Lead
+from engine.store.models import Campaign, Event, Lead, Send
+from engine.store.statements import PARAM, expand, in_params, sql
+from engine.store.statements import update as update_sql
 from engine.tracking.machine import BURST, BurstWatch, MachineRules, default_rules
 
 log = logging.getLogger("mailbranch.sink")
@@ -41,11 +43,14 @@ log = logging.getLogger("mailbranch.sink")
 INSERT_EVENT = insert_sql(Event.campaign_id, Event.lead_id, Event.lead_key, Event.type, Event.node, Event.send_id,
                           Event.url, Event.at, Event.source, Event.state, Event.triggered)
 #: Opens, clicks and unsubscribes: with who made them and, when synced from the relay, its key.
-INSERT_TRACKED = ("INSERT INTO events (campaign_id, lead_id, lead_key, type, node, send_id, url, at, source, state,"
-                  " triggered, machine, relay_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                  " ON CONFLICT (relay_key) DO NOTHING")
-MARK_BURST = ("UPDATE events SET machine = ? WHERE campaign_id = ? AND state = 'pending' AND at = ?"
-              " AND send_id = ? AND type = 'click' AND url = ?")
+INSERT_TRACKED = insert_sql(Event.campaign_id, Event.lead_id, Event.lead_key, Event.type, Event.node, Event.send_id,
+                            Event.url, Event.at, Event.source, Event.state, Event.triggered, Event.machine,
+                            Event.relay_key, skip_conflicts_on=(Event.relay_key,))
+#: (machine, campaign, at, send, url): an earlier click of a burst, still pending.
+MARK_BURST = update_sql(Event.machine, where=(Event.campaign_id == PARAM, Event.state == "pending", Event.at == PARAM,
+                                              Event.send_id == PARAM, Event.type == "click", Event.url == PARAM))
+#: The sends these events name (``expand`` for their number).
+SENDS_NAMED = sql(select(Send.id, Send.campaign_id, Send.lead_id, Send.node, Send.sent_at).where(in_params(Send.id)))
 
 #: A campaign as a caller names it: the integer id (the CLI and the control API,
 #: inside this database), the uid a tracking token carries, or None (a token made
@@ -232,9 +237,8 @@ class EngineSink:
             sends: dict[int, tuple[int, int, str, Optional[int]]] = {}
             for start in range(0, len(send_ids), 5000):
                 part = send_ids[start:start + 5000]
-                marks = ", ".join("?" for _ in part)
-                for send_id, campaign_id, lead_id, node, sent_at in fetch_all(
-                        s, f"SELECT id, campaign_id, lead_id, node, sent_at FROM sends WHERE id IN ({marks})", part):
+                for send_id, campaign_id, lead_id, node, sent_at in fetch_all(s, expand(SENDS_NAMED, len(part)),
+                                                                              part):
                     sends[send_id] = (campaign_id, lead_id, node, sent_at)
             rows, results = [], []
             foreign = 0

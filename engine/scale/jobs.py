@@ -32,14 +32,27 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Optional
 
-from sqlalchemy.orm import Session
+from sqlalchemy import any_, exists, false, func, select, true
+from sqlalchemy.orm import Session, aliased
 
 from engine.store.bulk import execute_many, fetch_all
+from engine.store.models import Wait
+from engine.store.statements import PARAM, sql, update
 
 QUEUE = "mailbranch"
 TASK_WAKE = "mailbranch.wake_shard"
 TASK_DELIVER = "mailbranch.deliver_shard"
 DEFAULT_SHARDS = 64
+
+
+#: (job id, wait id): the job that wakes a worker for this wait.
+_SET_JOB = update(Wait.job_id, where=(Wait.id == PARAM,))
+_REVOKED = select(Wait.job_id.label("id")).distinct().where(Wait.id == any_(PARAM), Wait.job_id.is_not(None)) \
+    .subquery("j")
+_OTHER = aliased(Wait, name="w")
+#: (revoked wait ids): cancel the jobs no pending wait needs any more.
+_CANCEL_JOBS = sql(select(func.procrastinate_cancel_job_v1(_REVOKED.c.id, false(), true()))
+                   .where(~exists().where(_OTHER.job_id == _REVOKED.c.id, _OTHER.state == "pending")), "postgresql")
 
 
 def _ts(ms: Optional[int]) -> Optional[datetime]:
@@ -119,7 +132,7 @@ class ShardJobs:
                                     when) for shard, when in fresh])
         job_of = {key: existing.get((self.lock(key[0]), key[1])) for key in groups}
         job_of.update(zip(fresh, ids, strict=True))
-        execute_many(session, "UPDATE waits SET job_id = ? WHERE id = ?",
+        execute_many(session, _SET_JOB,
                      [(job_of[key], wait_id) for key, wait_ids in groups.items() for wait_id in wait_ids])
 
     def wake_now(self, session: Session, lead_ids: Iterable[int], at: int) -> None:
@@ -156,10 +169,7 @@ class ShardJobs:
         self.wake_jobs_for_waits(session, new_waits)
         revoked = [w.id for w in batch.waits.values() if w.dirty and not w.new and w.state == "revoked"]
         if revoked:
-            fetch_all(session, "SELECT procrastinate_cancel_job_v1(j.id, false, true) FROM (SELECT DISTINCT job_id"
-                               " AS id FROM waits WHERE id = ANY(?) AND job_id IS NOT NULL) j WHERE NOT EXISTS"
-                               " (SELECT 1 FROM waits w WHERE w.job_id = j.id AND w.state = 'pending')",
-                      (revoked,))
+            fetch_all(session, _CANCEL_JOBS, (revoked,))
         queued = [x.lead_id for x in batch.sends.values() if x.new and x.status == "queued"]
         if queued:
             self.deliver(session, queued)

@@ -24,6 +24,7 @@ import time
 from typing import Optional
 
 from procrastinate import App, PsycopgConnector, RetryStrategy
+from sqlalchemy import func, select
 
 from engine.delivery.smtp import Sender, SmtpSettings
 from engine.run.clock import SystemClock
@@ -36,8 +37,14 @@ from engine.runtime.supervise import Supervisor
 from engine.scale.jobs import QUEUE, TASK_DELIVER, TASK_WAKE, ShardJobs
 from engine.store.bulk import fetch_all
 from engine.store.database import Database
+from engine.store.models import Send
+from engine.store.statements import PARAM, sql
 
 log = logging.getLogger("mailbranch.worker")
+
+#: (campaign, shards, shard): a lead of this shard with a send still queued.
+_QUEUED_LEAD = sql(select(Send.lead_id).where(Send.campaign_id == PARAM, Send.status == "queued",
+                                              func.mod(Send.lead_id, PARAM) == PARAM).limit(1), "postgresql")
 
 
 def libpq_url(url: str) -> str:
@@ -115,8 +122,7 @@ def build_app(conninfo: str, state: WorkerState) -> App:
 
             def defer() -> None:
                 with state.db.session() as s:
-                    lead = fetch_all(s, "SELECT lead_id FROM sends WHERE campaign_id = ? AND status = 'queued'"
-                                        " AND MOD(lead_id, ?) = ? LIMIT 1", (campaign_id, jobs.shards, shard))
+                    lead = fetch_all(s, _QUEUED_LEAD, (campaign_id, jobs.shards, shard))
                     if lead:
                         jobs.deliver(s, [lead[0][0]], max(next_at, state.clock.now()))
 

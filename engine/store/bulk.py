@@ -22,9 +22,14 @@ from engine.store.statements import ColumnLike, insert
 
 def _sql_for(session: Session, sql: str) -> tuple[Any, str]:
     connection = session.connection()
-    if connection.dialect.paramstyle != "qmark":
-        sql = sql.replace("?", "%s")
-    return connection, sql
+    return connection, sql if connection.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
+
+
+def driver_cursor(session: Session, sql: str) -> tuple[Any, str]:
+    """A DB-API cursor on the session's connection, and ``sql`` in its placeholder style,
+    for a caller that runs one statement many times itself (close the cursor after)."""
+    connection, sql = _sql_for(session, sql)
+    return connection.connection.dbapi_connection.cursor(), sql
 
 
 def execute_many(session: Session, sql: str, rows: Sequence[tuple]) -> int:
@@ -51,9 +56,9 @@ def fetch_all(session: Session, sql: str, params: Sequence[Any] = ()) -> list[tu
         cursor.close()
 
 
-def insert_sql(*columns: ColumnLike) -> str:
+def insert_sql(*columns: ColumnLike, skip_conflicts_on: tuple[ColumnLike, ...] = ()) -> str:
     """``INSERT`` of tuples in the order of ``columns`` (``Token.id, Token.lead_id, ...``)."""
-    return insert(*columns)
+    return insert(*columns, skip_conflicts_on=skip_conflicts_on)
 
 
 def begin_write(session: Session) -> None:

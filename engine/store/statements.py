@@ -71,12 +71,20 @@ def columns(*attributes: ColumnLike) -> tuple[Column, ...]:
     return found
 
 
-def insert(*attributes: ColumnLike) -> str:
-    """``INSERT INTO t (a, b) VALUES (?, ?)``: rows are tuples in ``attributes`` order."""
-    found = columns(*attributes)
-    names = ", ".join(c.name for c in found)
-    marks = ", ".join("?" for _ in found)
-    return _record(f"INSERT INTO {found[0].table.name} ({names}) VALUES ({marks})", found, "any")
+def insert(*attributes: ColumnLike, skip_conflicts_on: tuple[ColumnLike, ...] = ()) -> str:
+    """``INSERT INTO t (a, b) VALUES (?, ?)``: rows are tuples in ``attributes`` order.
+
+    ``skip_conflicts_on`` names a unique key: a row that repeats one is left
+    out (``ON CONFLICT (...) DO NOTHING``, on SQLite and PostgreSQL alike).
+    """
+    found = columns(*attributes, *skip_conflicts_on)
+    given, unique = found[:len(attributes)], found[len(attributes):]
+    names = ", ".join(c.name for c in given)
+    marks = ", ".join("?" for _ in given)
+    text = f"INSERT INTO {found[0].table.name} ({names}) VALUES ({marks})"
+    if unique:
+        text += f" ON CONFLICT ({', '.join(c.name for c in unique)}) DO NOTHING"
+    return _record(text, found, "any")
 
 
 def update(*assignments: Assignment, where: Iterable[ColumnElement[Any]] = (), dialect: str = "any") -> str:
