@@ -121,3 +121,25 @@ class PreflightPanel(QGroupBox):
             self._future.result(timeout=timeout)
             self._collect()
         return self.report
+
+
+#: A server on this computer is a test set-up: the app, like ``mailbranch run``, only refuses real servers.
+_LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def real_run_refusal(flow_json: dict, outgoing: Optional[str], public_url: str) -> Optional[str]:
+    """Why a real run through ``outgoing`` (``host:port``; None: the sandbox) must not start, or None."""
+    if outgoing is None:
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit("//" + outgoing).hostname or outgoing
+    except ValueError:
+        host = outgoing
+    if host.lower() in _LOOPBACK:
+        return None
+    from engine.delivery.identity import real_run_problem
+    from engine.flow.fileformat import loads_flow
+
+    return real_run_problem(loads_flow(json.dumps(flow_json)), public_url)

@@ -241,10 +241,11 @@ def real_run_problem(flow: Any, public_url: Optional[str]) -> Optional[str]:
         return sender_problems(flow)[0][1]
     if any(not identity.configured for identity in flow_identities(flow)) or not flow_identities(flow):
         return ("the campaign has no sender domain: set the sender (name and address at your own domain) in "
-                "the campaign's settings or the flow's \"sender\", then run again")
+                "Settings > Sender or the flow's \"sender\", then run again")
     if not public_url or not public_url.strip().lower().startswith("https://"):
         return ("a real server needs an https public URL for links, the open pixel and one-click unsubscribe: "
-                "give --public-url https://… (the address leads reach the tracking server at)")
+                "give the https address leads reach the tracking server at (--public-url, or Public URL in "
+                "Settings)")
     return None
 
 
