@@ -148,6 +148,11 @@ class NodeType:
         """The settings of a freshly dropped node."""
         return {s.key: s.default for s in self.settings if s.default is not None}
 
+    def example(self) -> dict[str, Any]:
+        """Settings of a complete, valid node of this type (docs, tests, the
+        registry walk); the defaults, unless they leave something to choose."""
+        return self.defaults()
+
     def summary(self, node: Node, flow: Flow) -> str:
         """One line for the canvas (pure: called on every repaint)."""
         return ""

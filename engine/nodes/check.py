@@ -88,6 +88,9 @@ class CheckType(NodeType):
     )
     figures = ("yes", "no")
 
+    def example(self) -> dict:
+        return {"field": "country", "op": "in", "value": ["FR", "BE"]}
+
     def summary(self, node, flow) -> str:
         field, op, value = node.get("field"), node.get("op"), node.get("value")
         if not isinstance(field, str) or not field or op not in OPS:
