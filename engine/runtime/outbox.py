@@ -58,6 +58,7 @@ from engine.store import suppression
 from engine.store.bulk import begin_write, execute_many, fetch_all
 from engine.store.database import Database
 from engine.store.statements import expand
+from engine.versions.store import flow_with_email, running_versions
 
 log = logging.getLogger("mailbranch.outbox")
 
@@ -149,6 +150,8 @@ class Outbox:
         self.status = status if status is not None else OutboxStatus()
         self._status_dirty = False
         self._contents: dict[tuple[int, str], Outgoing] = {}
+        #: The version of each campaign whose content ``_contents`` holds (SEMANTICS 11).
+        self._content_versions: dict[int, int] = {}
         #: Signs each message with its From domain's DKIM key, where it has one (``dkim_signing.py``).
         self.dkim: Optional[DkimSigner] = DkimSigner()
         #: Each 250 is written down the moment it arrives (``journal.py``): the window for a resend.
@@ -238,12 +241,24 @@ class Outbox:
         if key not in self._contents:
             with self.db.session() as s:
                 flow_json = fetch_all(s, on_sends.FLOW_JSON, (campaign_id,))[0][0]
-            flow = loads_flow(flow_json)
+                flow = loads_flow(flow_json)
+                if flow.find_node(node) is None:  # a later version removed it after this send was made
+                    flow = loads_flow(flow_with_email(s, campaign_id, node) or flow_json)
             for n in flow.nodes:
                 if n.type == "email":
                     # The campaign theme, the body format and the sender identity, worked out once.
                     self._contents[(campaign_id, n.id)] = Outgoing.for_node(flow, n)
         return self._contents[key]
+
+    def _follow_versions(self, campaign_ids: set[int]) -> None:
+        """A version published since the last pass: its emails' new content goes out from now on."""
+        with self.db.session() as s:
+            running = running_versions(s, campaign_ids)
+        for campaign_id, number in running.items():
+            if self._content_versions.setdefault(campaign_id, number) != number:
+                self._content_versions[campaign_id] = number
+                for key in [k for k in self._contents if k[0] == campaign_id]:
+                    del self._contents[key]
 
     async def run_once(self) -> int:
         """Send what is due; returns how many sends were settled (sent or failed)."""
@@ -263,6 +278,7 @@ class Outbox:
             self.status.state = "idle"
             return 0
         crash_point("outbox_claimed")
+        await asyncio.to_thread(self._follow_versions, {item.campaign_id for item in claimed})
         if not probing:
             self.status.state = "sending"
         # Render each message just before a connection is free for it, so rendering

@@ -61,3 +61,22 @@ def versions(db: Database, campaign_id: int) -> list[VersionInfo]:
 
 def version(db: Database, campaign_id: int, number: int) -> Optional[VersionInfo]:
     return next((v for v in versions(db, campaign_id) if v.number == number), None)
+
+
+def running_versions(session, campaign_ids) -> dict[int, int]:
+    """The version each campaign runs now (the outbox renders from it)."""
+    ids = list(campaign_ids)
+    if not ids:
+        return {}
+    return dict(session.execute(select(Campaign.id, Campaign.version).where(Campaign.id.in_(ids))).all())
+
+
+def flow_with_email(session, campaign_id: int, node: str) -> Optional[str]:
+    """The newest version's flow that has email ``node``: for a send made before a
+    later version removed its email, which goes out as it was made (SEMANTICS 11)."""
+    for flow_json in session.execute(select(CampaignVersion.flow_json)
+                                     .where(CampaignVersion.campaign_id == campaign_id)
+                                     .order_by(CampaignVersion.number.desc())).scalars():
+        if f'"id":"{node}"' in flow_json.replace(" ", "") or f'"id": "{node}"' in flow_json:
+            return flow_json
+    return None
