@@ -1,5 +1,9 @@
 """Editor benchmark: a generated 500-step flow, opened and laid out offscreen.
 
+The flow uses every node type (checks, send windows and A/B splits beside
+emails, conditions and waits), and the edits go round the email, check,
+split and window settings.
+
 Prints the time from opening the file to the first painted frame, and the
 validation latency per edit (push a setting edit, validate, refresh the
 overlay) as median and p95 over 50 edits. Targets: under 1 s and under 50 ms.
@@ -30,21 +34,27 @@ EDITS = 50
 
 
 def diamond_flow(target: int = NODES) -> Flow:
-    """start, then diamonds email -> condition(yes: email, no: wait -> email) joining again."""
+    """start, then diamonds joining again: a check (YES: a send window, NO: an A/B split),
+    both into an email -> condition (yes: email, no: wait -> email) -> join."""
     nodes = [Node("start", "start")]
     edges: list[Edge] = []
     previous, port = "start", "next"
     i = 0
-    while len(nodes) + 5 + 3 <= target:
+    while len(nodes) + 9 + 3 <= target:
         i += 1
+        k, win, sp = f"k{i}", f"win{i}", f"s{i}"
         e, c, ey, w, en = f"e{i}", f"c{i}", f"ey{i}", f"w{i}", f"en{i}"
         html = f'<p>Hi {{{{ first_name }}}}, step {i}: <a href="https://shop.example/{i}">see it</a></p>'
-        nodes += [Node(e, "email", {"subject": f"Step {i}", "html": html}),
+        nodes += [Node(k, "check", {"field": "country", "op": "in", "value": ["FR", "BE"]}),
+                  Node(win, "window", {"days": ["mon", "tue", "wed", "thu", "fri"], "from": "09:00", "to": "17:00"}),
+                  Node(sp, "split", {"branches": [{"port": "a", "weight": 50}, {"port": "b", "weight": 50}]}),
+                  Node(e, "email", {"subject": f"Step {i}", "html": html}),
                   Node(c, "condition", {"event": "click" if i % 2 else "open"}),
                   Node(ey, "email", {"subject": f"Thanks {i}", "html": "<p>Thanks</p>"}),
                   Node(w, "wait", {"duration": "2d"}),
                   Node(en, "email", {"subject": f"Reminder {i}", "html": "<p>Reminder</p>"})]
-        edges += [Edge(previous, e, port), Edge(e, c), Edge(c, ey, "yes"), Edge(c, w, "no"), Edge(w, en)]
+        edges += [Edge(previous, k, port), Edge(k, win, "yes"), Edge(k, sp, "no"), Edge(win, e), Edge(sp, e, "a"),
+                  Edge(sp, e, "b"), Edge(e, c), Edge(c, ey, "yes"), Edge(c, w, "no"), Edge(w, en)]
         join = f"j{i}"
         nodes.append(Node(join, "wait", {"duration": "1h"}))
         edges += [Edge(ey, join), Edge(en, join)]
@@ -56,6 +66,22 @@ def diamond_flow(target: int = NODES) -> Flow:
         n = len(nodes)
         nodes.append(Node(f"x{n}", "end"))
     return Flow.build("Benchmark: diamonds", nodes, edges)
+
+
+def edit_of(flow: Flow, k: int) -> tuple[str, str, object]:
+    """The k-th edit: in turn an email's subject, a check's value, a split's weights and a
+    window's closing time; every 5th one makes an error the overlay must show."""
+    kind = ("email", "check", "split", "window")[k % 4]
+    ids = [n.id for n in flow.nodes if n.type == kind]
+    node_id = ids[(k * 7) % len(ids)]
+    bad = k % 5 == 0
+    if kind == "email":
+        return node_id, "subject", None if bad else f"Edited subject {k}"
+    if kind == "check":
+        return node_id, "value", "FR" if bad else ["FR", "BE", f"X{k}"]
+    if kind == "split":
+        return node_id, "branches", [{"port": "a", "weight": 0 if bad else 10 + k}, {"port": "b", "weight": 50}]
+    return node_id, "to", "08:00" if bad else f"{12 + k % 10}:30"
 
 
 class FirstPaint(QObject):
@@ -99,13 +125,11 @@ def main() -> int:
     nodes = len(doc.flow.nodes)
     positioned = sum(1 for n in doc.flow.nodes if "position" in n.extra)
 
-    emails = [n.id for n in doc.flow.nodes if n.type == "email"]
     latencies, edit_only, validation_only, overlay, repaint = [], [], [], [], []
     for k in range(EDITS):
-        node_id = emails[(k * 7) % len(emails)]
-        subject = "" if k % 5 == 0 else f"Edited subject {k}"  # every 5th edit makes an error
+        node_id, key, value = edit_of(doc.flow, k)
         t0 = time.perf_counter()
-        doc.undo_stack.push(SetSetting(doc, node_id, "subject", subject or None, typing=False))
+        doc.undo_stack.push(SetSetting(doc, node_id, key, value, typing=False))
         t1 = time.perf_counter()
         doc.revalidate()  # what the debounce timer runs 120 ms after the last keystroke
         t_overlay = time.perf_counter()
