@@ -195,3 +195,20 @@ def test_campaign_page_sets_the_time_zone_and_goal(canvas):
     c.editor.actions["undo"].trigger()
     c.settle()
     assert "timezone" not in c.doc.flow.extra and caption(c, window).endswith("(UTC)")
+
+
+def test_a_window_only_yes_paths_reach_is_warned_on_the_canvas(canvas):
+    """SEMANTICS 10: ``wait-on-yes-path`` also for a window that only YES paths reach."""
+    c = canvas
+    email = c.drop_from_palette("email", QPointF(260, 0))
+    condition = c.drop_from_palette("condition", QPointF(520, 0))
+    window = c.drop_from_palette("window", QPointF(780, -120))
+    wait = c.drop_from_palette("wait", QPointF(780, 120))
+    ends = [c.drop_from_palette("end", QPointF(1040, y)) for y in (-120, 120)]
+    for source, port, target in (("start", "next", email), (email, "next", condition), (condition, "yes", window),
+                                 (condition, "no", wait), (window, "next", ends[0]), (wait, "next", ends[1])):
+        c.connect(source, port, target)
+    c.settle()
+    assert c.codes_on(window) == {"wait-on-yes-path"}
+    assert "wait-on-yes-path" in c.scene.nodes[window].toolTip()
+    assert c.codes_on(wait) == set()  # the NO path's wait is the condition's timeout, not a warning
