@@ -57,11 +57,12 @@ def apply_plan(batch: Batch, plan: Plan, at: int) -> Applied:
     for listener in list(batch.listeners):
         if listener.state != "listening":
             continue
+        # A token not loaded stands on no removed node (those leads are loaded whole).
         token = batch.tokens.get(listener.token_id)
-        if listener.condition in removed or token is None or token.node in removed:
+        if listener.condition in removed or (token is not None and token.node in removed):
             listener.state, listener.dirty = "revoked", True
             done.stopped_listening[listener.condition] += 1
-        elif listener.condition in conditions or (token.node in retimed):
+        elif listener.condition in conditions:
             _follow(batch, plan, listener, done)
     if removed:
         for token in list(batch.tokens.values()):

@@ -28,8 +28,9 @@ from engine.run.state import EventState
 from engine.store.database import Database
 from engine.store.models import Campaign, Lead, Token
 from engine.versions.apply import UNSENT, Applied, apply_plan
+from engine.versions.loading import load_for_plan
 from engine.versions.plan import Plan, make_plan
-from engine.versions.publish import affected_leads, check_publishable
+from engine.versions.publish import check_publishable
 
 FOREVER = 2**62
 #: How many leads a report lists by name; the counts cover them all.
@@ -115,20 +116,22 @@ def preview(db: Database, campaign_id: int, flow: Flow, mapping: Optional[dict[s
             Token.campaign_id == campaign_id, Token.state == "waiting").group_by(Token.node)).all())
         impact.in_flight = s.execute(select(func.count(func.distinct(Token.lead_id))).where(
             Token.campaign_id == campaign_id, Token.state == "waiting")).scalar() or 0
+        # What publishing would do, from the rows it would touch (``load_for_plan``).
+        touched = _batch(s, campaign, plan.new_spec, at, None)
+        load_for_plan(s, touched, campaign_id, plan)
+        applied = apply_plan(touched, plan, at)
         leads = _leads_to_play(s, campaign_id, plan)
         impact.leads_simulated = len(leads)
         before_sends: dict[int, set[str]] = {}
         after_sends: dict[int, set[str]] = {}
-        applied = Applied()
         for part in chunks(leads):
             before = _batch(s, campaign, plan.old_spec, at, set(part))
             after = _batch(s, campaign, plan.new_spec, at, set(part))
-            done = apply_plan(after, plan, at)
-            _merge(applied, done)
+            apply_plan(after, plan, at)
             for batch, into in ((before, before_sends), (after, after_sends)):
                 _play(batch, at)
                 for send in batch.sends.values():
-                    if send.new and send.status not in ("cancelled",):
+                    if send.new and send.status != "cancelled":
                         into.setdefault(send.lead_id, set()).add(send.node)
         _fill(impact, plan, standing, applied, before_sends, after_sends)
         _name_leads(s, impact, before_sends, after_sends)
@@ -136,13 +139,15 @@ def preview(db: Database, campaign_id: int, flow: Flow, mapping: Optional[dict[s
 
 
 def _leads_to_play(s: Session, campaign_id: int, plan: Plan) -> list[int]:
-    """Leads whose future the edit can change: a token on a node that reaches a
-    changed one (in either version), and the leads publishing itself touches."""
-    if not (plan.removed or plan.retimed or plan.changed or plan.rewired or plan.conditions or plan.flow_changed):
+    """Leads whose emails the edit can change: a token on a node that reaches a
+    removed, changed or rewired one. With no events, timing alone (a re-timed
+    wait or window, a condition's longer or shorter window) changes when
+    emails go, never which, and new words change neither: no play needed."""
+    structural = set(plan.removed) | set(plan.changed) | set(plan.rewired)
+    if not structural and not plan.flow_changed:
         return []
-    touched = set(plan.removed) | set(plan.retimed) | set(plan.changed) | set(plan.rewired) | set(plan.conditions)
-    nodes = [n.id for n in plan.old.nodes] if plan.flow_changed else sorted(_reaching(plan.old, touched))
-    found = set(affected_leads(s, campaign_id, plan))
+    nodes = [n.id for n in plan.old.nodes] if plan.flow_changed else sorted(_reaching(plan.old, structural))
+    found: set[int] = set()
     for part in chunks(nodes, 500):
         found.update(s.execute(select(Token.lead_id).distinct().where(
             Token.campaign_id == campaign_id, Token.state == "waiting", Token.node.in_(part))).scalars())
@@ -163,12 +168,13 @@ def _reaching(flow: Flow, targets: set[str]) -> set[str]:
     return seen
 
 
-def _batch(s: Session, campaign: Campaign, spec: CampaignSpec, at: int, leads: set[int]) -> Batch:
+def _batch(s: Session, campaign: Campaign, spec: CampaignSpec, at: int, leads: Optional[set[int]]) -> Batch:
     ctx = RunContext(campaign.id, spec, SimulatedClock(at), _PreviewIds(), delivery="simulated",  # type: ignore[arg-type]
                      checks_unsubscribes=True, instant_delivery=True)
     ctx.campaign_uid = campaign.uid
     batch = Batch(ctx, s, FOREVER)
-    batch.load(leads)
+    if leads is not None:
+        batch.load(leads)
     return batch
 
 
@@ -185,14 +191,6 @@ def _play(batch: Batch, at: int) -> None:
             seq -= 1
             batch.schedule(at, EVENT, seq, EventState(seq, token.lead_id, "delivered", send.node, send.id, None, at))
     batch.play()
-
-
-def _merge(into: Applied, done: Applied) -> None:
-    into.retimed += done.retimed
-    into.listeners += done.listeners
-    into.stopped_listening.update(done.stopped_listening)
-    into.moved.update(done.moved)
-    into.cancelled += done.cancelled
 
 
 def _fill(impact: Impact, plan: Plan, standing: dict[str, int], applied: Applied,

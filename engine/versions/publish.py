@@ -23,15 +23,16 @@ from engine.faults import crash_point
 from engine.flow.fileformat import dumps_flow, loads_flow
 from engine.flow.model import Flow
 from engine.flow.validate import validate
-from engine.run.batch import Batch, ConcurrentTransition, chunks
+from engine.run.batch import Batch, ConcurrentTransition
 from engine.run.clock import Clock, SystemClock
 from engine.run.engine import CampaignEngine
 from engine.store.bulk import begin_write, execute_many
 from engine.store.database import Database
-from engine.store.models import Campaign, CampaignVersion, Listener, Send, Token, Wait
+from engine.store.models import Campaign, CampaignVersion, Listener, Send, Wait
 from engine.store.statements import PARAM
 from engine.store.statements import update as update_sql
 from engine.versions.apply import Applied, apply_plan
+from engine.versions.loading import load_for_plan
 from engine.versions.plan import Plan, make_plan
 
 RETIME_WAIT = update_sql(Wait.due_at, Wait.started_at, where=(Wait.id == PARAM, Wait.state == "pending"))
@@ -39,8 +40,6 @@ FOLLOW_LISTENER = update_sql(Listener.until, Listener.event, Listener.url, Liste
                              where=(Listener.id == PARAM, Listener.state == "listening"))
 CANCEL_SEND = update_sql((Send.status, "cancelled"), Send.error,
                          where=(Send.id == PARAM, Send.status.in_(("queued", "planned"))))
-#: Leads to load per batch while publishing.
-LEADS_PER_BATCH = 20000
 
 
 class PublishError(RuntimeError):
@@ -106,44 +105,19 @@ def _publish(s: Session, engine: CampaignEngine, flow: Flow, mapping: Optional[d
     number = _ensure_first_version(s, campaign) + 1
     crash_point("publish_locked")
     engine.use_flow(flow, number)
-    leads = affected_leads(s, cid, plan)
-    totals = Applied()
-    for part in chunks(leads, LEADS_PER_BATCH):
-        batch = Batch(engine.ctx, s, at)
-        batch.load(set(part))
-        done = apply_plan(batch, plan, at)
-        batch.flush()
-        _write(s, engine, done)
-        engine.flush_campaign(s, batch)
-        totals.retimed += done.retimed
-        totals.listeners += done.listeners
-        totals.stopped_listening.update(done.stopped_listening)
-        totals.moved.update(done.moved)
-        totals.cancelled += done.cancelled
-        crash_point("publish_mid")
-    changes = summary(plan, totals, campaign.version)
+    batch = Batch(engine.ctx, s, at)
+    load_for_plan(s, batch, cid, plan)
+    crash_point("publish_mid")
+    done = apply_plan(batch, plan, at)
+    batch.flush()
+    _write(s, engine, done)
+    engine.flush_campaign(s, batch)
+    changes = summary(plan, done, campaign.version)
     s.add(CampaignVersion(campaign_id=cid, number=number, flow_json=dumps_flow(flow), published_at=at, note=note,
                           changes=json.dumps(changes)))
     s.execute(update(Campaign).where(Campaign.id == cid).values(flow_json=dumps_flow(flow), version=number))
     crash_point("publish_before_commit")
     return PublishResult(cid, number, at, changes)
-
-
-def affected_leads(s: Session, campaign_id: int, plan: Plan) -> list[int]:
-    """Leads with a token on a removed node, a wait on a re-timed one, or a listener
-    of a changed condition: the only ones publishing loads."""
-    found: set[int] = set()
-    if plan.removed:
-        found.update(s.execute(select(Token.lead_id).distinct().where(
-            Token.campaign_id == campaign_id, Token.state == "waiting", Token.node.in_(plan.removed))).scalars())
-    if plan.retimed:
-        found.update(s.execute(select(Wait.lead_id).distinct().where(
-            Wait.campaign_id == campaign_id, Wait.state == "pending", Wait.node.in_(plan.retimed))).scalars())
-    if plan.conditions:
-        found.update(s.execute(select(Listener.lead_id).distinct().where(
-            Listener.campaign_id == campaign_id, Listener.state == "listening",
-            Listener.condition.in_(plan.conditions))).scalars())
-    return sorted(found)
 
 
 def _write(s: Session, engine: CampaignEngine, done: Applied) -> None:
