@@ -19,8 +19,9 @@ from PySide6.QtWidgets import (
 )
 
 from editor.commands import SetFlowField, SetName
-from editor.node_views.fields import ZoneBox, set_line
+from editor.node_views.fields import set_line
 from editor.node_views.page import hint_label
+from editor.node_views.zones import ZoneBox
 from engine.delivery.layout import DEFAULT_COLOR, Theme
 from engine.flow.campaign import DEFAULT_ZONE
 

@@ -37,6 +37,7 @@ from editor.controller import FlowEditor
 from editor.layout import apply_missing_positions
 from engine.flow.fileformat import FlowFileError, dumps_flow, load_flow, save_flow
 from engine.flow.model import Flow, Node
+from engine.nodes.registry import node_types
 from engine.runtime.home import mailbranch_home
 
 FILE_FILTER = "Mailbranch flows (*.json);;All files (*)"
@@ -104,9 +105,10 @@ def main_toolbar(window: QMainWindow) -> QToolBar:
 
 
 def new_flow() -> Flow:
-    """A new document: a Start step, ready for the first email."""
+    """A new document: the entry step (Start), ready for the first email."""
     flow = Flow("Untitled campaign")
-    flow.add_node(Node("start", "start", {}, {"position": [0, 0]}))
+    entry = next(kind for kind in node_types() if kind.is_entry)
+    flow.add_node(Node(entry.id_prefix, entry.name, entry.defaults(), {"position": [0, 0]}))
     return flow
 
 
