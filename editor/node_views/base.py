@@ -46,6 +46,10 @@ class NodeView:
     choice_labels: dict[str, dict[str, str]] = {}
     #: A setting's control is shown only where this says so (key -> test of the node).
     visible_when: dict[str, Callable[[Node], bool]] = {}
+    #: The inspector's words for a setting, where the engine's label is too terse (key -> label).
+    setting_labels: dict[str, str] = {}
+    #: What an empty control says (key -> placeholder); default: the setting's default or help.
+    placeholders: dict[str, str] = {}
     #: A sentence under the settings (what the marketer should know).
     hint: str = ""
 

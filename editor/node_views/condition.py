@@ -12,6 +12,7 @@ class ConditionView(NodeView):
     choice_labels = {"event": {"open": "Opened the email", "click": "Clicked a link"},
                      "mode": {"parallel": "Parallel: the NO path carries on",
                               "exclusive": "Exclusive: move the lead to YES"}}
+    setting_labels = {"email": "Watched email", "mode": "When the event comes during the wait"}
     visible_when = {"url": lambda node: node.get("event") == "click"}
     hint = "The first step of the NO path must be a Wait: it is how long the condition waits for the event."
 

@@ -95,7 +95,8 @@ class LineEditor(FieldEditor):
 
     def build(self) -> QWidget:
         self.line = QLineEdit()
-        self.line.setPlaceholderText(str(self.setting.default or self.setting.help or ""))
+        self.line.setPlaceholderText(self.page.view.placeholders.get(self.key)
+                                     or str(self.setting.default or self.setting.help or ""))
         self.line.textEdited.connect(lambda text: self.push(self.value(text), typing=True))
         return self.line
 

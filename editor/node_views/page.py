@@ -50,7 +50,7 @@ class SettingsPage(QWidget):
             if setting.kind == "flag":
                 self.form.addRow(editor.widget)
             else:
-                label = QLabel(setting.label)
+                label = QLabel(self.view.setting_labels.get(setting.key, setting.label))
                 self.labels[setting.key] = label
                 self.form.addRow(label, editor.widget)
             for extra in getattr(editor, "extra_rows", lambda: [])():

@@ -9,6 +9,8 @@ class StartView(NodeView):
     name = "start"
     color = "#0E9384"
     has_input = False
+    setting_labels = {"leads": "Lead lists (comma separated)"}
+    placeholders = {"leads": "Empty: every lead of the campaign's list"}
     hint = "Leads enter here with the campaign's lead list, or only the lists named above."
 
     def caption(self, flow, node, preds=None) -> tuple[str, str, str]:
