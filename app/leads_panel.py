@@ -40,6 +40,7 @@ from app.lead_timeline import (
     timeline_lines,
     wall,  # noqa: F401 - app/run_view.py imports it from here
 )
+from app.wrap_delegate import wrap_column
 from editor.summary import step_name
 from engine.flow.body import body_html
 from engine.flow.links import extract_links
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from app.engine_process import EngineProcess
 
 PAGE = 100
+LEAD_COLUMN_WIDTH = 160
 TRACKED_TIP = ("Tracked: how many of this lead's paths the campaign still counts on, of all its paths. "
                "A lead starts with one path; a YES answer starts a second one beside it. "
                "The first path, and any path that has gone down a NO branch, is tracked: the campaign "
@@ -123,10 +125,15 @@ class LeadsPanel(QWidget):
         header_item.setToolTip(1, "The steps where the lead's paths stand now")
         header_item.setToolTip(3, TRACKED_TIP)
         self.tree.setRootIsDecorated(True)
-        self.tree.setUniformRowHeights(True)
-        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in (1, 2, 3):
-            self.tree.header().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        # The state takes the room left and wraps ("waiting for the window (opens Mon 09:00 local)"
+        # on two lines) rather than squeeze the addresses out of sight.
+        wrap_column(self.tree, 2)
+        self.tree.header().setStretchLastSection(False)
+        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        self.tree.setColumnWidth(0, LEAD_COLUMN_WIDTH)
+        for col, mode in ((1, QHeaderView.ResizeMode.ResizeToContents), (2, QHeaderView.ResizeMode.Stretch),
+                          (3, QHeaderView.ResizeMode.ResizeToContents)):
+            self.tree.header().setSectionResizeMode(col, mode)
 
         self.lead_label = QLabel("Select a lead to see its timeline.")
         self.lead_label.setWordWrap(True)

@@ -35,6 +35,8 @@ COLUMNS = ["Step", "Type", "Sent", "Opened", "Clicked", "Machine opens", "Machin
            "Ended"]
 #: A split's branches compared (SEMANTICS 10): leads, and what the emails below each branch did.
 BRANCH_COLUMNS = ["Split", "Branch", "Leads", "Sent", "Opened", "Clicked", "Machine opens", "Machine clicks"]
+#: Columns sized to their text, so "YES 20 · NO 20" and "A 512 · B 488" never wrap.
+FIT_COLUMNS = ("Step", "Split", "Outputs")
 MINUTE_MS = 60_000
 #: Calm, distinguishable colours (also for colour-blind readers): slate blue, teal, amber.
 SERIES_COLOURS = {"sends": "#4C6A92", "opens": "#3E8E7E", "clicks": "#C98B2B"}
@@ -134,13 +136,16 @@ def legend_html() -> str:
 
 def _table(columns: list[str]) -> QTableWidget:
     table = QTableWidget(0, len(columns))
-    table.setHorizontalHeaderLabels(columns)
+    # Two-word headers on two lines, so a 1000 px report window shows them whole.
+    table.setHorizontalHeaderLabels([c.replace(" ", "\n", 1) if c.startswith("Machine") else c for c in columns])
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     table.verticalHeader().setVisible(False)
     table.setAlternatingRowColors(True)
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-    table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+    for index, name in enumerate(columns):
+        if name in FIT_COLUMNS:
+            table.horizontalHeader().setSectionResizeMode(index, QHeaderView.ResizeMode.ResizeToContents)
     return table
 
 

@@ -234,8 +234,9 @@ class RunView(QWidget):
             text += " · engine not answering, reconnecting…"
         converted = self.converted_text()
         if self.simulated and f:
-            self.clock_label.setText(f"Campaign time {span(f.get('now'), start)} · {speed_label(f.get('speed'))}"
-                                     + converted)
+            # The speed last: the speed box shows it too, so it is what the label may elide.
+            self.clock_label.setText(f"Campaign time {span(f.get('now'), start)}{converted} · "
+                                     f"{speed_label(f.get('speed'))}")
         elif f:
             outbox, why = describe_outbox(f.get("outbox_status"), f.get("retries_waiting"))
             self.clock_label.setText(f"Started {wall(start)}{converted} · {outbox}")
