@@ -125,9 +125,10 @@ def main() -> int:
     nodes = len(doc.flow.nodes)
     positioned = sum(1 for n in doc.flow.nodes if "position" in n.extra)
 
-    latencies, edit_only, validation_only, overlay, repaint = [], [], [], [], []
+    latencies, edit_only, validation_only, overlay, repaint, cpu = [], [], [], [], [], []
     for k in range(EDITS):
         node_id, key, value = edit_of(doc.flow, k)
+        c0 = time.process_time()
         t0 = time.perf_counter()
         doc.undo_stack.push(SetSetting(doc, node_id, key, value, typing=False))
         t1 = time.perf_counter()
@@ -140,6 +141,7 @@ def main() -> int:
         edit_only.append(t1 - t0)
         validation_only.append(doc.last_validation_seconds)
         latencies.append(t2 - t0)
+        cpu.append(time.process_time() - c0)
 
     ms = 1000.0
     print(f"flow: {nodes} steps, {len(doc.flow.edges)} edges, {positioned} laid out automatically")
@@ -155,6 +157,8 @@ def main() -> int:
           f"p95 {percentile(repaint, 0.95) * ms:6.2f} ms")
     print(f"validation latency / edit:  median {statistics.median(latencies) * ms:6.2f} ms, "
           f"p95 {percentile(latencies, 0.95) * ms:6.2f} ms   (edit + validate + overlay; target < 50 ms)")
+    print(f"  the same, CPU time:       median {statistics.median(cpu) * ms:6.2f} ms, "
+          f"p95 {percentile(cpu, 0.95) * ms:6.2f} ms   (what the edit costs on a shared, loaded machine)")
     window.document.undo_stack.setClean()
     window.close()
     return 0
