@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import sys
 import tempfile
 import time
@@ -70,10 +71,11 @@ def in_flight(db: Database, leads: int) -> CampaignEngine:
 
 
 def timed(what: str, call):
-    started = time.perf_counter()
+    """Wall time, and this process's CPU time (what the figure would be on an idle machine)."""
+    started, cpu = time.perf_counter(), time.process_time()
     result = call()
-    seconds = time.perf_counter() - started
-    print(f"  {what}: {seconds:.2f} s", flush=True)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    print(f"  {what}: {seconds:.2f} s ({cpu:.2f} s of CPU; load average {os.getloadavg()[0]:.1f})", flush=True)
     return result, seconds
 
 
@@ -96,7 +98,7 @@ def main() -> None:
                                                                 clock=engine.clock))
             result, publish_s = timed("publish", partial(publish, db, engine.campaign_id, edited_flow,
                                                          mapping=mapping, clock=engine.clock))
-            print(f"  {impact.leads_simulated:,} leads played forward twice; gained {impact.leads_gaining}, "
+            print(f"  {impact.leads_simulated:,} leads played forward ({impact.plays} plays of alike leads); gained {impact.leads_gaining}, "
                   f"lost {impact.leads_losing}; published version {result.number}: "
                   f"{result.changes['retimed_waits']:,} waits re-timed, moved {result.changes['moved']}, "
                   f"{result.changes['listeners_followed']:,} listeners follow", flush=True)

@@ -27,7 +27,8 @@ from engine.run.spec import CampaignSpec
 from engine.run.state import EventState
 from engine.store.database import Database
 from engine.store.models import Campaign, Lead, Token
-from engine.versions.apply import UNSENT, Applied, apply_plan
+from engine.versions.alike import alike
+from engine.versions.apply import UNSENT, Applied, apply_plan, bulk_objects
 from engine.versions.loading import load_for_plan
 from engine.versions.plan import Plan, make_plan
 from engine.versions.publish import check_publishable
@@ -83,7 +84,9 @@ class Impact:
     lost: dict[str, list[str]] = field(default_factory=dict)
     leads_gaining: int = 0
     leads_losing: int = 0
+    #: Leads played forward under both versions, and how many plays that took (alike leads play once).
     leads_simulated: int = 0
+    plays: int = 0
     in_flight: int = 0
 
     @property
@@ -103,7 +106,7 @@ def preview(db: Database, campaign_id: int, flow: Flow, mapping: Optional[dict[s
     """The impact of publishing ``flow`` now, with ``mapping`` for removed nodes' tokens."""
     check_publishable(flow)
     at = (clock or SystemClock()).now()
-    with db.session() as s:
+    with bulk_objects(), db.session() as s:
         campaign = s.get(Campaign, campaign_id)
         if campaign is None:
             raise LookupError(f"there is no campaign {campaign_id} in this database")
@@ -118,21 +121,29 @@ def preview(db: Database, campaign_id: int, flow: Flow, mapping: Optional[dict[s
             Token.campaign_id == campaign_id, Token.state == "waiting")).scalar() or 0
         # What publishing would do, from the rows it would touch (``load_for_plan``).
         touched = _batch(s, campaign, plan.new_spec, at, None)
-        load_for_plan(s, touched, campaign_id, plan)
-        applied = apply_plan(touched, plan, at)
+        load_for_plan(s, touched, campaign_id, plan, whole=False)
+        applied = apply_plan(touched, plan, at, walk=False)
         leads = _leads_to_play(s, campaign_id, plan)
         impact.leads_simulated = len(leads)
         before_sends: dict[int, set[str]] = {}
         after_sends: dict[int, set[str]] = {}
-        for part in chunks(leads):
-            before = _batch(s, campaign, plan.old_spec, at, set(part))
-            after = _batch(s, campaign, plan.new_spec, at, set(part))
+        reads_lead = plan.old_spec.reads_lead or plan.new_spec.reads_lead
+        everyone = alike(s, campaign_id, leads, reads_lead) if leads else {}
+        for part in chunks(everyone):
+            kinds = {one: everyone[one] for one in part}
+            impact.plays += len(kinds)
+            before = _batch(s, campaign, plan.old_spec, at, set(kinds))
+            after = _batch(s, campaign, plan.new_spec, at, set(kinds))
             apply_plan(after, plan, at)
             for batch, into in ((before, before_sends), (after, after_sends)):
                 _play(batch, at)
+                got: dict[int, set[str]] = defaultdict(set)
                 for send in batch.sends.values():
                     if send.new and send.status != "cancelled":
-                        into.setdefault(send.lead_id, set()).add(send.node)
+                        got[send.lead_id].add(send.node)
+                for one, members in kinds.items():
+                    if got.get(one):
+                        into.update(dict.fromkeys(members, got[one]))
         _fill(impact, plan, standing, applied, before_sends, after_sends)
         _name_leads(s, impact, before_sends, after_sends)
     return impact

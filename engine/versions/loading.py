@@ -13,14 +13,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.run.batch import Batch
-from engine.run.state import ListenerState, WaitState
+from engine.run.state import ListenerState, SendState, TokenState, WaitState
 from engine.store.bulk import fetch_all
-from engine.store.models import Listener, Token, Wait
+from engine.store.models import Listener, Send, Token, Wait
 from engine.store.statements import PARAM, sql
 from engine.versions.plan import Plan
 
 _WAITS = select(Wait.id, Wait.token_id, Wait.lead_id, Wait.node, Wait.due_at, Wait.state, Wait.fired_at,
                 Wait.started_at).where(Wait.campaign_id == PARAM, Wait.state == "pending")
+_TOKENS = select(Token.id, Token.lead_id, Token.parent_id, Token.node, Token.state, Token.tracked, Token.last_send,
+                 Token.created_at, Token.version).where(Token.campaign_id == PARAM, Token.state == "waiting")
+_UNSENT = select(Send.id, Send.lead_id, Send.token_id, Send.node, Send.at, Send.message_id, Send.status).where(
+    Send.campaign_id == PARAM, Send.status.in_(("queued", "planned")))
 _LISTENERS = select(Listener.id, Listener.lead_id, Listener.token_id, Listener.condition, Listener.send_id,
                     Listener.event, Listener.url, Listener.mode, Listener.since, Listener.until, Listener.state,
                     Listener.triggered_token).where(Listener.campaign_id == PARAM, Listener.state == "listening")
@@ -34,11 +38,20 @@ def walking_leads(s: Session, campaign_id: int, plan: Plan) -> list[int]:
         Token.campaign_id == campaign_id, Token.state == "waiting", Token.node.in_(plan.removed))).scalars())
 
 
-def load_for_plan(s: Session, batch: Batch, campaign_id: int, plan: Plan) -> None:
-    """Fill ``batch`` with what ``apply_plan`` reads and changes."""
-    walking = walking_leads(s, campaign_id, plan)
-    if walking:
-        batch.load(set(walking))
+def load_for_plan(s: Session, batch: Batch, campaign_id: int, plan: Plan, whole: bool = True) -> None:
+    """Fill ``batch`` with what ``apply_plan`` reads and changes. ``whole=False``
+    (the preview's count, ``apply_plan(walk=False)``): of the leads on removed
+    nodes only those tokens and their unsent emails."""
+    if whole:
+        walking = walking_leads(s, campaign_id, plan)
+        if walking:
+            batch.load(set(walking))
+    elif plan.removed:
+        nodes = ", ".join("?" for _ in plan.removed)
+        for r in fetch_all(s, sql(_TOKENS) + f" AND node IN ({nodes})", (campaign_id, *plan.removed)):
+            batch.tokens[r[0]] = TokenState(*r[:5], bool(r[5]), None, r[6], r[7], None, r[8])
+        for r in fetch_all(s, sql(_UNSENT) + f" AND node IN ({nodes})", (campaign_id, *plan.removed)):
+            batch.sends[r[0]] = SendState(*r)
     if plan.retimed:
         nodes = ", ".join("?" for _ in plan.retimed)
         rows = fetch_all(s, sql(_WAITS) + f" AND node IN ({nodes})", (campaign_id, *plan.retimed))

@@ -31,7 +31,7 @@ from engine.store.database import Database
 from engine.store.models import Campaign, CampaignVersion, Listener, Send, Wait
 from engine.store.statements import PARAM
 from engine.store.statements import update as update_sql
-from engine.versions.apply import Applied, apply_plan
+from engine.versions.apply import Applied, apply_plan, bulk_objects
 from engine.versions.loading import load_for_plan
 from engine.versions.plan import Plan, make_plan
 
@@ -83,7 +83,7 @@ def publish(db: Database, campaign_id: int, flow: Flow, *, mapping: Optional[dic
     engine = CampaignEngine(db, campaign_id, clock)
     for _attempt in range(3):
         try:
-            with db.session() as s:
+            with bulk_objects(), db.session() as s:
                 begin_write(s)
                 result = _publish(s, engine, flow, mapping, note, base_version)
             return result
