@@ -14,9 +14,11 @@ from email.header import decode_header, make_header
 from email.parser import BytesHeaderParser
 from typing import Optional
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select
 from sqlalchemy.orm import Session
 
+from engine.store import statements
+from engine.store.bulk import driver_cursor
 from engine.store.mailbox import MailboxMessage
 
 
@@ -108,17 +110,16 @@ def store_messages(session: Session, batch: list[tuple[str, list[str], bytes]],
     return StoredBatch(len(rows), resent, [(message_id, at) for *_rest, message_id, _s in parsed if message_id])
 
 
+_KNOWN = statements.sql(select(literal_column("1")).where(MailboxMessage.message_id == statements.PARAM).limit(1))
+
+
 def _known_message_ids(session: Session, ids: set[str]) -> set[str]:
     """Which of ``ids`` the mailbox holds. One cached statement per id, on the driver's
     cursor: groups are a few messages, and an ORM select (or an IN list of varying
     length, prepared anew each time) would cost more than the rest of the store."""
     if not ids:
         return set()
-    connection = session.connection()
-    sql = "SELECT 1 FROM mailbox_messages WHERE message_id = ? LIMIT 1"
-    if connection.dialect.paramstyle != "qmark":
-        sql = sql.replace("?", "%s")
-    cursor = connection.connection.dbapi_connection.cursor()
+    cursor, sql = driver_cursor(session, _KNOWN)
     try:
         return {mid for mid in ids if cursor.execute(sql, (mid,)).fetchone() is not None}
     finally:

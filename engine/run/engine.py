@@ -32,9 +32,22 @@ from engine.run.state import EventState
 from engine.store.bulk import begin_write, execute_many, fetch_all
 from engine.store.database import Database
 from engine.store.models import Campaign, CampaignVersion, EdgeCount, Event, Lead, Wait
+from engine.store.statements import PARAM, sql
 
 log = logging.getLogger("mailbranch.engine")
 FOREVER = 2**62
+
+# The next due work, oldest first: (campaign, up to, [shards, shard,] how many).
+_DUE_WAITS = select(Wait.id, Wait.lead_id, Wait.due_at).where(
+    Wait.campaign_id == PARAM, Wait.state == "pending", Wait.due_at <= PARAM)
+_DUE_EVENTS = select(Event.id, Event.lead_id, Event.type, Event.node, Event.send_id, Event.url, Event.at,
+                     Event.machine).where(Event.campaign_id == PARAM, Event.state == "pending", Event.at <= PARAM)
+DUE_WAITS = sql(_DUE_WAITS.order_by(Wait.due_at, Wait.id).limit(PARAM))
+DUE_EVENTS = sql(_DUE_EVENTS.order_by(Event.at, Event.id).limit(PARAM))
+DUE_WAITS_OF_SHARD = sql(_DUE_WAITS.where(func.mod(Wait.lead_id, PARAM) == PARAM)
+                         .order_by(Wait.due_at, Wait.id).limit(PARAM))
+DUE_EVENTS_OF_SHARD = sql(_DUE_EVENTS.where(func.mod(Event.lead_id, PARAM) == PARAM)
+                          .order_by(Event.at, Event.id).limit(PARAM))
 
 
 @dataclass
@@ -291,16 +304,11 @@ class CampaignEngine:
     def _fetch_items(self, s: Session, limit: int, shard: Optional[tuple[int, int]] = None
                      ) -> tuple[list[tuple], int]:
         n = self.batch_size
-        where, args = "", ()
+        waits_sql, events_sql, args = DUE_WAITS, DUE_EVENTS, ()
         if shard is not None:
-            where, args = " AND MOD(lead_id, ?) = ?", (shard[1], shard[0])
-        waits = fetch_all(s, "SELECT id, lead_id, due_at FROM waits WHERE campaign_id = ? AND state = 'pending'"
-                             f" AND due_at <= ?{where} ORDER BY due_at, id LIMIT ?",
-                          (self.campaign_id, limit, *args, n))
-        events = fetch_all(s, "SELECT id, lead_id, type, node, send_id, url, at, machine FROM events"
-                              " WHERE campaign_id = ?"
-                              f" AND state = 'pending' AND at <= ?{where} ORDER BY at, id LIMIT ?",
-                           (self.campaign_id, limit, *args, n))
+            waits_sql, events_sql, args = DUE_WAITS_OF_SHARD, DUE_EVENTS_OF_SHARD, (shard[1], shard[0])
+        waits = fetch_all(s, waits_sql, (self.campaign_id, limit, *args, n))
+        events = fetch_all(s, events_sql, (self.campaign_id, limit, *args, n))
         items = [(due, WAIT, wait_id, lead_id, None) for wait_id, lead_id, due in waits]
         items += [(r[6], EVENT, r[0], r[1], EventState(*r[:7], machine=bool(r[7]))) for r in events]
         items.sort(key=lambda item: item[:3])
