@@ -65,3 +65,17 @@ def test_a_content_change_touches_no_lead(engine_db):
     impact = preview(engine_db, engine.campaign_id, flow(data), clock=engine.clock)
     assert _row(impact, "e3").status == "content"
     assert impact.leads_simulated == 0 and impact.gained == {} and impact.lost == {}
+
+
+def test_leads_in_different_states_are_told_apart(engine_db):
+    """Leads alike play once for all; one who already had an email does not gain it again."""
+    engine = start(engine_db, FLOW_A, leads=3)
+    engine.record_event("open", at=T0 + H // 2, lead="lead0", email="e1")  # lead0 got e2 at 30 min
+    engine.run_to_end(T0 + H)
+    engine.clock.reach(T0 + H)
+    data = copy.deepcopy(FLOW_A)
+    data["edges"] = [e if e["from"] != "w1" else {"from": "w1", "to": "e2"} for e in data["edges"]]
+    impact = preview(engine_db, engine.campaign_id, flow(data), clock=engine.clock)
+    assert impact.lost == {"lead0": ["e3"], "lead1": ["e3"], "lead2": ["e3"]}
+    assert impact.gained == {"lead1": ["e2"], "lead2": ["e2"]}
+    assert (impact.leads_simulated, impact.plays) == (3, 2)
