@@ -82,3 +82,32 @@ async def test_a_full_lane_hands_its_messages_back_for_later_and_the_others_go(e
 
 async def _no_wait(seconds: float) -> None:
     return None
+
+
+async def test_a_slow_lane_does_not_hold_up_the_other_domains(engine_db):
+    import asyncio
+
+    clock = Clock()
+    engine = CampaignEngine.create(engine_db, flow_from_data(FLOW), clock, delivery="real")
+    addresses = [f"o{i}@hotmail.com" for i in range(12)] + [f"s{i}@shop.example" for i in range(3)]
+    engine.enroll([LeadInput(a, a, {}) for a in addresses])
+    engine.process_until(T0)
+    sender = RecordingSender()
+    outbox = Outbox(engine_db, sender, TrackingTokens("x" * 40), lambda: "https://t.example", clock.now)
+    waiting = asyncio.Event()
+
+    async def slow_sleep(seconds: float) -> None:
+        await waiting.wait()  # Microsoft's lane: every later slot waits until the test lets go
+
+    outbox.pacer = DomainPacer(PacingSettings(paces={"outlook.com": Pace(1.0, None), DEFAULT: Pace()},
+                                              horizon_seconds=100), clock_ms=clock.now, sleep=slow_sleep)
+    run = asyncio.create_task(outbox.run_once())
+    for _ in range(1000):  # the claim runs in a thread: wait for the sends, not for a time
+        await asyncio.sleep(0.01)
+        if len([a for a in sender.sent if a.endswith("shop.example")]) == 3:
+            break
+    assert sorted(a for a in sender.sent if a.endswith("shop.example")) == [f"s{i}@shop.example" for i in range(3)]
+    assert len([a for a in sender.sent if a.endswith("hotmail.com")]) == 1  # the rest wait for their slots
+    waiting.set()
+    await run
+    assert len(sender.sent) == 15

@@ -249,10 +249,14 @@ class DomainPacer:
         if isinstance(reserved, Deferred):
             return reserved
         lane, wait = reserved
-        if wait > 0:
-            await self.sleep(wait / 1000)
-        if lane.semaphore is not None:
-            await lane.semaphore.acquire()
+        try:
+            if wait > 0:
+                await self.sleep(wait / 1000)
+            if lane.semaphore is not None:
+                await lane.semaphore.acquire()
+        except BaseException:  # cancelled while waiting its turn (a stop): it never went
+            lane.sent_today -= 1
+            raise
         lane.in_flight += 1
         try:
             outcome = await send()

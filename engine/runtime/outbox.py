@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
@@ -94,6 +94,8 @@ class OutboxStatus:
 
 #: A claimed send not tried because the outbox paused meanwhile: back in the queue, no try spent.
 HANDED_BACK = SendOutcome(ok=False, error="not tried: sending was paused", scope="server")
+#: A claimed send not tried because the outbox is stopping: released back to the queue as it was.
+NOT_TRIED = SendOutcome(ok=False, error="not tried: stopping", scope="server")
 
 
 @dataclass
@@ -292,14 +294,20 @@ class Outbox:
         journal = self.journal.writer() if self.journal is not None else None
         self._in_flight.update((item.message_id, item) for item in claimed)
 
-        async def one(item: _Claimed) -> None:
+        async def attempt(item: _Claimed) -> Optional[SendOutcome]:
             async with slots:
                 if stopping:
-                    return  # stopped before this one went out: handed back below
+                    return NOT_TRIED  # stopped before this one went out: handed back below
                 if not probing and self.status.state == "paused":
-                    outcome: Optional[SendOutcome] = HANDED_BACK  # the server went away meanwhile
-                else:
-                    outcome = await self._paced_send(item)
+                    return HANDED_BACK  # the server went away meanwhile
+                return await self._send_one(item)
+
+        async def one(item: _Claimed) -> None:
+            # The recipient domain's lane first (its rate and concurrency), then a slot:
+            # a slow provider's messages wait without holding up everyone else's.
+            outcome = await self._paced_send(item, lambda: attempt(item))
+            if outcome is NOT_TRIED:
+                return
             self._note(outcome)
             if outcome is not None and outcome.ok:
                 # Written down before anything else can run: a kill from here on sends nothing twice.
@@ -364,13 +372,13 @@ class Outbox:
             if journal is not None:
                 journal.close(committed=committed)  # not committed: the next pass folds it
 
-    async def _paced_send(self, item: _Claimed) -> Optional[SendOutcome]:
-        """``_send_one`` through the recipient domain's lane; a lane that cannot take it soon
+    async def _paced_send(self, item: _Claimed,
+                          attempt: Callable[[], Awaitable[Optional[SendOutcome]]]) -> Optional[SendOutcome]:
+        """``attempt`` through the recipient domain's lane; a lane that cannot take it soon
         hands it back with the time it may go (no try spent, nothing marked delivered)."""
         if self.pacer is None or item.unsubscribed or not item.email:
-            return await self._send_one(item)
-        outcome = await self.pacer.run(item.email, lambda: self._send_one(item),
-                                       accepted=lambda o: o is not None and o.ok)
+            return await attempt()
+        outcome = await self.pacer.run(item.email, attempt, accepted=lambda o: o is not None and o.ok)
         return outcome_of(outcome) if isinstance(outcome, Deferred) else outcome
 
     async def _send_one(self, item: _Claimed) -> Optional[SendOutcome]:
