@@ -56,7 +56,7 @@ class Outgoing:
         if self.problem:
             raise MessageProblem(self.problem)
         identity = self.identity
-        token = tokens.verp.make(urls.campaign_uid, send_id) if identity.configured else None
+        token = _verp_token(tokens, urls.campaign_uid, send_id) if identity.configured else None
         mailto = unsubscribe_mailto(token, identity.bounce_domain) if token else None
         raw, errors = render_raw(self.content, fields, email=to, sender=sender or identity.from_header(), urls=urls,
                                  message_id=message_id, unsubscribe_mailto=mailto, **self.headers(urls.campaign_uid))
@@ -73,3 +73,12 @@ def _shared_headers(identity: SenderIdentity, campaign_name: str, campaign_uid: 
     domain = identity.domain
     return {"reply_to": identity.reply_to_header(), "list_id": list_id(campaign_name, campaign_uid, domain),
             "feedback_id": feedback_id(campaign_uid, node, domain)}
+
+
+def _verp_token(tokens: TrackingTokens, campaign_uid: str, send_id: int) -> Optional[str]:
+    """The send's VERP token; None for a campaign uid too long for one (not one the engine
+    makes): that message goes with the plain envelope rather than not at all."""
+    try:
+        return tokens.verp.make(campaign_uid, send_id)
+    except ValueError:
+        return None
