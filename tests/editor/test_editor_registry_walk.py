@@ -13,6 +13,7 @@ import pytest
 from PySide6.QtCore import QPointF
 from PySide6.QtTest import QTest
 
+from editor import style
 from editor.node_views import view_for
 from engine.flow.fileformat import load_flow
 from engine.nodes.base import Role
@@ -42,7 +43,10 @@ def configure(c, node_id):
 def test_every_registered_type_drops_connects_saves_reopens_and_simulates(canvas, tmp_path, type_name):
     c = canvas
     kind = node_type(type_name)
-    assert c.editor.palette.item_for(type_name).text() == view_for(type_name).title
+    view = view_for(type_name)
+    assert view.name == type_name, f"{type_name} has no view descriptor in editor/node_views"
+    assert (style.ICONS / f"{view.icon}.svg").is_file(), f"resources/icons/{view.icon}.svg is missing"
+    assert c.editor.palette.item_for(type_name).text() == view.title
     email = c.drop_from_palette("email", QPointF(280, 0))
     c.connect("start", "next", email)
     dropped = c.drop_from_palette(type_name, QPointF(560, 0))
