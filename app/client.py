@@ -141,5 +141,27 @@ class EngineClient:
     async def import_suppressions(self, csv_text: str) -> dict:
         return await self._request("POST", "/suppressions/import", {"csv": csv_text})
 
+    # -- changing a running campaign (SEMANTICS 11) -------------------------
+    async def preview_version(self, campaign_id: int, flow: dict, mapping: Optional[dict] = None) -> dict:
+        """What publishing ``flow`` would do to the leads in flight, node by node."""
+        return await self._request("POST", f"/campaigns/{campaign_id}/versions/preview",
+                                   {"flow": flow, "map": mapping or {}})
+
+    async def publish_version(self, campaign_id: int, flow: dict, mapping: Optional[dict] = None,
+                              note: Optional[str] = None, base_version: Optional[int] = None) -> dict:
+        return await self._request("POST", f"/campaigns/{campaign_id}/versions",
+                                   {"flow": flow, "map": mapping or {}, "note": note, "base_version": base_version})
+
+    async def versions(self, campaign_id: int) -> list[dict]:
+        return await self._request("GET", f"/campaigns/{campaign_id}/versions")
+
+    async def version(self, campaign_id: int, number: int) -> dict:
+        """One version, read-only: its flow, when it was published, its note."""
+        return await self._request("GET", f"/campaigns/{campaign_id}/versions/{number}")
+
+    async def rollback(self, campaign_id: int, number: int, mapping: Optional[dict] = None) -> dict:
+        return await self._request("POST", f"/campaigns/{campaign_id}/versions/{number}/rollback",
+                                   {"map": mapping or {}})
+
     async def shutdown(self) -> None:
         await self._request("POST", "/shutdown", {})

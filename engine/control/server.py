@@ -20,6 +20,7 @@ from typing import Optional
 
 from aiohttp import web
 
+from engine.control import versions
 from engine.control.requests import (
     Addresses,
     BadRequest,
@@ -258,6 +259,7 @@ def build_app(service: EngineService, secret: str, on_shutdown: Callable[[], Non
     r.add_get("/suppressions/export", export_suppressions)
     r.add_post("/suppressions/import", import_suppressions)
     r.add_post("/shutdown", shutdown)
+    versions.add_routes(r)  # changing a running campaign: preview, publish, versions, rollback
     return app
 
 
