@@ -136,9 +136,12 @@ class _Validator:
 
     def check_ports(self) -> None:
         """Each node type says what its outputs need (``dead-end``, a condition's YES and NO)."""
+        by_source: dict[str, dict[str, str]] = {}
+        for (source, port), edge in self.port_edge.items():
+            if edge.target in self.nodes:
+                by_source.setdefault(source, {})[port] = edge.target
         for node in self.nodes.values():
-            connected = {port: edge.target for (source, port), edge in self.port_edge.items()
-                         if source == node.id and edge.target in self.nodes}
+            connected = by_source.get(node.id, {})
             for finding in node_type(node.type).port_findings(node, connected, self.flow):
                 edge = self.port_edge.get((node.id, finding.port)) if finding.port else None
                 self.add(finding.code, finding.severity, finding.message, node.id, edge)
@@ -155,6 +158,10 @@ class _Validator:
                 for key, value in source.items():
                     if key == "duration":
                         continue  # check_settings explains a bad duration in its own words
+                    if not isinstance(value, (str, float, dict, list, tuple)) and bad_character(key) is None:
+                        continue  # ints, booleans and None hold nothing to report
+                    if next(_odd_values(value, "", key), None) is None:
+                        continue  # the common case: nothing to report, so no words to build
                     for where, problem in _odd_values(value, f"the {_field_word(node, key)} of {label(node)}", key):
                         self.add("bad-setting", ERROR, f"{where[0].upper()}{where[1:]} {problem}.", node.id)
         for edge in self.flow.edges:
