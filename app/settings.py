@@ -76,6 +76,8 @@ class AppSettings:
     tracking_port: int = 8025
     #: Base URL leads reach the tracking server at; empty: http://tracking_host:tracking_port.
     public_url: str = ""
+    #: The public tracking relay readers' opens and clicks go through (docs/relay.md); empty: none.
+    relay_url: str = ""
     db_path: str = field(default_factory=default_db_path)
     #: Campaign seconds per real second in a simulation (3600: an hour per second).
     speed: float = 3600.0
@@ -89,6 +91,7 @@ class AppSettings:
 
     _KEYS = {"smtp_url": "delivery/smtp_url", "tracking_host": "tracking/host",
              "tracking_port": "tracking/port", "public_url": "tracking/public_url",
+             "relay_url": "tracking/relay_url",
              "db_path": "storage/db_path", "speed": "simulation/speed", "recent_files": "files/recent",
              "sender_name": "sender/name", "sender_address": "sender/address", "reply_to": "sender/reply_to",
              "return_path_domain": "sender/return_path_domain"}
@@ -119,6 +122,7 @@ class AppSettings:
             tracking_host=str(get("tracking_host") or defaults.tracking_host),
             tracking_port=number("tracking_port", int),
             public_url=str(get("public_url") or ""),
+            relay_url=str(get("relay_url") or "").strip(),
             db_path=str(get("db_path") or defaults.db_path),
             speed=number("speed", float),
             recent_files=recent_files(qsettings),
@@ -132,6 +136,7 @@ class AppSettings:
         qsettings.setValue(self._KEYS["tracking_host"], self.tracking_host)
         qsettings.setValue(self._KEYS["tracking_port"], int(self.tracking_port))
         qsettings.setValue(self._KEYS["public_url"], self.public_url)
+        qsettings.setValue(self._KEYS["relay_url"], self.relay_url)
         qsettings.setValue(self._KEYS["db_path"], self.db_path)
         qsettings.setValue(self._KEYS["speed"], float(self.speed))
         qsettings.setValue(self._KEYS["recent_files"], list(self.recent_files))

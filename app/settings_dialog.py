@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.outgoing_mail_box import OutgoingMailBox
+from app.relay_box import RelayBox
 from app.sender_box import SenderBox
 from app.settings import AppSettings, check_db_path, check_public_url, default_db_path
 from editor.window import documents_dir, is_private_folder
@@ -43,7 +44,12 @@ class SettingsDialog(QDialog):
         self._original = settings
         layout = QVBoxLayout(self)
         self.outgoing = OutgoingMailBox(settings.smtp_url)
-        layout.addWidget(self.outgoing)
+        # The relay beside the outgoing server: where mail goes out, where opens and clicks come back.
+        self.relay = RelayBox(settings.relay_url)
+        top = QHBoxLayout()
+        top.addWidget(self.outgoing, 3)
+        top.addWidget(self.relay, 2)
+        layout.addLayout(top)
         # The sender beside tracking and storage: the dialog must fit a 768-pixel-high laptop screen.
         beside = QHBoxLayout()
         column = QVBoxLayout()
@@ -67,6 +73,7 @@ class SettingsDialog(QDialog):
 
         self.outgoing.changed.connect(self._revalidate)
         self.sender.changed.connect(self._revalidate)
+        self.relay.changed.connect(self._revalidate)
         for signal in (self.tracking_host.textChanged, self.public_url.textChanged, self.db_path.textChanged,
                        self.tracking_port.valueChanged):
             signal.connect(self._revalidate)
@@ -109,7 +116,7 @@ class SettingsDialog(QDialog):
     # -- validation ----------------------------------------------------------
     def problems(self) -> list[str]:
         """What keeps OK disabled, as sentences for the user."""
-        found = self.outgoing.problems() + self.sender.problems()
+        found = self.outgoing.problems() + self.sender.problems() + self.relay.problems()
         host = self.tracking_host.text().strip()
         if not host or any(c.isspace() for c in host):
             found.append("Enter the host the tracking server listens on, for example 127.0.0.1 or 0.0.0.0.")
@@ -154,4 +161,5 @@ class SettingsDialog(QDialog):
             speed=float(self.speed.value()),
             recent_files=list(self._original.recent_files),
             **self.sender.values(),
+            **self.relay.values(),
         )

@@ -82,3 +82,21 @@ def test_the_settings_group_checks_the_url_copies_the_secret_and_asks_the_relay(
     finally:
         loop.run_until_complete(server.stop())
         store.close()
+
+
+def test_the_relay_url_is_kept_and_an_http_relay_keeps_ok_disabled(qtbot, home):
+    from PySide6.QtCore import QSettings
+
+    from app.settings import AppSettings
+    from app.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(AppSettings())
+    qtbot.addWidget(dialog)
+    dialog.relay.url.setText("http://track.example.com")
+    assert not dialog.ok_enabled() and "https://" in dialog.error_label.text()
+    dialog.relay.url.setText("https://track.example.com/")
+    assert dialog.ok_enabled()
+    chosen = dialog.result_settings()
+    assert chosen.relay_url == "https://track.example.com"
+    chosen.save(QSettings())
+    assert AppSettings.load(QSettings()).relay_url == "https://track.example.com"
