@@ -248,7 +248,7 @@ class MainWindow(QMainWindow):
     def open_run(self, campaign_id: int, flow: Flow, simulated: bool, focus: bool = True) -> RunView:
         view = self.runs.get(campaign_id)
         if view is None:
-            view = RunView(self.engine, campaign_id, flow, simulated)
+            view = RunView(self.engine, campaign_id, flow, simulated, flow_source=lambda: self.document.flow)
             view.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         return self.tabs.add_run(view, focus)
 

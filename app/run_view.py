@@ -9,6 +9,7 @@ figures stay on screen and the state line says so.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Optional
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -29,6 +30,7 @@ from qasync import asyncSlot
 from app.client import EngineError, EngineUnavailable
 from app.elided_label import ElidedLabel
 from app.leads_panel import LeadsPanel, RefreshGate, span, wall
+from app.publish_bar import ChangesBar
 from app.run_overlay import RunOverlay
 from editor.controller import FlowEditor
 from editor.layout import apply_missing_positions
@@ -60,7 +62,7 @@ class RunView(QWidget):
     message = Signal(str)
 
     def __init__(self, engine: EngineProcess, campaign_id: int, flow: Flow, simulated: bool,
-                 parent: Optional[QWidget] = None) -> None:
+                 parent: Optional[QWidget] = None, flow_source: Optional[Callable[[], Optional[Flow]]] = None) -> None:
         super().__init__(parent)
         self.engine = engine
         self.campaign_id = campaign_id
@@ -137,11 +139,16 @@ class RunView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 0)
         layout.addLayout(bar)
+        # Changing the running campaign (SEMANTICS 11): shown while the editor's flow differs from it.
+        self.changes = ChangesBar(self, flow_source or (lambda: None))
+        self.changes.message.connect(self.message.emit)
+        layout.addWidget(self.changes)
         layout.addWidget(split, 1)
 
         self.timer = QTimer(self)
         self.timer.setInterval(POLL_MS)
         self.timer.timeout.connect(self.poll)
+        self.timer.timeout.connect(self.changes.refresh)
         self.timer.start()
 
     # -- figures -------------------------------------------------------------
