@@ -174,6 +174,8 @@ def _logout(client: imaplib.IMAP4) -> None:
 def bounce_mailbox_for(runner, settings: BounceMailboxSettings) -> BounceMailbox:
     """The reader of a campaign runner's bounce mailbox: its database, VERP secret, sink and wake-up."""
     policy = BouncePolicy(runner.db, runner.tokens.verp, runner.clock.now, sink=runner.sink, on_events=runner.wake)
+    if runner.settings.distributed:  # the workers play the events: wake the one of the lead's shard
+        policy.on_written = runner._wake_workers
     return BounceMailbox(runner.db, settings, policy, runner.clock.now)
 
 

@@ -100,6 +100,9 @@ class BouncePolicy:
         self.sink = sink
         #: Called after a transaction that wrote events for the engine (to wake its loop).
         self.on_events = on_events
+        #: Scale-out: called inside that transaction with (campaign, lead, at) of each event,
+        #: to wake the worker of the lead's shard (like the tracking sink's ``on_events``).
+        self.on_written: Optional[Callable[[object, list[tuple[int, int, int]]], None]] = None
 
     async def apply(self, raw: bytes) -> Applied:
         """Read one message and do what it says; acts once per message, however often it is read."""
@@ -177,6 +180,7 @@ class BouncePolicy:
                                   [(reason, now, send.id)])
         if failed_now:
             execute_many(s, _INSERT_FAILED, [(send.campaign_id, send.lead_id, send.node, send.id, now)])
+            self._written(s, send, now)
             return Applied(HARD, "failed", send.id, send.email, report.detail), True
         # Recorded as delivered, but the engine has not moved the token on yet: what was
         # a delivery becomes a failure (compare-and-set on the pending event).
@@ -185,8 +189,13 @@ class BouncePolicy:
                               [(now, send.campaign_id, send.id)])
         if turned:
             execute_many(s, "UPDATE sends SET status = 'failed', error = ? WHERE id = ?", [(reason, send.id)])
+            self._written(s, send, now)
             return Applied(HARD, "failed", send.id, send.email, report.detail), True
         return Applied(HARD, "bounced", send.id, send.email, report.detail), False
+
+    def _written(self, s, send: _Send, now: int) -> None:
+        if self.on_written is not None:
+            self.on_written(s, [(send.campaign_id, send.lead_id, now)])
 
     def _suppress(self, s, send: _Send, reason: str, report: MailReport, now: int) -> None:
         if not send.email:

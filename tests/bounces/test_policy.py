@@ -175,3 +175,13 @@ async def test_the_campaign_status_the_app_and_the_api_read_counts_what_came_bac
         data = campaign_status(s, engine.campaign_id).as_json()
     assert data["bounces"]["total"] == {"bounced": 1, "soft_bounced": 1, "complained": 0}
     assert data["bounces"]["nodes"]["e1"]["bounced"] == 1
+
+
+async def test_a_failed_token_wakes_the_worker_of_its_lead_in_the_same_transaction(db):
+    engine = start(db, ANN)
+    deliver(db, ANN, int(time.time() * 1000))
+    woken = []
+    bounce_policy = policy(db)
+    bounce_policy.on_written = lambda session, rows: woken.extend(rows)
+    assert (await bounce_policy.apply(sample("gmail_user_unknown.eml", db, ANN))).outcome == "failed"
+    assert [(c, lead) for c, lead, _at in woken] == [(engine.campaign_id, 1)]
