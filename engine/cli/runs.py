@@ -56,10 +56,31 @@ def find_or_create_campaign(db, flow, clock, delivery: str, settings: Optional[d
     for campaign_id, flow_json, _name in rows:
         if flow_json == text:
             return CampaignEngine(db, campaign_id, clock), True
+    older = _published_over(db, [r[0] for r in rows], text)
+    if older is not None:
+        return CampaignEngine(db, older, clock), True
     if rows:
         fail(f"this database already holds the campaign “{rows[0][2]}” with a different flow; running it "
              "again would email its leads a second time. Use a new --db for a new campaign.", 1)
     return CampaignEngine.create(db, flow, clock, delivery=delivery, settings=settings), False
+
+
+def _published_over(db, campaign_ids: list[int], text: str) -> Optional[int]:
+    """The campaign whose earlier version this flow is (a newer one was published since):
+    the same command resumes it, on the version it runs now (SEMANTICS 11)."""
+    from sqlalchemy import select
+
+    from engine.store.models import Campaign, CampaignVersion
+
+    with db.session() as s:
+        for campaign_id, number, running in s.execute(
+                select(CampaignVersion.campaign_id, CampaignVersion.number, Campaign.version)
+                .join(Campaign, Campaign.id == CampaignVersion.campaign_id)
+                .where(CampaignVersion.campaign_id.in_(campaign_ids), CampaignVersion.flow_json == text)):
+            err.print(f"This flow is version {number} of campaign {campaign_id}, which now runs version "
+                      f"{running} (published since); resuming it on version {running}.", highlight=False)
+            return campaign_id
+    return None
 
 
 @app.command("run")

@@ -102,3 +102,13 @@ def test_a_flow_with_errors_is_refused_with_a_sentence(running, tmp_path):
     result = runner.invoke(app, ["publish", write(tmp_path, edited(FLOW_A, w1="soon")), "--db", str(path)])
     assert result.exit_code == 1
     assert "the edited flow cannot run" in result.output and "Traceback" not in result.output
+
+
+def test_run_with_the_first_flow_resumes_the_campaign_on_its_published_version(running, tmp_path):
+    from engine.cli.runs import find_or_create_campaign
+    from engine.run.clock import SystemClock
+
+    db, path, _now = running
+    assert runner.invoke(app, ["publish", write(tmp_path, edited(FLOW_A, w1="1d")), "--db", str(path)]).exit_code == 0
+    engine, resumed = find_or_create_campaign(db, flow(FLOW_A), SystemClock(), "simulated")
+    assert resumed and engine.campaign_id == 1 and engine.version == 2
