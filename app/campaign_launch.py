@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from app.engine_process import EngineOptions
+from app.preflight_panel import campaign_preflight, real_run_refusal
 from app.run_dialog import RunTarget
 from app.settings import AppSettings
 from engine.delivery.identity import flow_identities, with_default_sender
@@ -43,4 +44,7 @@ def run_target(flow: Flow, settings: AppSettings, engine_facts: dict[str, Any], 
         outgoing = None if url.lower() == "sandbox" else url.split("@")[-1].split("://")[-1]
     public = engine_facts.get("tracking") or options.public_url or \
         f"http://{options.tracking_host}:{tracking_port or options.tracking_port}"
-    return RunTarget(outgoing, public, campaign_senders(flow, settings))
+    flow_json = flow_to_run(flow, settings)
+    return RunTarget(outgoing, public, campaign_senders(flow, settings),
+                     preflight=campaign_preflight(flow_json, public, options.smtp_url),  # issue 11
+                     problem=real_run_refusal(flow_json, outgoing, public))

@@ -5,6 +5,9 @@ dialog: preview, column mapping, every rejected row), so the marketer sees
 how many leads will enter before anything is sent. A real run asks once
 more, saying who gets the emails, from whom, through which server (or the
 built-in sandbox) and where the links point, with Cancel as the default.
+A real run also chooses where opens and clicks arrive: *local only* (links
+point to this computer: the sandbox, tests) or *through the relay* at the
+URL set in Settings (docs/relay.md), with the relay's state beside it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMessageBox,
     QPushButton,
+    QRadioButton,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -33,6 +37,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.import_dialog import ImportDialog
+from app.preflight_panel import PreflightCheck, PreflightPanel
+from app.relay_status import RelayStatusLabel
 from app.run_view import SPEEDS
 from editor.window import documents_dir, is_private_folder
 from engine.leads.importer import ImportResult, LeadImportError, import_leads
@@ -44,6 +50,8 @@ class RunRequest:
     imported: ImportResult
     simulated: bool
     speed: float = 3600.0
+    #: A real run's links point to the public relay (True) or to this computer (False).
+    through_relay: bool = False
 
     def lead_payload(self) -> list[dict]:
         return [{"key": x.key, "email": x.email, "fields": dict(x.fields)} for x in self.imported.leads]
@@ -57,6 +65,12 @@ class RunTarget:
     outgoing: Optional[str] = None
     public_url: str = ""
     senders: list[str] = field(default_factory=list)
+    #: The public tracking relay set in Settings (empty: none).
+    relay_url: str = ""
+    #: The pre-flight checks of this campaign (leads -> report); None: no panel.
+    preflight: Optional[PreflightCheck] = None
+    #: Why a real run must not start (no sender domain, no https public URL), one sentence.
+    problem: Optional[str] = None
 
     @property
     def server_text(self) -> str:
@@ -110,6 +124,8 @@ class RunDialog(QDialog):
         self.speed_box.setCurrentIndex(index if index >= 0 else 1)
         if simulated:
             form.addRow("Speed", self.speed_box)
+        else:
+            form.addRow("Opens and clicks", self._tracking_choice())
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.rejected = QTableWidget(0, 3)
@@ -129,11 +145,43 @@ class RunDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.summary)
         layout.addWidget(self.rejected, 1)
+        #: Before a real run: will inboxes accept it? (``app/preflight_panel.py``)
+        self.preflight_panel: Optional[PreflightPanel] = None
+        if not simulated and self.target.preflight is not None:
+            self.preflight_panel = PreflightPanel(lambda: self.target.preflight(self.lead_inputs()))
+            layout.addWidget(self.preflight_panel, 1)
+        if not simulated and self.target.problem:
+            note.setText(f"<span style='color:#D92D20'>Not sending: {self.target.problem}.</span>")
         layout.addWidget(note)
         layout.addWidget(self.buttons)
         self.path_edit.editingFinished.connect(self.reload)
         self.resize(640, 420)
         self.reload()
+
+    def _tracking_choice(self) -> QWidget:
+        """Local only, or through the relay at its URL (with the relay's state)."""
+        relay = self.target.relay_url
+        box = QWidget()
+        column = QVBoxLayout(box)
+        column.setContentsMargins(0, 0, 0, 0)
+        self.local_only = QRadioButton("Local only: links point to this computer (sandbox, tests)")
+        self.through_relay = QRadioButton(f"Through the relay at {relay}" if relay else
+                                          "Through the relay (set its URL in Settings first)")
+        self.through_relay.setEnabled(bool(relay))
+        (self.through_relay if relay else self.local_only).setChecked(True)
+        column.addWidget(self.local_only)
+        column.addWidget(self.through_relay)
+        if relay:
+            from engine.relay.secrets import installation_sync_secret
+
+            self.relay_status = RelayStatusLabel(relay, installation_sync_secret().decode(), parent=box)
+            self.relay_status.setContentsMargins(24, 0, 0, 0)
+            column.addWidget(self.relay_status)
+            self.relay_status.start()
+        return box
+
+    def uses_relay(self) -> bool:
+        return not self.simulated and bool(self.target.relay_url) and self.through_relay.isChecked()
 
     def note_text(self) -> str:
         if self.simulated:
@@ -197,7 +245,17 @@ class RunDialog(QDialog):
                     self.rejected.setItem(i, col, item)
             self.rejected.resizeRowsToContents()
         self.rejected.setVisible(bool(result and result.rejected))
-        self.start_button.setEnabled(bool(result and result.leads))
+        self.start_button.setEnabled(bool(result and result.leads) and (self.simulated or not self.target.problem))
+        if self.preflight_panel is not None and result is not None:
+            self.preflight_panel.start()
+
+    def lead_inputs(self) -> Optional[list]:
+        """The imported leads as the engine takes them (for pre-flight's emails-a-day)."""
+        from engine.run.engine import LeadInput
+
+        if self.result_ is None:
+            return None
+        return [LeadInput(x.key, x.email, dict(x.fields)) for x in self.result_.leads]
 
     # -- the confirmation of a real run ---------------------------------------------
     def confirmation_text(self) -> tuple[str, str]:
@@ -207,6 +265,10 @@ class RunDialog(QDialog):
         senders = self.target.senders or ["the sender set on the email steps"]
         question = (f"Send “{self.flow_name}” to {people} from {' and '.join(senders)} through "
                     f"{self.target.server_text}?")
+        if self.uses_relay():
+            details = (f"Links and the open pixel point to the relay at {self.target.relay_url}; this computer "
+                       "pulls the opens and clicks from it. The first emails go out as soon as you confirm.")
+            return question, details
         details = (f"Links and the open pixel point to {self.target.public_url or 'the tracking server'}. "
                    "The first emails go out as soon as you confirm.")
         if self.target.outgoing and self.target.local_links:
@@ -241,4 +303,4 @@ class RunDialog(QDialog):
         if self.result_ is None:
             return None
         return RunRequest(Path(self.path_edit.text().strip()), self.result_, self.simulated,
-                          float(self.speed_box.currentData()))
+                          float(self.speed_box.currentData()), through_relay=self.uses_relay())
