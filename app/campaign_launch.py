@@ -47,4 +47,20 @@ def run_target(flow: Flow, settings: AppSettings, engine_facts: dict[str, Any], 
     flow_json = flow_to_run(flow, settings)
     return RunTarget(outgoing, public, campaign_senders(flow, settings),
                      preflight=campaign_preflight(flow_json, public, options.smtp_url),  # issue 11
-                     problem=real_run_refusal(flow_json, outgoing, public))
+                     problem=real_run_refusal(flow_json, outgoing, public), flow_json=flow_json,
+                     test_smtp=test_smtp(settings, engine_facts))
+
+
+def test_smtp(settings: AppSettings, engine_facts: dict[str, Any]):
+    """The server a test send goes through: the engine's sandbox, or Settings' outgoing server."""
+    from engine.delivery.smtp import SmtpSettings, SmtpUrlError
+
+    url = (settings.smtp_url or "sandbox").strip()
+    try:
+        smtp = SmtpSettings.from_url(url)
+    except SmtpUrlError:
+        return None
+    if smtp.sandbox:
+        port = engine_facts.get("sandbox_port")
+        return smtp.with_port(int(port)) if port else None
+    return smtp

@@ -71,6 +71,9 @@ class RunTarget:
     preflight: Optional[PreflightCheck] = None
     #: Why a real run must not start (no sender domain, no https public URL), one sentence.
     problem: Optional[str] = None
+    #: For "Send a test…": the flow file as it will run and the server tests go through.
+    flow_json: Optional[dict] = None
+    test_smtp: Optional[object] = None
 
     @property
     def server_text(self) -> str:
@@ -141,6 +144,9 @@ class RunDialog(QDialog):
                                                    QDialogButtonBox.ButtonRole.AcceptRole)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
+        if not simulated and self.target.flow_json is not None and self.target.test_smtp is not None:
+            test = self.buttons.addButton("Send a test…", QDialogButtonBox.ButtonRole.ActionRole)
+            test.clicked.connect(self.open_test_send)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.summary)
@@ -248,6 +254,16 @@ class RunDialog(QDialog):
         self.start_button.setEnabled(bool(result and result.leads) and (self.simulated or not self.target.problem))
         if self.preflight_panel is not None and result is not None:
             self.preflight_panel.start()
+
+    def test_send_dialog(self):
+        """One email of the campaign, with a lead's fields, to the marketer (``app/test_send_dialog.py``)."""
+        from app.test_send_dialog import TestSendDialog
+
+        leads = self.result_.leads if self.result_ is not None else []
+        return TestSendDialog(self.target.flow_json or {}, leads, self.target.test_smtp, self)
+
+    def open_test_send(self) -> None:
+        self.test_send_dialog().exec()
 
     def lead_inputs(self) -> Optional[list]:
         """The imported leads as the engine takes them (for pre-flight's emails-a-day)."""

@@ -55,3 +55,41 @@ def test_simulations_and_the_sandbox_have_no_panel_and_no_refusal(qtbot):
     assert simulated.preflight_panel is None and simulated.start_button.isEnabled()
     assert real_run_refusal(SAMPLE, None, "http://127.0.0.1:8025") is None  # the sandbox
     assert real_run_refusal(SAMPLE, "127.0.0.1:2525", "") is None  # a server on this computer
+
+
+def test_send_a_test_from_the_run_dialog_reaches_the_sandbox_marked(qtbot, tmp_path):
+    import asyncio
+    import threading
+
+    from engine.delivery.mailbox import list_messages
+    from engine.delivery.sandbox import SandboxServer
+    from engine.delivery.smtp import SmtpSettings
+    from engine.store.database import Database
+
+    db = Database(tmp_path / "box.db")
+    db.migrate()
+    loop = asyncio.new_event_loop()
+    sandbox = SandboxServer(db)
+    loop.run_until_complete(sandbox.start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        flow = dict(SAMPLE, sender={"name": "Spring Shop", "address": "news@spring-shop.example"})
+        run_target = target(flow, "https://t.spring-shop.example")
+        run_target.flow_json = flow
+        run_target.test_smtp = SmtpSettings.from_url("sandbox").with_port(sandbox.port)
+        dialog = RunDialog("Spring offer (sample)", False, LEADS, target=run_target)
+        qtbot.addWidget(dialog)
+        test = dialog.test_send_dialog()
+        qtbot.addWidget(test)
+        test.to.setText("me@spring-shop.example")
+        test.lead.setCurrentIndex(2)  # the second lead of the list
+        test.send()
+        assert test.wait().startswith("Sent the test of e1")
+    finally:
+        asyncio.run_coroutine_threadsafe(sandbox.stop(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+    with db.session() as s:
+        (message,) = list_messages(s)
+    assert message.subject == "[Test] Hi Ben, our spring offer" and message.mail_from == "news@spring-shop.example"
