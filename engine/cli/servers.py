@@ -113,6 +113,9 @@ def worker_command(
     ca_bundle: Optional[str] = ca_option(),
     allow_plain_auth: bool = plain_auth_option(),
     retry_for: str = retry_option(),
+    pace: Optional[list[str]] = pace_option(),
+    warmup: Optional[str] = warmup_option(),
+    no_pacing: bool = no_pacing_option(),
 ) -> None:
     """A scale-out worker: plays campaigns and sends their emails from a PostgreSQL database."""
     import asyncio
@@ -128,13 +131,14 @@ def worker_command(
     configure(json_lines=log_json or None, level=logging.INFO)
     settings = smtp_from(smtp, ehlo_name, ca_bundle, allow_plain_auth)
     policy = delivery_policy(retry_for)
+    pacing = pacing_from(pace, warmup, no_pacing)
     if settings.sandbox:
         fail("a worker sends through a real server; start `mailbranch sandbox` and pass "
              "--smtp smtp://127.0.0.1:PORT")
     if db_url.startswith("postgresql://"):
         db_url = db_url.replace("postgresql://", "postgresql+psycopg://", 1)
     try:
-        asyncio.run(run_worker(db_url, settings, public_url, concurrency, policy=policy))
+        asyncio.run(run_worker(db_url, settings, public_url, concurrency, policy=policy, pacing=pacing))
     except KeyboardInterrupt:
         pass
 

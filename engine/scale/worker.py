@@ -26,6 +26,7 @@ from typing import Optional
 from procrastinate import App, PsycopgConnector, RetryStrategy
 from sqlalchemy import func, select
 
+from engine.delivery.pacing import DomainPacer, PacingSettings, seed_from_database
 from engine.delivery.smtp import Sender, SmtpSettings
 from engine.run.clock import SystemClock
 from engine.run.engine import CampaignEngine
@@ -56,8 +57,12 @@ class WorkerState:
     """What one worker process keeps between jobs: engines, outboxes, the SMTP pool."""
 
     def __init__(self, db: Database, smtp: SmtpSettings, public_url: str, grace_ms: int = 1000,
-                 policy: Optional[DeliveryPolicy] = None) -> None:
+                 policy: Optional[DeliveryPolicy] = None, pacing: Optional[PacingSettings] = None) -> None:
         self.db = db
+        #: Pacing per recipient domain, shared by every deliver job of this process (each worker
+        #: process keeps its own lanes: N workers send up to N times a lane's rate).
+        self.pacer: Optional[DomainPacer] = DomainPacer(pacing) if pacing is not None else None
+        self._pacer_seeded = False
         self.clock = SystemClock()
         self.smtp = smtp
         self.public_url = public_url
@@ -97,6 +102,11 @@ class WorkerState:
                         campaigns=lambda: [campaign_id], policy=self.policy, status=self.outbox_status,
                         name=self.status_name)
         outbox.shard = (shard, jobs.shards)
+        if self.pacer is not None:
+            if not self._pacer_seeded:
+                self._pacer_seeded = True
+                await asyncio.to_thread(seed_from_database, self.pacer, self.db)
+            outbox.pacer = self.pacer
         outbox.on_events = lambda s, events: jobs.wake_now(s, [lead for _c, lead in events], self.clock.now())
         while await outbox.run_once():
             pass
@@ -167,10 +177,11 @@ async def _sweep_forever(app: App, stalled_seconds: float) -> None:
 
 
 async def run_worker(db_url: str, smtp: SmtpSettings, public_url: str, concurrency: int = 4,
-                     wait: bool = True, policy: Optional[DeliveryPolicy] = None) -> None:
+                     wait: bool = True, policy: Optional[DeliveryPolicy] = None,
+                     pacing: Optional[PacingSettings] = None) -> None:
     db = Database(db_url)
     db.migrate()
-    state = WorkerState(db, smtp, public_url, policy=policy)
+    state = WorkerState(db, smtp, public_url, policy=policy, pacing=pacing)
     app = build_app(libpq_url(db_url), state)
     # How long without a heartbeat before a worker counts as dead and its jobs are retried.
     stalled = float(os.environ.get("MAILBRANCH_STALLED_SECONDS", "30"))
