@@ -45,3 +45,25 @@ async def test_a_campaign_with_its_own_sender_goes_out_signed_and_verp_addressed
         assert "/u/" in unsubscribe and f"<mailto:unsubscribe+{token}@bounces.spring-shop.example>" in unsubscribe
         assert verify(stored.raw if isinstance(stored.raw, bytes) else stored.raw.encode(),
                       {key.record_name: key.record_value()})
+
+
+async def test_a_non_ascii_name_with_a_comma_and_an_idn_sender_domain_go_out(db):
+    data = one_email_json(name="Brot")
+    data["nodes"][1]["sender"] = "Bäckerei Müller, GmbH <info@bäckerei.example>"
+    engine = start_campaign(db, data, ["ann@example.com", "zoë@exämple.com"])
+    runner = make_runner(db, [engine])
+    await runner.start()
+    task = asyncio.create_task(runner.run())
+    try:
+        await until(lambda: len(mailbox(db)) == 2, what="both emails in the sandbox")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await runner.stop()
+    for stored in mailbox(db):
+        message = message_from_bytes(stored.raw if isinstance(stored.raw, bytes) else stored.raw.encode(),
+                                     policy=policy.default)
+        (sender,) = message["From"].addresses
+        assert (sender.display_name, sender.domain) == ("Bäckerei Müller, GmbH", "xn--bckerei-5wa.example")
+        assert stored.mail_from.endswith("@xn--bckerei-5wa.example")
+        assert message["Message-ID"].endswith("@xn--bckerei-5wa.example>")
