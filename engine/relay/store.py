@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS events (
 Row = tuple[str, Optional[str], str, Optional[str], Optional[str], int, Optional[str]]
 
 DAY_MS = 86_400_000
+PRUNE_EVERY_MS = 600_000
 
 
 def now_ms() -> int:
@@ -78,6 +79,7 @@ class RelayStore:
         self._queue: list[_Waiting] = []
         self._flusher: Optional[asyncio.Task] = None
         self._inflight: Optional[int] = None  # the earliest time in the batch being committed
+        self._pruned_at: Optional[int] = None  # when acknowledged old events were last deleted
         self.commits = 0
         self.recorded = 0
 
@@ -162,7 +164,11 @@ class RelayStore:
                     self._set_meta("acked", str(cursor))
                     acked = cursor
                 self._set_meta("pulled_at", str(at))
-                self._write.execute("DELETE FROM events WHERE id <= ? AND at < ?", (acked, at - self.retention_ms))
+                if self._pruned_at is None or at - self._pruned_at >= PRUNE_EVERY_MS:
+                    # A scan of what was acknowledged: at most every few minutes, not on every pull.
+                    self._write.execute("DELETE FROM events WHERE id <= ? AND at < ?",
+                                        (acked, at - self.retention_ms))
+                    self._pruned_at = at
                 self._write.execute("COMMIT")
             except BaseException:
                 self._write.execute("ROLLBACK")
