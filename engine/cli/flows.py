@@ -29,10 +29,17 @@ def validate_command(flow_path: Path = typer.Argument(..., metavar="FLOW"),
                      as_json: bool = typer.Option(False, "--json", help="Print findings as JSON."),
                      leads: Optional[Path] = typer.Option(
                          None, "--leads", help="The lead list (CSV) the flow is for: warn about template "
-                                               "fields it has no column for.")) -> None:
+                                               "fields it has no column for."),
+                     real: bool = typer.Option(False, "--real", help="For a real run (not the sandbox): a "
+                                                                     "missing sender is an error too.")) -> None:
     """Check a flow: exit 0 without errors (warnings allowed), 1 with errors, 2 if unreadable."""
     flow = read_flow(flow_path)
     findings = validate(flow, read_leads(str(leads))[1].columns if leads is not None else None)
+    if real:
+        from engine.delivery.identity import missing_sender_findings
+        from engine.flow.validate import ERROR, Finding
+
+        findings += missing_sender_findings(flow, Finding, ERROR)
     if as_json:
         print(json.dumps({"findings": [f.as_json() for f in findings]}, indent=2, ensure_ascii=False))
     else:

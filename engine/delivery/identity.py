@@ -266,3 +266,16 @@ def sender_findings(flow: Any, finding: Any, severity: str) -> list[Any]:
     ``validate.Finding``, passed in so that the flow package does not import delivery at load)."""
     return [finding("bad-setting", severity, message, node, None, (node,) if node else ())
             for node, message in sender_problems(flow)]
+
+
+def missing_sender_findings(flow: Any, finding: Any, severity: str) -> list[Any]:
+    """``validate --real``: a campaign with no sender of its own (``mailbranch.local``) is a
+    ``bad-setting`` error for a real run; the sandbox needs none, so plain validation is silent."""
+    if sender_problems(flow):
+        return []  # already reported as malformed
+    nodes = tuple(n.id for n in flow.nodes if n.type == "email")
+    if not any(not i.configured for i in flow_identities(flow)) and flow_identities(flow):
+        return []
+    return [finding("bad-setting", severity, "The campaign has no sender: its emails would come from "
+                    "campaigns@mailbranch.local, which no inbox accepts. Set the sender (an address at your own "
+                    "domain) in the flow's \"sender\" or Settings > Sender.", None, None, nodes)]

@@ -39,6 +39,9 @@ def test_run_to_a_real_server_refuses_without_a_sender_domain_or_https_url(tmp_p
     no_https = mailbranch("run", flow, "--leads", LEADS, "--db", db, "--smtp", "smtp://mail.invalid:2525",
                           home=tmp_path)
     assert no_https.returncode == 1 and "https public URL" in no_https.stderr and not db.exists()
+    real = mailbranch("validate", SAMPLE, "--real", home=tmp_path)
+    assert real.returncode == 1 and "bad-setting" in real.stdout and "no sender" in real.stdout
+    assert mailbranch("validate", flow, "--real", home=tmp_path).returncode == 0
     bad = dict(data, sender={"address": "Spring Shop, news@"})
     flow.write_text(json.dumps(bad), encoding="utf-8")
     invalid = mailbranch("validate", flow, home=tmp_path)
