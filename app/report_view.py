@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.client import EngineError
+from app.version_marks import VersionMarks
 from editor.summary import step_name
 from editor.window import documents_dir
 from engine.flow.model import Flow
@@ -241,6 +242,9 @@ class ReportView(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.summary)
+        # When each version of the flow was published (SEMANTICS 11).
+        self.version_marks = VersionMarks(self.plot)
+        layout.addWidget(self.version_marks.label)
         layout.addWidget(splitter, 1)
         layout.addWidget(self.status)
 
@@ -261,6 +265,11 @@ class ReportView(QWidget):
         self._show_figures(figures)
         self._show_series(series)
         self.status.setText("")
+        try:
+            versions = await self.client.versions(self.campaign_id) if hasattr(self.client, "versions") else []
+        except EngineError:
+            versions = []
+        self.version_marks.show(versions, int(figures.get("started_at") or 0), self.plot_unit)
 
     def _show_figures(self, figures: dict) -> None:
         name = figures.get("name") or f"Campaign {self.campaign_id}"
@@ -317,6 +326,7 @@ class ReportView(QWidget):
         bucket_ms = int(series.get("bucket_ms") or HOUR_MS)
         buckets = max(len(series.get(k) or []) for k in SERIES_COLOURS)
         xs, unit = time_axis(bucket_ms, max(1, buckets))
+        self.plot_unit = unit
         self.plot.setLabel("bottom", f"campaign time ({unit})")
         for key, curve in self.curves.items():
             values = list(series.get(key) or []) or [0]

@@ -57,3 +57,30 @@ def test_the_bar_shows_while_the_editors_flow_differs_from_the_running_one(qtbot
     assert flow(DRIP).name != running.name
     bar.refresh()
     assert bar.isHidden()
+
+
+def test_the_report_marks_when_each_version_was_published(qtbot):
+    import asyncio
+
+    from app.report_view import ReportView
+
+    start = 1_767_225_600_000
+
+    class Client:
+        async def figures(self, campaign_id):
+            return {"name": "Spring offer", "state": "running", "leads": 3, "started_at": start, "nodes": {}}
+
+        async def series(self, campaign_id):
+            return {"bucket_ms": 3_600_000, "sends": [3] + [0] * 71, "opens": [0] * 72, "clicks": [0] * 72}
+
+        async def versions(self, campaign_id):
+            return [{"number": 1, "published_at": start, "note": None, "running": False, "did": "first version"},
+                    {"number": 2, "published_at": start + 36 * 3_600_000, "note": "shorter reminder",
+                     "running": True, "did": "3 waits re-timed"}]
+
+    view = ReportView(Client(), 1)
+    qtbot.addWidget(view)
+    asyncio.run(view.refresh())
+    assert view.version_marks.label.text() == ("Version 2 (running) published 2026-01-02 12:00 UTC "
+                                               "“shorter reminder”: 3 waits re-timed")
+    assert [line.value() for line in view.version_marks.lines] == [36.0]  # hours into the campaign
