@@ -45,10 +45,12 @@ def run_target(flow: Flow, settings: AppSettings, engine_facts: dict[str, Any], 
     public = engine_facts.get("tracking") or options.public_url or \
         f"http://{options.tracking_host}:{tracking_port or options.tracking_port}"
     flow_json = flow_to_run(flow, settings)
+    # With a relay set, the run goes through it unless the user picks local only (checked then).
+    checked = settings.relay_url or public
     return RunTarget(outgoing, public, campaign_senders(flow, settings),
-                     preflight=campaign_preflight(flow_json, public, options.smtp_url),  # issue 11
-                     problem=real_run_refusal(flow_json, outgoing, public), flow_json=flow_json,
-                     test_smtp=test_smtp(settings, engine_facts))
+                     preflight=campaign_preflight(flow_json, checked, options.smtp_url),  # issue 11
+                     problem=real_run_refusal(flow_json, outgoing, checked), flow_json=flow_json,
+                     test_smtp=test_smtp(settings, engine_facts), relay_url=settings.relay_url)
 
 
 def test_smtp(settings: AppSettings, engine_facts: dict[str, Any]):

@@ -22,7 +22,7 @@ import secrets
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -49,9 +49,14 @@ class EngineOptions:
     tracking_host: str = "127.0.0.1"
     tracking_port: int = 8025
     public_url: str = ""
+    #: The public tracking relay real runs go through (docs/relay.md); empty: local only.
+    relay_url: str = ""
 
     def environment(self) -> dict[str, str]:
-        return {"MAILBRANCH_SMTP_URL": self.smtp_url or "sandbox"}
+        env = {"MAILBRANCH_SMTP_URL": self.smtp_url or "sandbox"}
+        if self.relay_url:
+            env["MAILBRANCH_RELAY_URL"] = self.relay_url  # the engine pulls readers' events from it
+        return env
 
     @property
     def database(self) -> Path:
@@ -63,8 +68,10 @@ class EngineOptions:
         args = [sys.executable, "-m", "engine.cli", "serve", "--db", str(self.database),
                 "--tracking-host", self.tracking_host,
                 "--tracking-port", str(self.tracking_port), "--control-port", "0"]
-        if self.public_url:
-            args += ["--public-url", self.public_url]
+        # Through the relay, links and the open pixel point at the relay, which readers can reach.
+        public = self.relay_url or self.public_url
+        if public:
+            args += ["--public-url", public]
         return args
 
 
@@ -163,6 +170,8 @@ class EngineProcess(QObject):
             return False
         self.client, self.pid, self.port = client, pid, port
         self.tracking_port = state.get("tracking_port")
+        # The engine left running knows its relay; the next run must not assume Settings' one.
+        self.options = replace(self.options, relay_url=str(state.get("relay_url") or ""))
         self._child = None
         return True
 
@@ -208,7 +217,7 @@ class EngineProcess(QObject):
 
     def _write_state(self, secret: str) -> None:
         data = {"pid": self.pid, "port": self.port, "secret": secret, "db": str(self.options.database),
-                "tracking_port": self.tracking_port}
+                "tracking_port": self.tracking_port, "relay_url": self.options.relay_url}
         fd = os.open(self.state_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f)
@@ -253,6 +262,17 @@ class EngineProcess(QObject):
             return
         self._set_state("running", f"Engine: running again (pid {self.pid})")
         self.ready.emit(False)
+
+    async def restart_with(self, options: EngineOptions) -> None:
+        """Stop the engine and start it again with other options (the relay on or off).
+
+        Campaigns wait while it restarts and carry on from the database; views keep
+        working because every call goes through ``self.client``.
+        """
+        if self.state != "stopped":
+            await self.shutdown()
+        self.options = options
+        await self.start()
 
     # -- stopping ------------------------------------------------------------
     async def detach(self) -> None:

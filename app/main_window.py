@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -31,6 +32,7 @@ from app.client import EngineError
 from app.engine_process import EngineOptions, EngineProcess
 from app.mailbox_view import MailboxView
 from app.paths import SAMPLE_FLOW, SAMPLE_LEADS, data_dir
+from app.relay_status import RelayStatusLabel
 from app.report_view import ReportView
 from app.run_dialog import RunDialog, RunRequest, RunTarget
 from app.run_tabs import RunTabs
@@ -104,7 +106,10 @@ class MainWindow(QMainWindow):
 
         self.engine_label = QLabel("Engine: not started")
         self.campaign_label = QLabel("No campaign running")
-        for label in (self.editor_window.zoom_label, self.campaign_label, self.engine_label):
+        #: While a run through the public relay is open: is the relay there, when did it last sync.
+        self.relay_label = RelayStatusLabel(parent=self)
+        self.relay_label.hide()
+        for label in (self.editor_window.zoom_label, self.relay_label, self.campaign_label, self.engine_label):
             self.statusBar().addPermanentWidget(label)
         self.editor_window.message.connect(self.statusBar().showMessage)
         self.editor_window.windowTitleChanged.connect(self.setWindowTitle)
@@ -234,6 +239,8 @@ class MainWindow(QMainWindow):
     @asyncSlot()
     async def _start(self, request: RunRequest) -> None:
         flow = self.document.flow.copy()
+        if not request.simulated and not await self._engine_for(request):
+            return
         try:
             campaign_id = await self.engine.client.start_campaign(
                 flow_to_run(flow, AppSettings.load(self.settings)), request.lead_payload(),
@@ -244,6 +251,46 @@ class MainWindow(QMainWindow):
         self.open_run(campaign_id, flow, request.simulated)
         self.statusBar().showMessage(f"Campaign {campaign_id} started with {len(request.imported.leads)} leads.",
                                      8000)
+
+    async def _engine_for(self, request: RunRequest) -> bool:
+        """Make the engine serve tracking where this real run asks (the relay, or this computer).
+
+        The engine has one public address at a time: going through the relay restarts it with
+        ``MAILBRANCH_RELAY_URL`` and the relay as its public URL; a local-only run restarts it
+        without. While a real run of the other kind is running the switch is refused, since
+        that run's next emails would point elsewhere. False (with a notice) when not started.
+        """
+        settings = AppSettings.load(self.settings)
+        wanted = settings.relay_url.strip().rstrip("/") if request.through_relay else ""
+        if request.through_relay and not wanted:
+            self.notify("No relay is set", "Set the relay's URL in Settings first, or choose Local only.")
+            return False
+        if not request.through_relay:
+            facts = {k: v for k, v in self.engine_facts.items() if k != "tracking"}
+            problem = run_target(self.document.flow, replace(settings, relay_url=""), facts,
+                                 replace(self.engine.options, relay_url=""),
+                                 self.engine.tracking_port).problem
+            if problem:
+                self.notify("The campaign did not start", f"Not sending local only: {problem}.")
+                return False
+        if wanted == self.engine.options.relay_url:
+            return True
+        others = [r for r in self.tabs.active_runs() if not r.simulated]
+        if others:
+            where = f"through the relay at {self.engine.options.relay_url}" if self.engine.options.relay_url \
+                else "local only"
+            self.notify("The campaign did not start",
+                        f"Campaign {others[0].campaign_id} runs {where}; the engine tracks one way at a time. "
+                        "Choose the same in the Run dialog, or stop that campaign first.")
+            return False
+        self.statusBar().showMessage("Restarting the engine " + (f"through the relay at {wanted}…" if wanted
+                                                                 else "for local tracking…"), 8000)
+        try:
+            await self.engine.restart_with(replace(self.engine.options, relay_url=wanted))
+        except EngineError as exc:
+            self.notify("The engine cannot start", str(exc))
+            return False
+        return True
 
     def open_run(self, campaign_id: int, flow: Flow, simulated: bool, focus: bool = True) -> RunView:
         view = self.runs.get(campaign_id)
@@ -276,12 +323,27 @@ class MainWindow(QMainWindow):
             for action in self.speed_group.actions():
                 action.setChecked(action.data() == run.figures.get("speed"))
         active = self.tabs.active_runs()
+        self._show_relay_status()
         if run is not None:
             self.campaign_label.setText(f"Campaign {run.campaign_id}: {run.state_text}")
         elif active:
             self.campaign_label.setText(f"{len(active)} campaign{'s' if len(active) != 1 else ''} running")
         else:
             self.campaign_label.setText("No campaign running")
+
+    def _show_relay_status(self) -> None:
+        """The relay's line in the status bar while a real run through it is open."""
+        relay = self.engine.options.relay_url
+        through = bool(relay) and any(not r.simulated for r in self.runs.values())
+        if through and (self.relay_label.isHidden() or self.relay_label.url != relay):
+            from engine.relay.secrets import installation_sync_secret
+
+            self.relay_label.set_relay(relay, installation_sync_secret().decode())
+            self.relay_label.start()
+            self.relay_label.show()
+        elif not through and not self.relay_label.isHidden():
+            self.relay_label.timer.stop()
+            self.relay_label.hide()
 
     # -- side windows --------------------------------------------------------
     def open_settings(self) -> None:
