@@ -248,6 +248,8 @@ class LeadsPanel(QWidget):
                 ", ".join(dict.fromkeys(t["node"] for t in tokens))
             state = lead_state(lead, self.origin)
             tracked = sum(1 for t in tokens if t["tracked"])
+            if lead.get("version", 1) > 1:  # the campaign's flow was changed while it ran (SEMANTICS 11)
+                where += f" (v{lead['version']})"
             item = QTreeWidgetItem([lead["email"] or lead["key"], where, state, f"{tracked}/{len(tokens)}"])
             item.setData(0, Qt.ItemDataRole.UserRole, lead["key"])
             item.setToolTip(0, lead["key"])

@@ -69,10 +69,13 @@ class LeadView:
     unsubscribed: bool
     converted_at: Optional[int]
     tokens: list[TokenView]
+    #: The version of the flow the lead is on (in flight: the running one; finished: the one it finished under).
+    version: int = 1
 
     def as_json(self) -> dict[str, Any]:
         return {"key": self.key, "email": self.email, "unsubscribed": self.unsubscribed,
-                "converted_at": self.converted_at, "tokens": [t.brief() for t in self.tokens]}
+                "converted_at": self.converted_at, "tokens": [t.brief() for t in self.tokens],
+                "version": self.version}
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from engine.run.state import LeadState
 from engine.runtime import pausing
 from engine.runtime import status as runtime_status
 from engine.store.models import Campaign, Event, Lead, Send, Skip, Token, Wait
+from engine.versions import store as versions_store
 
 
 def hold_of(campaign: Campaign) -> Hold:
@@ -110,8 +111,17 @@ def lead_page(s: Session, campaign_id: int, offset: int = 0, limit: int = 200, q
         held = _pending_windows(s, WindowClocks(s.get(Campaign, campaign_id)), {x.id: x for x in leads})
         for t in rows:
             tokens[t.lead_id].append(_token(t, held.get(t.id)))
-    return LeadPage(total, [LeadView(x.key, x.email, x.unsubscribed_at is not None, x.converted_at, tokens[x.id])
+    version_at = versions_store.version_at(s, campaign_id)
+    return LeadPage(total, [LeadView(x.key, x.email, x.unsubscribed_at is not None, x.converted_at, tokens[x.id],
+                                     version_at(_last_finished(tokens[x.id])))
                             for x in leads])
+
+
+def _last_finished(tokens: list[TokenView]) -> Optional[int]:
+    """When the lead's last path finished; None while one is still in flight."""
+    if not tokens or any(t.state == "waiting" for t in tokens):
+        return None
+    return max((t.finished_at for t in tokens if t.finished_at is not None), default=None)
 
 
 def timeline(s: Session, campaign_id: int, lead_name: str, start_node: Optional[str] = None) -> Timeline:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -80,3 +81,27 @@ def flow_with_email(session, campaign_id: int, node: str) -> Optional[str]:
         if f'"id":"{node}"' in flow_json.replace(" ", "") or f'"id": "{node}"' in flow_json:
             return flow_json
     return None
+
+
+def version_at(session, campaign_id: int) -> Callable[[Optional[int]], int]:
+    """A function: instant (or None: now) -> the number of the version the campaign ran then.
+
+    A lead still in flight is on the running version (publishing moves every token
+    at once); a lead that finished is on the version it finished under."""
+    import bisect
+
+    campaign = session.get(Campaign, campaign_id)
+    rows = session.execute(select(CampaignVersion.published_at, CampaignVersion.number)
+                           .where(CampaignVersion.campaign_id == campaign_id)
+                           .order_by(CampaignVersion.number)).all()
+    instants = [r[0] for r in rows]
+    numbers = [r[1] for r in rows]
+    running = campaign.version if campaign is not None else 1
+
+    def at(instant: Optional[int]) -> int:
+        if instant is None or not rows:
+            return running
+        index = bisect.bisect_right(instants, instant) - 1
+        return numbers[index] if index >= 0 else numbers[0]
+
+    return at

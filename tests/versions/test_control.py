@@ -64,3 +64,28 @@ def test_preview_publish_list_show_and_roll_back_through_the_app_client(tmp_path
             db.dispose()
 
     asyncio.run(scenario())
+
+
+def test_each_lead_says_which_version_it_is_on(tmp_path):
+    """In flight: the running version; finished: the version it finished under."""
+    from engine.control import views
+    from engine.versions.publish import publish
+    from tests.versions.support import DRIP, H, T0, edited, flow, start
+
+    db = Database(tmp_path / "engine.db")
+    db.migrate()
+    engine = start(db, DRIP, leads=2)
+    engine.run_to_end(T0 + H)
+    engine.clock.reach(T0 + H)
+    publish(db, engine.campaign_id, flow(edited(DRIP, w0="2h")), clock=engine.clock)
+    with db.session() as s:
+        assert [(x.key, x.version) for x in views.lead_page(s, engine.campaign_id).leads] == [("lead0", 2),
+                                                                                              ("lead1", 2)]
+    engine.run_to_end()
+    engine.clock.reach(T0 + 3 * H)
+    publish(db, engine.campaign_id, flow(edited(DRIP, w0="3h")), clock=engine.clock)
+    with db.session() as s:
+        page = views.lead_page(s, engine.campaign_id)
+        assert [x.version for x in page.leads] == [2, 2]  # they finished at 2h, under version 2
+        assert page.as_json()["leads"][0]["version"] == 2
+    db.dispose()
