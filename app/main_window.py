@@ -297,7 +297,16 @@ class MainWindow(QMainWindow):
         if view is None:
             view = RunView(self.engine, campaign_id, flow, simulated, flow_source=lambda: self.document.flow)
             view.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+            view.changes.published.connect(lambda _number, data, cid=campaign_id, sim=simulated:
+                                           self._show_published(cid, data, sim))
         return self.tabs.add_run(view, focus)
+
+    def _show_published(self, campaign_id: int, data: dict, simulated: bool) -> None:
+        """A version was published from a run's bar: its tab shows the campaign's new flow."""
+        old = self.runs.get(campaign_id)
+        if old is not None:
+            self.tabs.close_run(self.tabs.indexOf(old))
+        self.open_run(campaign_id, loads_flow(json.dumps(data)), simulated)
 
     def current_run(self) -> Optional[RunView]:
         return self.tabs.current_run()

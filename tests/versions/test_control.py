@@ -70,7 +70,7 @@ def test_each_lead_says_which_version_it_is_on(tmp_path):
     """In flight: the running version; finished: the version it finished under."""
     from engine.control import views
     from engine.versions.publish import publish
-    from tests.versions.support import DRIP, H, T0, edited, flow, start
+    from tests.versions.support import DRIP, T0, H, edited, flow, start
 
     db = Database(tmp_path / "engine.db")
     db.migrate()

@@ -84,3 +84,31 @@ def test_the_report_marks_when_each_version_was_published(qtbot):
     assert view.version_marks.label.text() == ("Version 2 (running) published 2026-01-02 12:00 UTC "
                                                "“shorter reminder”: 3 waits re-timed")
     assert [line.value() for line in view.version_marks.lines] == [36.0]  # hours into the campaign
+
+
+def test_after_publishing_the_campaign_tab_shows_the_new_flow(qtbot):
+    import json
+
+    from PySide6.QtWidgets import QWidget
+
+    from app.main_window import MainWindow
+    from app.run_tabs import RunTabs
+    from app.run_view import RunView
+
+    engine = SimpleNamespace(client=None)
+    tabs = RunTabs(QWidget())
+    qtbot.addWidget(tabs)
+    window = SimpleNamespace(tabs=tabs, runs=tabs.runs)
+
+    def open_run(campaign_id, flow_, simulated, focus=True):
+        return tabs.add_run(RunView(engine, campaign_id, flow_, simulated), focus)
+
+    window.open_run = open_run
+    first = open_run(7, flow(FLOW_A), True)
+    first.timer.stop()
+    shorter = edited(FLOW_A, w1="1d")
+    MainWindow._show_published(window, 7, json.loads(json.dumps(shorter)), True)
+    now = tabs.runs[7]
+    assert now is not first and now.flow.find_node("w1").get("duration") == "1d"
+    assert tabs.count() == 2  # the flow tab and this campaign's, once
+    now.timer.stop()
