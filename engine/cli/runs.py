@@ -36,6 +36,8 @@ from engine.cli.mailflow import (
     no_pacing_option,
     pace_option,
     pacing_from,
+    relay_option,
+    relay_url_from,
     warmup_option,
 )
 from engine.cli.preflight import refuse_unready_real_run
@@ -111,6 +113,7 @@ def run_command(
     pace: Optional[list[str]] = pace_option(),
     warmup: Optional[str] = warmup_option(),
     no_pacing: bool = no_pacing_option(),
+    relay: Optional[str] = relay_option(),
 ) -> None:
     """Run a campaign for real until it is complete; Ctrl-C stops, the same command resumes."""
     import asyncio
@@ -126,6 +129,8 @@ def run_command(
     configure(json_lines=log_json or None, level=logging.INFO if verbose else logging.WARNING)
     flow = read_valid_flow(flow_path, "running")
     smtp_settings = smtp_from(smtp, ehlo_name, ca_bundle, allow_plain_auth)
+    relay = relay_url_from(relay)
+    public_url = public_url or relay  # through the relay, readers reach the relay
     refuse_unready_real_run(flow, smtp_settings, public_url)  # a sender domain and an https URL
     policy = delivery_policy(retry_for)
     bounce_mailbox = bounce_settings_from(bounce_imap, bounce_poll, ca_bundle)
@@ -172,6 +177,11 @@ def run_command(
             await runner.start()
         except CannotListen as exc:
             fail(str(exc))
+        if relay:
+            from engine.cli.mailflow import attach_relay
+
+            relay_stop = await attach_relay(db, runner, relay)
+            err.print(f"Pulling opens and clicks from the relay at {relay}.", highlight=False)
         err.print(f"Tracking server: {runner.tracking.public_url}"
                   + (f"; sandbox SMTP on 127.0.0.1:{runner.sandbox.port}" if runner.sandbox else ""),
                   highlight=False)
@@ -185,6 +195,8 @@ def run_command(
             with display:
                 await supervisor.run("send loop", lambda: runner.run(on_pass=display.update))
         finally:
+            if relay:
+                relay_stop.set()
             await supervisor.stop()
             await runner.stop()
         display.final()
