@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.run.batch import Batch
-from engine.run.state import ListenerState, SendState, TokenState, WaitState
+from engine.run.state import LeadState, ListenerState, SendState, TokenState, WaitState
 from engine.store.bulk import fetch_all
-from engine.store.models import Listener, Send, Token, Wait
+from engine.store.models import Lead, Listener, Send, Token, Wait
 from engine.store.statements import PARAM, sql
 from engine.versions.plan import Plan
 
@@ -63,9 +63,21 @@ def load_for_plan(s: Session, batch: Batch, campaign_id: int, plan: Plan, whole:
             wait = WaitState(*r[:7], started_at=r[7])
             batch.waits[wait.id] = wait
             batch.waits_by_token[wait.token_id].append(wait)
+        _load_leads(s, batch, plan, rows)
     if plan.conditions:
         known_ids = {x.id for x in batch.listeners}
         nodes = ", ".join("?" for _ in plan.conditions)
         for r in fetch_all(s, sql(_LISTENERS) + f" AND condition IN ({nodes})", (campaign_id, *plan.conditions)):
             if r[0] not in known_ids:
                 batch._index_listener(ListenerState(*r))
+
+
+def _load_leads(s: Session, batch: Batch, plan: Plan, waits: list[tuple]) -> None:
+    """The leads of re-timed windows that open by the lead's own time zone (a lead field)."""
+    by_lead = {n for n in plan.retimed if getattr(plan.new_spec.compiled.get(n), "zone_field", None)}
+    wanted = sorted({r[2] for r in waits if r[3] in by_lead} - set(batch.leads))
+    for start in range(0, len(wanted), 1000):
+        part = wanted[start:start + 1000]
+        for lead_id, key, email, fields in s.execute(select(Lead.id, Lead.key, Lead.email, Lead.fields)
+                                                     .where(Lead.id.in_(part))):
+            batch.leads[lead_id] = LeadState(lead_id, key, email, fields if isinstance(fields, dict) else {})

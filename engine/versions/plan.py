@@ -80,8 +80,9 @@ def make_plan(old: Flow, new: Flow, mapping: Optional[dict[str, str]] = None, mo
         if node.type == "condition" and (node.settings != twin.settings
                                          or _compiled(plan, node.id) is not None):
             plan.conditions.append(node.id)
-        if node_type(node.type).holds and _compiled(plan, node.id) is not None:
-            plan.retimed.append(node.id)
+        if node_type(node.type).holds:
+            if _compiled(plan, node.id) is not None:  # "1d" rewritten as "24h" changes nothing
+                plan.retimed.append(node.id)
         elif node.settings != twin.settings:
             logic = {k: v for k, v in node.settings.items() if k not in CONTENT}
             twin_logic = {k: v for k, v in twin.settings.items() if k not in CONTENT}

@@ -109,3 +109,30 @@ def test_a_flow_with_errors_or_a_bad_mapping_is_refused_and_changes_nothing(engi
         assert s.get(Campaign, engine.campaign_id).version == 1
     engine.run_to_end()
     assert [x[1] for x in sends(engine_db, engine.campaign_id)].count("e2") == 3
+
+
+def test_a_window_with_new_hours_opens_by_them_from_when_the_lead_arrived(engine_db):
+    """Each lead by its own time zone (a lead field), as the window itself does."""
+    from engine.run.clock import SimulatedClock
+    from engine.run.engine import CampaignEngine, LeadInput
+
+    def with_hours(start: str) -> dict:
+        return {"format": "mailbranch.flow/1", "name": "Windowed",
+                "nodes": [{"id": "start", "type": "start"},
+                          {"id": "e1", "type": "email", "subject": "Hello", "html": "<p>Hi</p>"},
+                          {"id": "win", "type": "window", "days": ["mon", "tue", "wed", "thu", "fri"],
+                           "from": start, "to": "17:00", "timezone_field": "tz"},
+                          {"id": "e2", "type": "email", "subject": "Offer", "html": "<p>Offer</p>"},
+                          {"id": "end", "type": "end"}],
+                "edges": [{"from": "start", "to": "e1"}, {"from": "e1", "to": "win"}, {"from": "win", "to": "e2"},
+                          {"from": "e2", "to": "end"}]}
+
+    engine = CampaignEngine.create(engine_db, flow(with_hours("09:00")), SimulatedClock(T0))  # Thu 00:00 UTC
+    engine.enroll([LeadInput("ny", "ny@example.com", {"tz": "America/New_York"}),
+                   LeadInput("utc", "utc@example.com")])
+    engine.run_to_end(T0 + H)
+    engine.clock.reach(T0 + H)
+    result = publish(engine_db, engine.campaign_id, flow(with_hours("06:00")), clock=engine.clock)
+    assert result.changes["retimed_nodes"] == ["win"] and result.changes["retimed_waits"] == 2
+    engine.run_to_end()
+    assert [x for x in sends(engine_db, engine.campaign_id) if x[1] == "e2"] == [("ny", "e2", 11), ("utc", "e2", 6)]
