@@ -57,6 +57,10 @@ class Batch:
         self.boundary = boundary
         self.now = ctx.clock.now()
         self.tokens: dict[int, TokenState] = {}
+        #: The same tokens and sends by lead, for what acts on a whole lead
+        #: (an unsubscribe, a conversion) without scanning the batch.
+        self.tokens_by_lead: dict[int, list[TokenState]] = defaultdict(list)
+        self.sends_by_lead: dict[int, list[SendState]] = defaultdict(list)
         self.new_tokens: list[TokenState] = []
         self.sends: dict[int, SendState] = {}
         self.send_index: dict[tuple[int, str], SendState] = {}
@@ -96,13 +100,16 @@ class Batch:
         s = self.session
         fill_batch_leads(s, lead_ids)
         for r in fetch_all(s, SELECT_TOKENS):
-            self.tokens[r[0]] = TokenState(r[0], r[1], r[2], r[3], r[4], bool(r[5]), None, r[7], r[8], r[9],
-                                           r[10], path_text=r[6])
+            token = TokenState(r[0], r[1], r[2], r[3], r[4], bool(r[5]), None, r[7], r[8], r[9], r[10],
+                               path_text=r[6])
+            self.tokens[token.id] = token
+            self.tokens_by_lead[token.lead_id].append(token)
         for r in fetch_all(s, SELECT_SENDS):
             send = SendState(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8],
                              tuple(json.loads(r[9])) if r[9] else (), r[10], machine_opened_at=r[11],
                              machine_clicked_at=r[12], machine_clicked_urls=tuple(json.loads(r[13])) if r[13] else ())
             self.sends[send.id] = send
+            self.sends_by_lead[send.lead_id].append(send)
             self.send_index[(send.lead_id, send.node)] = send
         for r in fetch_all(s, SELECT_WAITS):
             wait = WaitState(*r)
@@ -199,6 +206,7 @@ class Batch:
         child = TokenState(self.ctx.ids.take(self.session, "tokens"), parent.lead_id, parent.id, node, "active",
                            False, parent.path, parent.last_send, self.now, new=True)
         self.tokens[child.id] = child
+        self.tokens_by_lead[child.lead_id].append(child)
         self.new_tokens.append(child)
         return child
 
@@ -298,6 +306,7 @@ class Batch:
                          message_id(ctx.campaign_uid, token.id, token.node, ctx.message_domain(token.node)),
                          status, sent_at=sent_at, planned_at=planned, new=True)
         self.sends[send_id] = send
+        self.sends_by_lead[send.lead_id].append(send)
         self.send_index[(send.lead_id, send.node)] = send
         self.stats["sends"] += 1
         if self.log_ops:
