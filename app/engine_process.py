@@ -51,11 +51,18 @@ class EngineOptions:
     public_url: str = ""
     #: The public tracking relay real runs go through (docs/relay.md); empty: local only.
     relay_url: str = ""
+    #: The bounce mailbox (``imaps://user@host``; its password from the keyring or file); empty: none.
+    bounce_url: str = ""
+    #: Pace per recipient domain; and the warm-up's messages on day one (0: none).
+    pacing: bool = True
+    warmup_per_day: int = 0
 
     def environment(self) -> dict[str, str]:
         env = {"MAILBRANCH_SMTP_URL": self.smtp_url or "sandbox"}
         if self.relay_url:
             env["MAILBRANCH_RELAY_URL"] = self.relay_url  # the engine pulls readers' events from it
+        if self.bounce_url:
+            env["MAILBRANCH_BOUNCE_URL"] = self.bounce_url  # serve's --bounce-imap, off the command line
         return env
 
     @property
@@ -72,6 +79,10 @@ class EngineOptions:
         public = self.relay_url or self.public_url
         if public:
             args += ["--public-url", public]
+        if not self.pacing:
+            args.append("--no-pacing")
+        elif self.warmup_per_day > 0:
+            args += ["--warmup", str(self.warmup_per_day)]
         return args
 
 
@@ -182,6 +193,9 @@ class EngineProcess(QObject):
         secret = secrets.token_urlsafe(32)
         out_path = Path(options.data_dir) / "engine.out"
         env = dict(os.environ, **{SECRET_ENV: secret}, **options.environment())
+        for key in ("MAILBRANCH_RELAY_URL", "MAILBRANCH_BOUNCE_URL"):  # Settings decide, not the shell
+            if key not in options.environment():
+                env.pop(key, None)
         env["PYTHONUNBUFFERED"] = "1"
         with open(out_path, "wb") as out, open(self.log_path, "ab") as log:
             child = subprocess.Popen(options.command(), stdout=out, stderr=log, stdin=subprocess.DEVNULL,

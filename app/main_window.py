@@ -68,7 +68,8 @@ def options_from_settings() -> EngineOptions:
     s = AppSettings.load(app_settings())
     return EngineOptions(data_dir=data_dir(), db_path=Path(s.db_path) if s.db_path else None,
                          smtp_url=s.smtp_url, tracking_host=s.tracking_host, tracking_port=int(s.tracking_port),
-                         public_url=s.public_url)
+                         public_url=s.public_url, bounce_url=s.bounce_url, pacing=s.pacing,
+                         warmup_per_day=s.warmup_per_day)
 
 
 class MainWindow(QMainWindow):

@@ -103,8 +103,8 @@ def branch_rows(figures: dict[str, Any], flow: Optional[Flow]) -> list[dict[str,
 
 
 def summary_line(figures: dict[str, Any], flow: Optional[Flow] = None) -> str:
-    """Conversions (where the flow has a goal or a lead converted) and the machine events
-    the Opened and Clicked columns leave out."""
+    """Conversions (where the flow has a goal or a lead converted), the machine events
+    the Opened and Clicked columns leave out, and what bounced or was reported as spam."""
     parts = []
     leads = int(figures.get("leads") or 0)
     converted = int(figures.get("converted") or 0)
@@ -112,6 +112,10 @@ def summary_line(figures: dict[str, Any], flow: Optional[Flow] = None) -> str:
         parts.append(f"Converted: {converted}" + (f" ({converted / leads:.0%} of leads)" if leads else ""))
     machine = int(figures.get("machine_events") or 0)
     parts.append(f"Machine opens and clicks (privacy proxies, link scanners): {machine}, counted apart")
+    total = (figures.get("bounces") or {}).get("total")
+    if total is not None:  # what came back after delivery (engine/bounces): suppressed, or may pass
+        parts.append(f"Bounced: {int(total.get('bounced') or 0)}, soft-bounced: "
+                     f"{int(total.get('soft_bounced') or 0)}, spam complaints: {int(total.get('complained') or 0)}")
     return " · ".join(parts)
 
 

@@ -88,17 +88,27 @@ class AppSettings:
     sender_address: str = ""
     reply_to: str = ""
     return_path_domain: str = ""
+    #: The mailbox bounces and complaints come back to, ``imaps://user@host`` (no password:
+    #: that is kept as ``mailbranch bounce-password`` keeps it); empty: none is read.
+    bounce_url: str = ""
+    #: A password typed in Settings, stored by ``save()`` in the keyring or owner-only file; never in QSettings.
+    bounce_password: str = ""
+    #: Pace sending per recipient domain (docs/delivery.md); off: as fast as the server takes it.
+    pacing: bool = True
+    #: Warm-up: messages per provider on day one, growing 1.5x a day; 0: no warm-up.
+    warmup_per_day: int = 0
 
     _KEYS = {"smtp_url": "delivery/smtp_url", "tracking_host": "tracking/host",
              "tracking_port": "tracking/port", "public_url": "tracking/public_url",
              "relay_url": "tracking/relay_url",
              "db_path": "storage/db_path", "speed": "simulation/speed", "recent_files": "files/recent",
              "sender_name": "sender/name", "sender_address": "sender/address", "reply_to": "sender/reply_to",
-             "return_path_domain": "sender/return_path_domain"}
+             "return_path_domain": "sender/return_path_domain", "bounce_url": "bounces/imap_url",
+             "pacing": "delivery/pacing", "warmup_per_day": "delivery/warmup_per_day"}
     _SENDER = ("sender_name", "sender_address", "reply_to", "return_path_domain")
 
     def __repr__(self) -> str:
-        values = ", ".join(f"{f.name}={redact_url(v) if f.name == 'smtp_url' else v!r}"
+        values = ", ".join(f"{f.name}={redact_url(v) if f.name == 'smtp_url' else '****' if v and f.name == 'bounce_password' else v!r}"
                            for f in fields(self) for v in [getattr(self, f.name)])
         return f"AppSettings({values})"
 
@@ -127,6 +137,9 @@ class AppSettings:
             speed=number("speed", float),
             recent_files=recent_files(qsettings),
             **{name: str(get(name) or "").strip() for name in cls._SENDER},
+            bounce_url=str(get("bounce_url") or "").strip(),
+            pacing=str(get("pacing")).lower() not in ("false", "0"),  # QSettings hands bools back as text
+            warmup_per_day=max(0, number("warmup_per_day", int)),
         )
 
     def save(self, qsettings: QSettings) -> None:
@@ -142,6 +155,13 @@ class AppSettings:
         qsettings.setValue(self._KEYS["recent_files"], list(self.recent_files))
         for name in self._SENDER:
             qsettings.setValue(self._KEYS[name], getattr(self, name))
+        qsettings.setValue(self._KEYS["bounce_url"], self.bounce_url)
+        qsettings.setValue(self._KEYS["pacing"], bool(self.pacing))
+        qsettings.setValue(self._KEYS["warmup_per_day"], int(self.warmup_per_day))
+        if self.bounce_url and self.bounce_password:
+            from engine.bounces.settings import BounceMailboxSettings, store_password
+
+            store_password(BounceMailboxSettings.from_url(self.bounce_url), self.bounce_password)
         qsettings.sync()
 
     def default_sender(self) -> Optional[dict[str, str]]:

@@ -1,7 +1,8 @@
 """``SettingsDialog``: File → Settings, the one place a marketer edits ``AppSettings``.
 
-Outgoing server (its own group, ``app/outgoing_mail_box.py``), tracking,
-database and simulation speed. OK stays disabled while any of it is
+Outgoing server (its own group, ``app/outgoing_mail_box.py``), the relay
+and the bounce mailbox (``relay_box.py``, ``bounce_box.py``), tracking,
+database, simulation speed, the default sender and the sending pace. OK stays disabled while any of it is
 unusable, with the reasons in sentences under the fields, so a setting
 that would stop the engine from starting is never saved.
 """
@@ -28,7 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.bounce_box import BounceBox
 from app.outgoing_mail_box import OutgoingMailBox
+from app.pacing_box import PacingBox
 from app.relay_box import RelayBox
 from app.sender_box import SenderBox
 from app.settings import AppSettings, check_db_path, check_public_url, default_db_path
@@ -46,9 +49,14 @@ class SettingsDialog(QDialog):
         self.outgoing = OutgoingMailBox(settings.smtp_url)
         # The relay beside the outgoing server: where mail goes out, where opens and clicks come back.
         self.relay = RelayBox(settings.relay_url)
+        # ...and where bounces come back, under the relay.
+        self.bounces = BounceBox(settings.bounce_url)
         top = QHBoxLayout()
         top.addWidget(self.outgoing, 3)
-        top.addWidget(self.relay, 2)
+        returns = QVBoxLayout()
+        returns.addWidget(self.relay)
+        returns.addWidget(self.bounces)
+        top.addLayout(returns, 2)
         layout.addLayout(top)
         # The sender beside tracking and storage: the dialog must fit a 768-pixel-high laptop screen.
         beside = QHBoxLayout()
@@ -57,7 +65,11 @@ class SettingsDialog(QDialog):
         column.addWidget(self._storage_group(settings))
         beside.addLayout(column, 1)
         self.sender = SenderBox(settings)
-        beside.addWidget(self.sender, 1)
+        self.pacing = PacingBox(settings)
+        sending = QVBoxLayout()
+        sending.addWidget(self.sender)
+        sending.addWidget(self.pacing)
+        beside.addLayout(sending, 1)
         layout.addLayout(beside)
 
         self.error_label = QLabel()
@@ -74,6 +86,7 @@ class SettingsDialog(QDialog):
         self.outgoing.changed.connect(self._revalidate)
         self.sender.changed.connect(self._revalidate)
         self.relay.changed.connect(self._revalidate)
+        self.bounces.changed.connect(self._revalidate)
         for signal in (self.tracking_host.textChanged, self.public_url.textChanged, self.db_path.textChanged,
                        self.tracking_port.valueChanged):
             signal.connect(self._revalidate)
@@ -116,7 +129,7 @@ class SettingsDialog(QDialog):
     # -- validation ----------------------------------------------------------
     def problems(self) -> list[str]:
         """What keeps OK disabled, as sentences for the user."""
-        found = self.outgoing.problems() + self.sender.problems() + self.relay.problems()
+        found = self.outgoing.problems() + self.sender.problems() + self.relay.problems() + self.bounces.problems()
         host = self.tracking_host.text().strip()
         if not host or any(c.isspace() for c in host):
             found.append("Enter the host the tracking server listens on, for example 127.0.0.1 or 0.0.0.0.")
@@ -162,4 +175,6 @@ class SettingsDialog(QDialog):
             recent_files=list(self._original.recent_files),
             **self.sender.values(),
             **self.relay.values(),
+            **self.bounces.values(),
+            **self.pacing.values(),
         )
