@@ -11,7 +11,8 @@ SERVER" and the flow actually sent are computed by one piece of code.
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import replace
+from typing import Any, Optional
 
 from app.engine_process import EngineOptions
 from app.preflight_panel import campaign_preflight, real_run_refusal
@@ -66,3 +67,28 @@ def test_smtp(settings: AppSettings, engine_facts: dict[str, Any]):
         port = engine_facts.get("sandbox_port")
         return smtp.with_port(int(port)) if port else None
     return smtp
+
+
+def engine_relay_for(through_relay: bool, flow: Flow, settings: AppSettings, engine_facts: dict[str, Any],
+                     options: EngineOptions, tracking_port: int | None,
+                     running_real: list[int]) -> tuple[Optional[str], str]:
+    """The relay URL the engine must run with for this real run ("" local only), or None and why not.
+
+    The engine serves one public tracking address at a time (the relay, or this computer), so
+    a run of the other kind while a real campaign still runs would move that campaign's next
+    links: refused, as is a local-only run that a real inbox would refuse (no https address).
+    """
+    wanted = settings.relay_url.strip().rstrip("/") if through_relay else ""
+    if through_relay and not wanted:
+        return None, "Set the relay's URL in Settings first, or choose Local only."
+    if not through_relay:
+        facts = {k: v for k, v in engine_facts.items() if k != "tracking"}  # the engine's may be the relay
+        problem = run_target(flow, replace(settings, relay_url=""), facts, replace(options, relay_url=""),
+                             tracking_port).problem
+        if problem:
+            return None, f"Not sending local only: {problem}."
+    if wanted != options.relay_url and running_real:
+        where = f"through the relay at {options.relay_url}" if options.relay_url else "local only"
+        return None, (f"Campaign {running_real[0]} runs {where}; the engine tracks one way at a time. "
+                      "Choose the same in the Run dialog, or stop that campaign first.")
+    return wanted, ""

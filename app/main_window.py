@@ -27,7 +27,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QWidget
 from qasync import asyncSlot
 
 from app.app_menus import add_app_actions, build_menus
-from app.campaign_launch import flow_to_run, run_target
+from app.campaign_launch import engine_relay_for, flow_to_run, run_target
 from app.client import EngineError
 from app.engine_process import EngineOptions, EngineProcess
 from app.mailbox_view import MailboxView
@@ -48,6 +48,8 @@ from engine.flow.validate import has_errors
 
 #: One key for the simulation speed: the Settings dialog's default and the last speed chosen to run.
 SPEED_KEY = "simulation/speed"
+#: The relay the engine last ran with for a real run ("" local only): the next launch starts it so.
+ENGINE_RELAY_KEY = "engine/relay_url"
 KEEP = "keep"
 STOP = "stop"
 CANCEL = "cancel"
@@ -65,8 +67,10 @@ def app_settings() -> QSettings:
 
 def options_from_settings() -> EngineOptions:
     """Engine options from the saved settings (defaults when there are none)."""
-    s = AppSettings.load(app_settings())
+    qsettings = app_settings()
+    s = AppSettings.load(qsettings)
     return EngineOptions(data_dir=data_dir(), db_path=Path(s.db_path) if s.db_path else None,
+                         relay_url=str(qsettings.value(ENGINE_RELAY_KEY, "") or ""),
                          smtp_url=s.smtp_url, tracking_host=s.tracking_host, tracking_port=int(s.tracking_port),
                          public_url=s.public_url, bounce_url=s.bounce_url, pacing=s.pacing,
                          warmup_per_day=s.warmup_per_day)
@@ -254,43 +258,29 @@ class MainWindow(QMainWindow):
                                      8000)
 
     async def _engine_for(self, request: RunRequest) -> bool:
-        """Make the engine serve tracking where this real run asks (the relay, or this computer).
-
-        The engine has one public address at a time: going through the relay restarts it with
-        ``MAILBRANCH_RELAY_URL`` and the relay as its public URL; a local-only run restarts it
-        without. While a real run of the other kind is running the switch is refused, since
-        that run's next emails would point elsewhere. False (with a notice) when not started.
-        """
-        settings = AppSettings.load(self.settings)
-        wanted = settings.relay_url.strip().rstrip("/") if request.through_relay else ""
-        if request.through_relay and not wanted:
-            self.notify("No relay is set", "Set the relay's URL in Settings first, or choose Local only.")
-            return False
-        if not request.through_relay:
-            facts = {k: v for k, v in self.engine_facts.items() if k != "tracking"}
-            problem = run_target(self.document.flow, replace(settings, relay_url=""), facts,
-                                 replace(self.engine.options, relay_url=""),
-                                 self.engine.tracking_port).problem
-            if problem:
-                self.notify("The campaign did not start", f"Not sending local only: {problem}.")
-                return False
-        if wanted == self.engine.options.relay_url:
-            return True
-        others = [r for r in self.tabs.active_runs() if not r.simulated]
-        if others:
-            where = f"through the relay at {self.engine.options.relay_url}" if self.engine.options.relay_url \
-                else "local only"
-            self.notify("The campaign did not start",
-                        f"Campaign {others[0].campaign_id} runs {where}; the engine tracks one way at a time. "
-                        "Choose the same in the Run dialog, or stop that campaign first.")
-            return False
-        self.statusBar().showMessage("Restarting the engine " + (f"through the relay at {wanted}…" if wanted
-                                                                 else "for local tracking…"), 8000)
+        """Restart the engine pulling from the relay (links pointing there) or without it, as this
+        real run asks (``engine_relay_for``); False, with the sentence, when it cannot start."""
         try:
-            await self.engine.restart_with(replace(self.engine.options, relay_url=wanted))
+            running = [c["id"] for c in await self.engine.client.campaigns()
+                       if c.get("state") == "running" and not c.get("simulated")]
         except EngineError as exc:
-            self.notify("The engine cannot start", str(exc))
+            self.notify("The campaign did not start", str(exc))
             return False
+        wanted, why = engine_relay_for(request.through_relay, self.document.flow, AppSettings.load(self.settings),
+                                       self.engine_facts, self.engine.options, self.engine.tracking_port, running)
+        if wanted is None:
+            self.notify("The campaign did not start", why)
+            return False
+        if wanted != self.engine.options.relay_url:
+            self.statusBar().showMessage("Restarting the engine " + (f"through the relay at {wanted}…" if wanted
+                                                                     else "for local tracking…"), 8000)
+            try:
+                await self.engine.restart_with(replace(self.engine.options, relay_url=wanted))
+            except EngineError as exc:
+                self.notify("The engine cannot start", str(exc))
+                return False
+        # Kept for the next launch: campaigns sent through the relay go on pulling from it.
+        self.settings.setValue(ENGINE_RELAY_KEY, wanted)
         return True
 
     def open_run(self, campaign_id: int, flow: Flow, simulated: bool, focus: bool = True) -> RunView:

@@ -108,8 +108,12 @@ class AppSettings:
     _SENDER = ("sender_name", "sender_address", "reply_to", "return_path_domain")
 
     def __repr__(self) -> str:
-        values = ", ".join(f"{f.name}={redact_url(v) if f.name == 'smtp_url' else '****' if v and f.name == 'bounce_password' else v!r}"
-                           for f in fields(self) for v in [getattr(self, f.name)])
+        def shown(name: str, value: Any) -> str:
+            if name == "smtp_url":
+                return redact_url(value)
+            return "'****'" if name == "bounce_password" and value else repr(value)
+
+        values = ", ".join(f"{f.name}={shown(f.name, getattr(self, f.name))}" for f in fields(self))
         return f"AppSettings({values})"
 
     @classmethod

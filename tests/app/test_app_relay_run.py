@@ -61,6 +61,9 @@ def test_a_real_run_through_the_relay_restarts_the_engine_with_it_and_shows_its_
     assert window.engine.options.command()[-2:] == ["--public-url", RELAY]
     assert window.engine_facts.get("tracking", RELAY).startswith(RELAY)
     assert window.relay_label.isVisible()
+    from app.main_window import options_from_settings
+
+    assert options_from_settings().relay_url == RELAY, "the next launch goes on pulling from the relay"
     qtbot.waitUntil(lambda: window.relay_label.text().startswith("Relay 127.0.0.1: not reachable"), timeout=15000)
 
     # A local-only run while this one runs would move its links: refused with a sentence.
@@ -71,3 +74,26 @@ def test_a_real_run_through_the_relay_restarts_the_engine_with_it_and_shows_its_
     qtbot.waitUntil(lambda: "tracks one way at a time" in window.last_notice, timeout=10000)
     assert window.engine.options.relay_url == RELAY
     close_window(qtbot, window, "stop")
+
+
+def test_one_way_of_tracking_at_a_time_and_local_only_needs_an_address_inboxes_accept():
+    from app.campaign_launch import engine_relay_for
+    from app.engine_process import EngineOptions
+    from app.paths import SAMPLE_FLOW
+    from app.settings import AppSettings
+    from engine.flow.fileformat import load_flow
+
+    flow = load_flow(SAMPLE_FLOW)
+    relay = AppSettings(relay_url="https://track.example.com/", sender_address="news@shop.example")
+    local = EngineOptions()
+    assert engine_relay_for(True, flow, relay, {}, local, 8025, []) == ("https://track.example.com", "")
+    assert engine_relay_for(False, flow, relay, {}, local, 8025, []) == ("", "")
+    wanted, why = engine_relay_for(True, flow, relay, {}, local, 8025, [7])
+    assert wanted is None and why.startswith("Campaign 7 runs local only; the engine tracks one way at a time")
+    wanted, why = engine_relay_for(True, flow, AppSettings(), {}, local, 8025, [])
+    assert wanted is None and "Settings first" in why
+    # Through a real server, links to http://127.0.0.1 would be refused by inboxes: local only says so.
+    real = EngineOptions(smtp_url="smtp+starttls://ana@mail.shop.example:587")
+    wanted, why = engine_relay_for(False, flow, relay, {}, real, 8025, [])
+    assert wanted is None and why.startswith("Not sending local only:") and "https" in why
+    assert engine_relay_for(True, flow, relay, {}, real, 8025, [])[0] == "https://track.example.com"
