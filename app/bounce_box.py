@@ -63,21 +63,22 @@ class BounceBox(QGroupBox):
         self.check = QPushButton("Check")
         self.check.setToolTip("Log in to the mailbox now, as the engine will")
         self.check.clicked.connect(self.check_mailbox)
-        row = QHBoxLayout()
-        row.addWidget(self.url, 1)
-        row.addWidget(self.check)
-        form.addRow("Mailbox URL", row)
+        form.addRow("Mailbox URL", self.url)  # the whole width: the URL is long, the box narrow
         self.password = QLineEdit()
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         self.password.setPlaceholderText("empty: keep the stored one")
         self.password.setToolTip("Stored in the system keyring (or an owner-only file), as "
                                  "`mailbranch bounce-password` stores it; never in the settings file.")
-        form.addRow("Password", self.password)
+        row = QHBoxLayout()
+        row.addWidget(self.password, 1)
+        row.addWidget(self.check)
+        form.addRow("Password", row)
         self.status = QLabel()
         self.status.setObjectName("bounceStatus")
         self.status.setWordWrap(True)
         form.addRow(self.status)
         self._task: Optional[asyncio.Future] = None
+        self._stored: dict[str, bool] = {}  # account -> a password is stored (looked up once)
         self.url.textChanged.connect(self.changed)
         self.url.textChanged.connect(self._url_changed)
         self.password.textChanged.connect(self.changed)
@@ -87,8 +88,22 @@ class BounceBox(QGroupBox):
         return {"bounce_url": self.url.text().strip(), "bounce_password": self.password.text()}
 
     def problems(self) -> list[str]:
+        """Sentences for what the engine could not use: a bad URL, or no password to log in with
+        (the engine would refuse to start without one)."""
         problem = bounce_url_problem(self.url.text())
-        return [problem] if problem else []
+        if problem:
+            return [problem]
+        url = self.url.text().strip()
+        if not url or self.password.text():
+            return []
+        settings = BounceMailboxSettings.from_url(url)
+        account = f"{settings.username}@{settings.host}"
+        if account not in self._stored:
+            self._stored[account] = with_password(settings).password is not None
+        if not self._stored[account]:
+            return [f"Bounce mailbox: type the password of {settings.username} on {settings.host} "
+                    "(none is stored yet)."]
+        return []
 
     def settings(self) -> Optional[BounceMailboxSettings]:
         """The mailbox as the engine will read it: the typed password, else the stored one."""

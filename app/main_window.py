@@ -276,6 +276,7 @@ class MainWindow(QMainWindow):
                                                                      else "for local tracking…"), 8000)
             try:
                 await self.engine.restart_with(replace(self.engine.options, relay_url=wanted))
+                self.engine_facts = await self.engine.client.health()  # its public URL is the relay's now
             except EngineError as exc:
                 self.notify("The engine cannot start", str(exc))
                 return False

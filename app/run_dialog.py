@@ -182,6 +182,7 @@ class RunDialog(QDialog):
 
             self.relay_status = RelayStatusLabel(relay, installation_sync_secret().decode(), parent=box)
             self.relay_status.setContentsMargins(24, 0, 0, 0)
+            self.relay_status.setWordWrap(True)  # "not reachable (why)" must not widen the dialog past the screen
             column.addWidget(self.relay_status)
             self.relay_status.start()
         return box

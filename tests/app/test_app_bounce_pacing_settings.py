@@ -64,6 +64,8 @@ def dialog_with(qtbot, **values):
 
 
 def test_the_bounce_url_is_checked_as_typed(qtbot, home):
+    from app.main_window import app_settings
+
     dialog = dialog_with(qtbot)
     assert dialog.ok_enabled() and not dialog.bounces.check.isEnabled()
     assert "No mailbox" in dialog.bounces.status.text()
@@ -72,7 +74,15 @@ def test_the_bounce_url_is_checked_as_typed(qtbot, home):
     dialog.bounces.url.setText("imaps://bounces:pw@mail.shop.example")
     assert not dialog.ok_enabled() and "its own box" in dialog.error_label.text()
     dialog.bounces.url.setText("imaps://bounces@mail.shop.example")
-    assert dialog.ok_enabled() and dialog.bounces.check.isEnabled()
+    assert dialog.bounces.check.isEnabled()
+    # Without a password the engine could not read it (and would not start): said before OK.
+    assert not dialog.ok_enabled()
+    assert "type the password of bounces on mail.shop.example (none is stored yet)" in dialog.error_label.text()
+    dialog.bounces.password.setText(PASSWORD)
+    assert dialog.ok_enabled()
+    dialog.result_settings().save(app_settings())
+    stored = dialog_with(qtbot, bounce_url="imaps://bounces@mail.shop.example")
+    assert stored.ok_enabled(), "a stored password needs no typing again"
 
 
 def test_the_password_is_kept_as_bounce_password_keeps_it_and_never_in_the_settings_file(qtbot, home):
