@@ -133,29 +133,25 @@ def _write(s: Session, engine: CampaignEngine, done: Applied) -> None:
         engine.ctx.jobs.wake_jobs_for_waits(s, [(w.id, w.lead_id, w.due_at) for w, _before in done.retimed])
 
 
-def _update_many(s: Session, plain: str, joined: tuple[str, str], rows: list[tuple]) -> int:
-    """Compare-and-set updates of many rows; on PostgreSQL one statement per few
-    thousand rows (an UPDATE joined to a VALUES list) instead of one per row."""
+def _update_many(s: Session, plain: str, joined: str, rows: list[tuple]) -> int:
+    """Compare-and-set updates of many rows; on PostgreSQL one statement per
+    50,000 rows (an UPDATE joined to arrays, one per column) instead of one per row."""
     if not rows or s.connection().dialect.name != "postgresql":
         return execute_many(s, plain, rows)
-    head, one = joined
     hit = 0
-    for start in range(0, len(rows), 5000):
-        part = rows[start:start + 5000]
-        values = ", ".join([one] * len(part))
-        hit += s.connection().exec_driver_sql(head.format(values=values),
-                                              tuple(v for row in part for v in row)).rowcount
+    for start in range(0, len(rows), 50000):
+        columns = [list(column) for column in zip(*rows[start:start + 50000], strict=True)]
+        hit += s.connection().exec_driver_sql(joined, tuple(columns)).rowcount
     return hit
 
 
-#: The same updates for PostgreSQL, as (statement with {values}, one row's placeholders).
-RETIME_WAIT_PG = ("UPDATE waits AS t SET due_at = v.due_at, started_at = v.started_at FROM (VALUES {values})"
-                  " AS v(due_at, started_at, id) WHERE t.id = v.id AND t.state = 'pending'",
-                  "(%s::bigint, %s::bigint, %s::bigint)")
+#: The same updates for PostgreSQL, one array parameter per column.
+RETIME_WAIT_PG = ("UPDATE waits AS t SET due_at = v.due_at, started_at = v.started_at"
+                  " FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS v(due_at, started_at, id)"
+                  " WHERE t.id = v.id AND t.state = 'pending'")
 FOLLOW_LISTENER_PG = ("UPDATE listeners AS t SET until = v.until, event = v.event, url = v.url, mode = v.mode"
-                      " FROM (VALUES {values}) AS v(until, event, url, mode, id)"
-                      " WHERE t.id = v.id AND t.state = 'listening'",
-                      "(%s::bigint, %s::text, %s::text, %s::text, %s::bigint)")
+                      " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::bigint[])"
+                      " AS v(until, event, url, mode, id) WHERE t.id = v.id AND t.state = 'listening'")
 
 
 def _ensure_first_version(s: Session, campaign: Campaign) -> int:
