@@ -57,6 +57,7 @@ class BounceBox(QGroupBox):
         super().__init__("Bounce mailbox", parent)
         form = QFormLayout(self)
         self.url = QLineEdit(bounce_url)
+        self.url.setCursorPosition(0)  # show the account, not the end of a long URL
         self.url.setPlaceholderText("imaps://bounces@mail.your-shop.com (empty: none)")
         self.url.setToolTip("The mailbox bounces and spam complaints come back to (the Return-Path's). "
                             "imaps://user@host[:port][/folder], or imap:// for STARTTLS.")
@@ -69,10 +70,11 @@ class BounceBox(QGroupBox):
         self.password.setPlaceholderText("empty: keep the stored one")
         self.password.setToolTip("Stored in the system keyring (or an owner-only file), as "
                                  "`mailbranch bounce-password` stores it; never in the settings file.")
+        form.addRow("Password", self.password)
         row = QHBoxLayout()
-        row.addWidget(self.password, 1)
         row.addWidget(self.check)
-        form.addRow("Password", row)
+        row.addStretch(1)
+        form.addRow(row)
         self.status = QLabel()
         self.status.setObjectName("bounceStatus")
         self.status.setWordWrap(True)
