@@ -163,7 +163,8 @@ def to_flow(data: dict) -> Flow:
 
 
 def run(data: dict, leads: list[LeadInput], events: list[dict], **kwargs: Any) -> SimulationResult:
-    return simulate(to_flow(data), leads, events, **kwargs)
+    # Campaign time 0 at SIM_START: the listener rows read back below are converted with it.
+    return simulate(to_flow(data), leads, events, **{"start": SIM_START, **kwargs})
 
 
 def without_events(result: SimulationResult) -> dict:
