@@ -19,21 +19,31 @@ will never be accepted), and by what it is about (``scope``):
 from __future__ import annotations
 
 import asyncio
-import random
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
-from typing import Any, Literal, Optional
+from typing import Any, Optional
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 
+from engine.delivery.send_rate import TokenBucket, backoff
+from engine.delivery.smtp_outcome import (
+    SENT,
+    MessageProblem,
+    PlainAuthRefused,
+    SendOutcome,
+    SessionRefused,
+    classify,
+)
 from engine.delivery.smtp_password import redact_url
 from engine.delivery.smtp_transaction import send_envelope
 
-Scope = Literal["message", "server", "session"]
+#: What callers import from here; the verdicts and the rate limit live in
+#: ``smtp_outcome.py`` and ``send_rate.py``.
+__all__ = ["DEFAULT_EHLO_NAME", "MessageProblem", "PlainAuthRefused", "SANDBOX_CONNECTIONS", "SENT", "SendOutcome", "Sender", "SessionRefused", "SmtpSettings", "SmtpUrlError", "TokenBucket", "backoff", "classify"]
 
 #: The EHLO name when none is set: fixed, so no connection waits on a DNS
 #: lookup of this machine (aiosmtplib would call ``socket.getfqdn()`` each time).
@@ -145,175 +155,6 @@ class SmtpSettings:
         if allow_plain_auth is not None:
             changes["allow_plain_auth"] = allow_plain_auth
         return replace(self, **changes)
-
-
-class SessionRefused(aiosmtplib.SMTPException):
-    """We will not hold this session as set up (a CA bundle that cannot be read, ...)."""
-
-
-class PlainAuthRefused(SessionRefused):
-    """The server offers no TLS and the settings do not allow a password in clear."""
-
-
-class MessageProblem(ValueError):
-    """This one message cannot be written or sent as it is (e.g. an address this server cannot take)."""
-
-
-@dataclass(frozen=True)
-class SendOutcome:
-    """What became of one message. ``code`` is the SMTP reply code when there was one."""
-
-    ok: bool
-    permanent: bool = False
-    code: Optional[int] = None
-    error: Optional[str] = None
-    scope: Scope = "message"
-
-    @property
-    def transient(self) -> bool:
-        return not self.ok and not self.permanent
-
-
-SENT = SendOutcome(ok=True, code=250)
-
-
-def _by_code(code: int, text: str, scope: Scope = "message") -> SendOutcome:
-    return SendOutcome(ok=False, permanent=500 <= code < 600, code=code, error=f"{code} {text}".strip(), scope=scope)
-
-
-#: Replies to RCPT that are about our session, not the recipient: every lead would get the same.
-_SESSION_WORDS = ("authentication required", "relay access denied", "relaying denied", "not authenticated",
-                  "must authenticate", "sender address rejected")
-
-
-def _about_session(code: int, text: str) -> bool:
-    lowered = text.lower()
-    return code == 530 or lowered.startswith(("5.7.0", "5.7.8", "5.7.9")) or any(w in lowered for w in _SESSION_WORDS)
-
-
-def _session(code: Optional[int], why: str) -> SendOutcome:
-    return SendOutcome(False, False, code, why, "session")
-
-
-def classify(error: BaseException, *, connecting: bool = False) -> SendOutcome:
-    """Transient or permanent; about the message, the server, or our session; for any error a send can raise."""
-    scope: Scope = "server" if connecting else "message"
-    if isinstance(error, SessionRefused):
-        return _session(None, str(error))
-    if isinstance(error, MessageProblem):
-        return SendOutcome(False, True, None, str(error), "message")
-    if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
-        refusals = error.recipients or []
-        codes = [r.code for r in refusals]
-        code = min(codes) if codes else 550
-        text = "; ".join(f"{r.recipient}: {r.message}" for r in refusals)
-        if code == 421:
-            return _by_code(code, text, "server")
-        if code >= 500 and all(_about_session(r.code, r.message) for r in refusals):
-            return _session(code, f"the server refuses to relay for this account: {code} {text}")
-        return _by_code(code, text)
-    if isinstance(error, aiosmtplib.SMTPAuthenticationError):
-        # The account, not the message: every send would fail the same way.
-        return _session(error.code, f"the server refused the login: {error.code} {error.message}")
-    if isinstance(error, aiosmtplib.SMTPResponseException):
-        code, text = error.code, error.message
-        if code == 421 or (400 <= code < 500 and (connecting or isinstance(
-                error, (aiosmtplib.SMTPConnectResponseError, aiosmtplib.SMTPHeloError)))):
-            return SendOutcome(False, False, code, f"the server is not taking mail now: {code} {text}", "server")
-        if isinstance(error, aiosmtplib.SMTPHeloError):
-            return _session(code, f"the server refused our greeting (EHLO/HELO): {code} {text}")
-        if isinstance(error, aiosmtplib.SMTPConnectResponseError):
-            return _session(code, f"the server refused the connection: {code} {text}")
-        if connecting:
-            return _session(code, f"the server refused the session: {code} {text}")
-        if isinstance(error, aiosmtplib.SMTPSenderRefused):
-            if code >= 500 and code != 552:
-                return _session(code, f"the server refused the sender address (MAIL FROM {error.sender}): "
-                                      f"{code} {text}")
-            return _by_code(code, text)
-        if code >= 500 and _about_session(code, text):
-            return _session(code, f"the server refused the session: {code} {text}")
-        return _by_code(code, text)
-    if isinstance(error, aiosmtplib.SMTPNotSupported):
-        return _session(None, f"the server does not support what the settings ask: {error}")
-    if isinstance(error, (aiosmtplib.SMTPTimeoutError, asyncio.TimeoutError, TimeoutError)):
-        return SendOutcome(False, False, None, f"timed out: {error}", scope)
-    if isinstance(error, aiosmtplib.SMTPServerDisconnected):
-        return SendOutcome(False, False, None, f"server disconnected: {error}", scope)
-    if isinstance(error, aiosmtplib.SMTPConnectError):
-        return SendOutcome(False, False, None, f"cannot connect: {error}", "server")
-    if isinstance(error, ssl.SSLCertVerificationError):
-        why = getattr(error, "verify_message", None) or error
-        return _session(None, f"the server's certificate does not verify ({why}); "
-                              "set a CA bundle in the settings if it is signed by your own authority")
-    if isinstance(error, ssl.SSLError):
-        return _session(None, f"TLS with the server failed: {error}")
-    if isinstance(error, OSError):
-        return SendOutcome(False, False, None, f"network error: {error}", "server" if connecting else scope)
-    if connecting and isinstance(error, aiosmtplib.SMTPException):
-        # e.g. "SMTP STARTTLS extension not supported by server" on smtp+starttls://
-        text = str(error)
-        if "starttls" in text.lower():
-            text = ("the server offers no STARTTLS, and the settings require it (smtp+starttls://); "
-                    "nothing was sent without encryption")
-        return _session(None, text)
-    if isinstance(error, (ValueError, aiosmtplib.SMTPException)):
-        # e.g. a message with no recipient: sending it again cannot help.
-        return SendOutcome(False, True, None, f"message cannot be sent: {error}", "message")
-    return SendOutcome(False, False, None, f"{type(error).__name__}: {error}", scope)
-
-
-def backoff(attempt: int, *, base: float = 30.0, cap: float = 3600.0, rng: Callable[[], float] = random.random) -> float:
-    """Seconds to wait before retry number ``attempt`` (1 = first retry).
-
-    Exponential with full jitter (a uniform draw below ``base * 2**(attempt-1)``,
-    capped), so that many messages failing together do not all come back at
-    the same instant.
-    """
-    if attempt < 1:
-        return 0.0
-    ceiling = min(cap, base * 2 ** min(attempt - 1, 62))
-    return ceiling * rng()
-
-
-class TokenBucket:
-    """At most ``rate`` acquisitions per second on average, bursts up to ``burst``.
-
-    Waiters are served in arrival order (one lock), so the limit holds
-    across concurrent senders. Clock and sleep are injectable so tests can
-    check the schedule without waiting on the wall clock.
-    """
-
-    def __init__(
-        self,
-        rate: float,
-        burst: float = 1.0,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        if rate <= 0 or burst < 1:
-            raise ValueError("rate must be positive and burst at least 1")
-        self.rate = rate
-        self.burst = burst
-        self._clock = clock
-        self._sleep = sleep
-        self._tokens = burst
-        self._last = clock()
-        self._lock = asyncio.Lock()
-
-    def _refill(self) -> None:
-        now = self._clock()
-        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-        self._last = now
-
-    async def acquire(self) -> None:
-        async with self._lock:
-            self._refill()
-            if self._tokens < 1:
-                await self._sleep((1 - self._tokens) / self.rate)
-                self._refill()
-            self._tokens -= 1
 
 
 async def _greet(client: aiosmtplib.SMTP) -> None:
