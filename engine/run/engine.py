@@ -23,7 +23,8 @@ from engine.flow.fileformat import dumps_flow, loads_flow
 from engine.flow.model import Flow
 from engine.observe.logs import op
 from engine.observe.metrics import METRICS, EngineMetrics
-from engine.run.batch import EVENT, INSERT_TOKEN, INSERT_WAIT, WAIT, Batch, ConcurrentTransition, chunks
+from engine.run.batch import EVENT, WAIT, Batch, ConcurrentTransition, chunks
+from engine.run.batch_statements import INSERT_TOKEN, INSERT_WAIT
 from engine.run.clock import Clock
 from engine.run.context import RunContext
 from engine.run.ids import IdAllocator

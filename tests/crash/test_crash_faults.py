@@ -21,7 +21,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
 from engine.run import batch as batch_module
-from engine.run.batch import INSERT_SEND
+from engine.run.batch_statements import INSERT_SEND
 from engine.run.clock import SystemClock
 
 from .harness import MAILBRANCH, ROOT, CountingServer, free_port

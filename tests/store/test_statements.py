@@ -74,7 +74,7 @@ def _columns_named(built: Built) -> set[tuple[str, str]]:
 
 def test_the_engine_builds_its_bulk_statements_from_the_typed_tables():
     texts = {b.text for b in STATEMENTS}
-    from engine.run.batch import INSERT_SEND, SELECT_TOKENS, UPDATE_TOKEN
+    from engine.run.batch_statements import INSERT_SEND, SELECT_TOKENS, UPDATE_TOKEN
     from engine.runtime.outbox_statements import CLAIM
     from engine.runtime.sink import INSERT_TRACKED
 
