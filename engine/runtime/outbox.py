@@ -26,6 +26,11 @@ folds a dead process's journal into the database before it claims anything.
 The built-in sandbox, in this process, records the send in the transaction
 that keeps the message. What is left is a kill between the server accepting
 a message and this process reading the 250 (``docs/operations.md``).
+
+Why this module is over 400 lines: one pass's claim, lease, send and settle
+share the outbox's state (the pause, the journal, the accepted instants, the
+pacer), and what would split off cleanly already has (``outbox_statements``,
+``outbox_verdicts``, ``journal``, ``policy``, ``pausing``, ``settled``).
 """
 
 from __future__ import annotations
@@ -46,11 +51,11 @@ from engine.delivery.tracked_links import TrackingUrls
 from engine.delivery.tracking_tokens import TrackingTokens
 from engine.faults import crash_point
 from engine.flow.fileformat import loads_flow
-from engine.observe.logs import OPS, op
 from engine.observe.metrics import METRICS
 from engine.runtime import outbox_statements as on_sends
 from engine.runtime import status as runtime_status
 from engine.runtime.journal import OutcomeJournal, fold_journal
+from engine.runtime.outbox_verdicts import log_settlement, sort_outcomes
 from engine.runtime.pausing import paused_campaigns
 from engine.runtime.policy import DeliveryPolicy, describe_horizon
 from engine.runtime.settled import settle_events
@@ -478,75 +483,30 @@ class Outbox:
         from engine.runtime.sink import INSERT_EVENT
 
         now = self.clock_ms()
-        sent, requeue, failed, events, cancelled, paced = [], [], [], [], [], []
-        # SEMANTICS 9: tokens of campaigns on the wall clock wait for these events;
-        # a simulation on the app's campaign clock delivered at once in campaign time.
-        moves_tokens: list[tuple[int, int]] = []
-        delivered: list[tuple[int, int]] = []
-        skipped: list[tuple[int, int]] = []
-        for item, outcome in results:
-            campaign_now = self.campaign_time(item.campaign_id) if self.campaign_time else None
-            if outcome is None:
-                cancelled.append((now, item.send_id))
-                if campaign_now is None:
-                    skipped.append((now, item.send_id))
-                    moves_tokens.append((item.campaign_id, item.lead_id))
-            elif outcome.ok:
-                at = self._accepted_at.pop(item.send_id, now)  # when its 250 arrived
-                sent.append((at, item.send_id))
-                if campaign_now is None:
-                    delivered.append((at, item.send_id))
-                    moves_tokens.append((item.campaign_id, item.lead_id))
-            elif isinstance(outcome, PacedOutcome):
-                paced.append((outcome.until_ms, outcome.error, item.send_id))  # its lane is full: later
-            elif outcome.scope in ("server", "session") and not outcome.permanent:
-                # Not the message's fault (server away, or refusing us): back as it was, no try spent.
-                requeue.append((item.attempts, None, outcome.error, item.send_id))
-            elif outcome.permanent or self.policy.gives_up(item.attempts + 1, item.queued_at, now):
-                failed.append((item.attempts + 1, now, self._final_reason(item, outcome), item.send_id))
-                events.append((item.campaign_id, item.lead_id, None, "send_failed", item.node, item.send_id,
-                               None, now if campaign_now is None else campaign_now, "outbox", "pending", "[]"))
-            else:
-                requeue.append((item.attempts + 1, self.policy.next_try(item.attempts + 1, item.queued_at, now),
-                                outcome.error, item.send_id))
+        rows = sort_outcomes(results, now, self.policy, self.campaign_time, self._accepted_at, self._final_reason)
         with self.db.session() as s:
             begin_write(s)
-            settle_events(s, "delivered", delivered)
-            settle_events(s, "send_skipped", skipped)
-            execute_many(s, on_sends.SENT, sent)
-            execute_many(s, on_sends.CANCELLED, cancelled)
-            execute_many(s, on_sends.REQUEUED, requeue)
-            execute_many(s, on_sends.FAILED, failed)
-            execute_many(s, "UPDATE sends SET status = 'queued', next_attempt_at = ?, error = ?, claimed_until = NULL"
-                            " WHERE id = ? AND status = 'sending'", paced)
-            execute_many(s, INSERT_EVENT, events)
+            settle_events(s, "delivered", rows.delivered)
+            settle_events(s, "send_skipped", rows.skipped)
+            execute_many(s, on_sends.SENT, rows.sent)
+            execute_many(s, on_sends.CANCELLED, rows.cancelled)
+            execute_many(s, on_sends.REQUEUED, rows.requeue)
+            execute_many(s, on_sends.FAILED, rows.failed)
+            execute_many(s, on_sends.PACED, rows.paced)
+            execute_many(s, INSERT_EVENT, rows.events)
             if self.pacer is not None and self.pacer.changed:
                 runtime_status.save(s, runtime_status.PACING, self.pacer.as_json(), now)
             if self._status_dirty:
                 self._status_dirty = False
                 runtime_status.save(s, self.name, self.status.as_json(), now)
-            woken = [(e[0], e[1]) for e in events] + moves_tokens
+            woken = [(e[0], e[1]) for e in rows.events] + rows.moves_tokens
             if woken and self.on_events is not None:
                 self.on_events(s, woken)
-        self.status.sent += len(sent)
-        self.status.failed += len(failed)
-        retried = sum(1 for r in requeue if r[1] is not None)
+        self.status.sent += len(rows.sent)
+        self.status.failed += len(rows.failed)
+        retried = sum(1 for r in rows.requeue if r[1] is not None)
         self.status.retried += retried
-        METRICS.delivered.inc(len(sent))
+        METRICS.delivered.inc(len(rows.sent))
         METRICS.retries.inc(retried)
-        if OPS.isEnabledFor(logging.INFO):
-            by_id = {item.send_id: (item, outcome) for item, outcome in results}
-            for _at, send_id in sent:
-                item = by_id[send_id][0]
-                op("delivered", campaign=item.campaign_id, lead=item.lead_id, token=item.token_id, node=item.node,
-                   send=send_id)
-            for attempts, _when, error, send_id in requeue:
-                item = by_id[send_id][0]
-                op("retry", campaign=item.campaign_id, lead=item.lead_id, token=item.token_id, node=item.node,
-                   send=send_id, attempt=attempts, reason=error)
-        for attempts, _at, error, send_id in failed:
-            item = next(i for i, _o in results if i.send_id == send_id)
-            op("failure", campaign=item.campaign_id, lead=item.lead_id, token=item.token_id, node=item.node,
-               send=send_id, attempt=attempts, reason=error)
-        return len(sent) + len(failed) + len(cancelled)
-
+        log_settlement(results, rows)
+        return len(rows.sent) + len(rows.failed) + len(rows.cancelled)

@@ -38,6 +38,9 @@ REQUEUED = update((Send.status, "queued"), Send.attempts, Send.next_attempt_at, 
 FAILED = update((Send.status, "failed"), Send.attempts, Send.sent_at, Send.error, (Send.claimed_until, None),
                 where=(Send.id == PARAM, _SENDING))
 #: Sends still to go out, in every campaign.
+#: A message its provider's lane could not take soon: back in the queue until it may go, no try spent.
+PACED = update((Send.status, "queued"), Send.next_attempt_at, Send.error, (Send.claimed_until, None),
+               where=(Send.id == PARAM, _SENDING))
 UNSETTLED = sql(select(func.count()).select_from(Send).where(Send.status.in_(("queued", "sending"))))
 #: (campaign id): the flow its emails are rendered from.
 FLOW_JSON = sql(select(Campaign.flow_json).where(Campaign.id == PARAM))
