@@ -10,6 +10,12 @@ So the editor keeps one way of working on its own and inside the app.
 The engine process is started (or reattached) once the window shows; every
 call to it goes through ``self.engine.client``, so runs survive an engine
 restart.
+
+Why it is a little over 400 lines: it is where the app's commands meet the
+engine process (start a run, restart the engine for the relay, open side
+windows, keep or stop runs on quit); each of those is a few lines of glue
+over a module of its own (``campaign_launch``, ``run_tabs``, ``app_menus``,
+the views), and splitting the glue would only spread one window's state.
 """
 
 from __future__ import annotations
