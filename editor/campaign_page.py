@@ -1,6 +1,7 @@
 """The inspector's campaign page (nothing or several steps selected): the
-campaign's name, its time zone and goal (SEMANTICS 10), and the design every
-email is sent in. Each edit is one undo command on the document's stack."""
+campaign's name, its time zone and goal (SEMANTICS 10), who it is sent from,
+and the design every email is sent in. Each edit is one undo command on the
+document's stack."""
 
 from __future__ import annotations
 
@@ -22,10 +23,18 @@ from editor.commands import SetFlowField, SetName
 from editor.node_views.fields import set_line
 from editor.node_views.page import hint_label
 from editor.node_views.zones import ZoneBox
+from engine.delivery.identity import sender_problems
 from engine.delivery.layout import DEFAULT_COLOR, Theme
 from engine.flow.campaign import DEFAULT_ZONE
 
 THEME_FIELDS = ("logo", "color", "footer", "address")
+#: The flow's ``sender`` (``engine/delivery/identity.py``): key, label, placeholder.
+SENDER_FIELDS = (
+    ("name", "From name", "Bakery Bloom"),
+    ("address", "From address", "news@bakery.example"),
+    ("reply_to", "Reply-To", "hello@bakery.example (optional)"),
+    ("return_path_domain", "Bounce domain", "bounces.bakery.example (optional: the From domain)"),
+)
 
 
 def section(text: str) -> QLabel:
@@ -59,6 +68,16 @@ class CampaignPage(QWidget):
                              "campaign at once and count as a conversion.")
         self.goal.textEdited.connect(self._goal_edited)
         form.addRow("Goal: a click on", self.goal)
+        form.addRow(section("Sender"))
+        self.sender: dict[str, QLineEdit] = {}
+        for key, text, placeholder in SENDER_FIELDS:
+            line = QLineEdit()
+            line.setPlaceholderText(placeholder)
+            line.textEdited.connect(lambda _text: self._sender_edited())
+            self.sender[key] = line
+            form.addRow(text, line)
+        self.sender_hint = hint_label("")
+        form.addRow(self.sender_hint)
         form.addRow(section("Email design"))
         self.theme_logo = QLineEdit()
         self.theme_logo.setPlaceholderText("https://… (a PNG or JPEG, shown 180 px wide)")
@@ -102,6 +121,11 @@ class CampaignPage(QWidget):
         url = goal.get("click") if isinstance(goal, dict) else None
         if (self.goal.text().strip() or None) != url:
             set_line(self.goal, url if isinstance(url, str) else "")
+        sender = flow.extra.get("sender")
+        sender = sender if isinstance(sender, dict) else {}
+        for key, line in self.sender.items():
+            set_line(line, sender.get(key) if isinstance(sender.get(key), str) else "")
+        self._update_sender_hint()
         raw = flow.extra.get("theme")
         raw = raw if isinstance(raw, dict) else {}
         for key, widget in (("logo", self.theme_logo), ("color", self.theme_color), ("footer", self.theme_footer)):
@@ -110,6 +134,15 @@ class CampaignPage(QWidget):
         if self.theme_address.toPlainText() != address:
             self.theme_address.setPlainText(address)
         self._update_theme_hint()
+
+    def _update_sender_hint(self) -> None:
+        problems = [text for node, text in sender_problems(self.doc.flow) if node is None]
+        if problems:
+            self.sender_hint.setText(" ".join(problems))
+        elif not isinstance(self.doc.flow.extra.get("sender"), dict):
+            self.sender_hint.setText("Empty: Settings' sender is used. A real run needs a sender domain of yours.")
+        else:
+            self.sender_hint.setText("Every email of the campaign is sent from this address.")
 
     def _update_theme_hint(self) -> None:
         raw = self.doc.flow.extra.get("theme")
@@ -146,6 +179,22 @@ class CampaignPage(QWidget):
         else:
             goal.pop("click", None)
         self._push("goal", goal or None, "Edit the campaign's goal", typing=True)
+
+    def _sender_edited(self) -> None:
+        if self.host.loading:
+            return
+        old = self.doc.flow.extra.get("sender")
+        sender = dict(old) if isinstance(old, dict) else {}  # fields a newer version wrote are kept
+        for key, line in self.sender.items():
+            value = line.text().strip()
+            if value:
+                sender[key] = value
+            else:
+                sender.pop(key, None)
+        if sender == (old if isinstance(old, dict) else {}):
+            return
+        self._push("sender", sender or None, "Edit the campaign's sender", typing=True)
+        self._update_sender_hint()
 
     def _theme_edited(self) -> None:
         if self.host.loading:

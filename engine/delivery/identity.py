@@ -32,6 +32,7 @@ from typing import Any, Optional
 from email_validator import EmailNotValidError, validate_email
 
 from engine.delivery.message_ids import DEFAULT_SENDER
+from engine.nodes.registry import node_type
 
 _NAMED = re.compile(r"\s*(.*?)\s*<\s*([^<>\s]*)\s*>\s*", re.DOTALL)
 _FLOW_KEYS = ("name", "address", "reply_to", "return_path_domain")
@@ -212,7 +213,7 @@ def sender_problems(flow: Any) -> list[tuple[Optional[str], str]]:
     except SenderError as exc:
         problems.append((None, str(exc)))
     for node in flow.nodes:
-        if node.type == "email" and isinstance(node.get("sender"), str) and node.get("sender").strip():
+        if node_type(node.type).sends and isinstance(node.get("sender"), str) and node.get("sender").strip():
             try:
                 parse_mailbox(node.get("sender"), "The email's sender")
             except SenderError as exc:
@@ -224,7 +225,7 @@ def flow_identities(flow: Any) -> list[SenderIdentity]:
     """Every distinct identity the flow's emails send with (malformed ones left out)."""
     seen: dict[SenderIdentity, None] = {}
     for node in flow.nodes:
-        if node.type == "email":
+        if node_type(node.type).sends:
             try:
                 seen.setdefault(email_identity(flow, node))
             except SenderError:

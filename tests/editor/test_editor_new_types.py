@@ -212,3 +212,23 @@ def test_a_window_only_yes_paths_reach_is_warned_on_the_canvas(canvas):
     assert c.codes_on(window) == {"wait-on-yes-path"}
     assert "wait-on-yes-path" in c.scene.nodes[window].toolTip()
     assert c.codes_on(wait) == set()  # the NO path's wait is the condition's timeout, not a warning
+
+
+def test_campaign_page_sets_who_the_campaign_is_sent_from(canvas):
+    c = canvas
+    ins = c.editor.inspector
+    c.scene.clearSelection()
+    assert ins.current is ins.campaign
+    assert "Settings' sender is used" in ins.campaign.sender_hint.text()
+    QTest.keyClicks(ins.campaign.sender["name"], "Bakery Bloom")
+    QTest.keyClicks(ins.campaign.sender["address"], "news@bakery")
+    c.settle()
+    assert "news@bakery" in ins.campaign.sender_hint.text()  # not an address yet: said on the page
+    assert any(f.code == "bad-setting" and f.node is None for f in c.doc.findings)
+    QTest.keyClicks(ins.campaign.sender["address"], ".example")
+    c.settle()
+    assert c.doc.flow.extra["sender"] == {"name": "Bakery Bloom", "address": "news@bakery.example"}
+    assert ins.campaign.sender_hint.text() == "Every email of the campaign is sent from this address."
+    assert not any(f.code == "bad-setting" for f in c.doc.findings)
+    undo_all(c)
+    assert "sender" not in c.doc.flow.extra and ins.campaign.sender["name"].text() == ""
