@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from email.utils import parseaddr
+from functools import lru_cache
 from typing import Optional
 
 from engine.delivery.tracking_tokens import Id
@@ -22,8 +23,15 @@ _DOMAIN_SAFE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:
 
 
 def _msgid_part(value: Id) -> str:
-    text = str(value)
-    if _MSGID_PLAIN.fullmatch(text):  # ids, node names and uids almost always are: one regex call
+    if type(value) is int:  # a token id: digits (and a minus sign), always safe
+        return str(value)
+    return _escaped(str(value))
+
+
+@lru_cache(maxsize=4096)
+def _escaped(text: str) -> str:
+    """Node names and campaign uids recur for every send: escaped once each."""
+    if _MSGID_PLAIN.fullmatch(text):  # they almost always are plain: one regex call
         return text
     return "".join(ch if _MSGID_SAFE.match(ch) else "".join(f"={b:02X}" for b in ch.encode()) for ch in text)
 

@@ -82,10 +82,11 @@ class Batch:
         self.boundary = boundary
         self.now = ctx.clock.now()
         self.tokens: dict[int, TokenState] = {}
-        #: The same tokens and sends by lead, for what acts on a whole lead
-        #: (an unsubscribe, a conversion) without scanning the batch.
-        self.tokens_by_lead: dict[int, list[TokenState]] = defaultdict(list)
-        self.sends_by_lead: dict[int, list[SendState]] = defaultdict(list)
+        #: The same tokens and sends by lead, for what acts on a whole lead (an
+        #: unsubscribe, a conversion) without scanning the batch; built the first
+        #: time one is needed, so batches without them pay nothing.
+        self._tokens_by_lead: Optional[dict[int, list[TokenState]]] = None
+        self._sends_by_lead: Optional[dict[int, list[SendState]]] = None
         self.new_tokens: list[TokenState] = []
         self.sends: dict[int, SendState] = {}
         self.send_index: dict[tuple[int, str], SendState] = {}
@@ -128,13 +129,11 @@ class Batch:
             token = TokenState(r[0], r[1], r[2], r[3], r[4], bool(r[5]), None, r[7], r[8], r[9], r[10],
                                path_text=r[6])
             self.tokens[token.id] = token
-            self.tokens_by_lead[token.lead_id].append(token)
         for r in fetch_all(s, SELECT_SENDS):
             send = SendState(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8],
-                             tuple(json.loads(r[9])) if r[9] else (), r[10], machine_opened_at=r[11],
-                             machine_clicked_at=r[12], machine_clicked_urls=tuple(json.loads(r[13])) if r[13] else ())
+                             tuple(json.loads(r[9])) if r[9] else (), r[10], r[11], r[12],
+                             tuple(json.loads(r[13])) if r[13] else ())
             self.sends[send.id] = send
-            self.sends_by_lead[send.lead_id].append(send)
             self.send_index[(send.lead_id, send.node)] = send
         for r in fetch_all(s, SELECT_WAITS):
             wait = WaitState(*r)
@@ -209,6 +208,20 @@ class Batch:
             if listener.state == "listening":
                 listener.state, listener.dirty = "revoked", True
 
+    def tokens_of(self, lead_id: int) -> list[TokenState]:
+        if self._tokens_by_lead is None:
+            self._tokens_by_lead = defaultdict(list)
+            for token in self.tokens.values():
+                self._tokens_by_lead[token.lead_id].append(token)
+        return self._tokens_by_lead.get(lead_id, [])
+
+    def sends_of_lead(self, lead_id: int) -> list[SendState]:
+        if self._sends_by_lead is None:
+            self._sends_by_lead = defaultdict(list)
+            for send in self.sends.values():
+                self._sends_by_lead[send.lead_id].append(send)
+        return self._sends_by_lead.get(lead_id, [])
+
     # -- what handlers call ----------------------------------------------
     def lead(self, lead_id: int) -> LeadState:
         """The lead's key and fields (loaded when a node type reads them)."""
@@ -231,7 +244,8 @@ class Batch:
         child = TokenState(self.ctx.ids.take(self.session, "tokens"), parent.lead_id, parent.id, node, "active",
                            False, parent.path, parent.last_send, self.now, new=True)
         self.tokens[child.id] = child
-        self.tokens_by_lead[child.lead_id].append(child)
+        if self._tokens_by_lead is not None:
+            self._tokens_by_lead[child.lead_id].append(child)
         self.new_tokens.append(child)
         return child
 
@@ -331,7 +345,8 @@ class Batch:
                          message_id(ctx.campaign_uid, token.id, token.node, ctx.message_domain(token.node)),
                          status, sent_at=sent_at, planned_at=planned, new=True)
         self.sends[send_id] = send
-        self.sends_by_lead[send.lead_id].append(send)
+        if self._sends_by_lead is not None:
+            self._sends_by_lead[send.lead_id].append(send)
         self.send_index[(send.lead_id, send.node)] = send
         self.stats["sends"] += 1
         if self.log_ops:

@@ -94,7 +94,7 @@ def handle_delivery_event(batch: Batch, event: EventState) -> None:
         event.state = "orphan"
         return
     batch.unsubscribed.add(event.lead_id)
-    for token in batch.tokens_by_lead.get(event.lead_id, ()):
+    for token in batch.tokens_of(event.lead_id):
         if token.lead_id == event.lead_id and token.state == "waiting":
             batch.revoke_pending(token)
             token.dirty = True
@@ -115,10 +115,10 @@ def convert(batch: Batch, event: EventState) -> None:
     batch.stats["conversions"] += 1
     batch.conversions.append((event.at, lead_id))
     batch.cancelled_leads.append((lead_id,))
-    for send in batch.sends_by_lead.get(lead_id, ()):
+    for send in batch.sends_of_lead(lead_id):
         if send.lead_id == lead_id and send.new and send.status in ("queued", "planned"):
             send.status = "cancelled"
-    for token in list(batch.tokens_by_lead.get(lead_id, ())):
+    for token in list(batch.tokens_of(lead_id)):
         if token.lead_id == lead_id and token.state in ("waiting", "active"):
             batch.revoke_pending(token)
             token.dirty = True
