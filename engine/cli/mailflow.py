@@ -100,19 +100,6 @@ def relay_url_from(url: Optional[str]) -> Optional[str]:
         fail(f"--relay: {exc}")
 
 
-async def attach_relay(db, runner, url: str):
-    """Pull the relay's events through ``runner``'s sink and hold its clock for them, as
-    ``serve`` does (``engine/control/process.py``): a NO wait never closes while an earlier
-    open may still be at the relay. Returns the event that stops the sync."""
-    import os
-
-    from engine.relay.attach import CA_ENV, SyncHold, start_sync
-
-    sync, _task, stop = await start_sync(db, runner.sink, url, ca_file=os.environ.get(CA_ENV) or None)
-    runner.hold = SyncHold(sync, runner.clock.now)
-    return stop
-
-
 @app.command("bounce-password")
 def bounce_password_command(
     url: str = typer.Option(..., "--bounce-imap", envvar="MAILBRANCH_BOUNCE_URL",

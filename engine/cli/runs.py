@@ -178,9 +178,9 @@ def run_command(
         except CannotListen as exc:
             fail(str(exc))
         if relay:
-            from engine.cli.mailflow import attach_relay
+            from engine.relay.attach import attach_to_runner
 
-            relay_stop = await attach_relay(db, runner, relay)
+            relay_stop = await attach_to_runner(db, runner, relay)
             err.print(f"Pulling opens and clicks from the relay at {relay}.", highlight=False)
         err.print(f"Tracking server: {runner.tracking.public_url}"
                   + (f"; sandbox SMTP on 127.0.0.1:{runner.sandbox.port}" if runner.sandbox else ""),

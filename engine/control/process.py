@@ -65,18 +65,14 @@ async def serve(db_target: str, smtp: Union[str, SmtpSettings], tracking_host: s
 
 async def _attach_relay(db: Database, service: EngineService) -> Optional[asyncio.Event]:
     """With ``MAILBRANCH_RELAY_URL`` set, pull the public relay's events (docs/relay.md)."""
-    from engine.relay.attach import CA_ENV, URL_ENV, SyncHold, start_sync
+    from engine.relay.attach import URL_ENV, attach_to_runner
+    from engine.relay.sync import RelayError
 
     url = os.environ.get(URL_ENV)
     if not url:
         return None
-    from engine.relay.sync import RelayError
-
-    runner = service.runner
     try:
-        sync, _task, stop = await start_sync(db, runner.sink, url, ca_file=os.environ.get(CA_ENV) or None)
+        return await attach_to_runner(db, service.runner, url)
     except (RelayError, OSError) as exc:
         logging.getLogger("mailbranch.relay").error("not syncing from the relay: %s", exc)
         return None
-    runner.hold = SyncHold(sync, runner.clock.now)
-    return stop

@@ -23,6 +23,12 @@ def _zone(name: object) -> Optional[ZoneInfo]:
     return zone(name)
 
 
+def flow_zone_name(flow: Flow) -> str:
+    """The campaign's time zone as written (``UTC`` when unset)."""
+    name = flow.extra.get("timezone")
+    return name if isinstance(name, str) and name else DEFAULT_ZONE
+
+
 def flow_zone(flow: Flow) -> ZoneInfo:
     """The campaign's time zone (UTC when unset or unknown: validation reports the latter)."""
     return _zone(flow.extra.get("timezone")) or ZoneInfo(DEFAULT_ZONE)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Optional
 from zoneinfo import ZoneInfo
 
-from engine.flow.campaign import flow_zone
+from engine.flow.campaign import flow_zone, flow_zone_name
 from engine.flow.text import shown
 from engine.nodes.base import ANY_JSON, NodeType, Setting
 from engine.nodes.registry import register
@@ -109,11 +109,6 @@ class WindowType(NodeType):
             return True
         batch.hold(token, opens)
         return False
-
-
-def flow_zone_name(flow) -> str:
-    name = flow.extra.get("timezone")
-    return name if isinstance(name, str) and name else "UTC"
 
 
 WINDOW = register(WindowType())

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from typing import Optional
 
@@ -79,3 +80,13 @@ async def start_sync(db: Database, sink: EngineSink, url: str, *, secret: Option
     task = asyncio.create_task(loop(), name="relay-sync")
     log.info("syncing tracking events from the relay at %s", client.url)
     return sync, task, stop
+
+
+async def attach_to_runner(db: Database, runner, url: str) -> asyncio.Event:
+    """Pull the relay's events through ``runner``'s sink and hold its clock for them
+    (``SyncHold``): a NO wait never closes while an earlier open may still be at the
+    relay. What ``mailbranch serve`` and ``mailbranch run --relay`` both do; returns
+    the event that stops the sync."""
+    sync, _task, stop = await start_sync(db, runner.sink, url, ca_file=os.environ.get(CA_ENV) or None)
+    runner.hold = SyncHold(sync, runner.clock.now)
+    return stop

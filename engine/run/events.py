@@ -95,7 +95,7 @@ def handle_delivery_event(batch: Batch, event: EventState) -> None:
         return
     batch.unsubscribed.add(event.lead_id)
     for token in batch.tokens_of(event.lead_id):
-        if token.lead_id == event.lead_id and token.state == "waiting":
+        if token.state == "waiting":
             batch.revoke_pending(token)
             token.dirty = True
             batch.finish(token)
