@@ -40,19 +40,44 @@ FLOW = {
 }
 
 
-def start(args, env, **kwargs):
-    return subprocess.Popen(MB + args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            **kwargs)
+def start(args, env, logs, name):
+    """Start a ``mailbranch`` process writing to ``logs/name.out|.err``.
+
+    Files, not pipes: nobody reads a pipe while the campaign runs, and a worker
+    that logs more than a pipe holds (retries on a slow machine) would block on
+    its next write and stop sending.
+    """
+    logs.mkdir(exist_ok=True)
+    with open(logs / f"{name}.out", "w") as out, open(logs / f"{name}.err", "w") as err:
+        process = subprocess.Popen(MB + args, env=env, stdout=out, stderr=err, text=True)
+    process.name, process.logs = name, logs
+    return process
 
 
-def wait_for(predicate, timeout=60.0, step=0.2):
+def output_of(process, stream="err"):
+    return (process.logs / f"{process.name}.{stream}").read_text()
+
+
+def wait_for(predicate, timeout=120.0, step=0.2, state=None):
+    """Poll until ``predicate`` holds; on timeout, fail with ``state()`` so CI shows where it stood."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(step)
-    raise AssertionError("timed out waiting")
+    raise AssertionError("timed out waiting" + (f": {state()}" if state else ""))
+
+
+def _where_it_stands(db, procs):
+    with db.session() as s:
+        sends = fetch_all(s, "SELECT node, status, COUNT(*) FROM sends GROUP BY node, status ORDER BY 1, 2")
+    return f"sends {sends}\n{_stderr_of(procs)}"
+
+
+def _stderr_of(procs):
+    """The last lines each process wrote to stderr."""
+    return "\n".join(f"{p.name} (exit {p.poll()}): {output_of(p)[-1500:]}" for p in procs)
 
 
 def test_three_workers_one_killed_every_email_once(pg_url, tmp_path):
@@ -65,25 +90,29 @@ def test_three_workers_one_killed_every_email_once(pg_url, tmp_path):
     flow_file.write_text(json.dumps(flow))
     leads = [f"lead{i}@example.com" for i in range(12)]
     (tmp_path / "leads.csv").write_text("email\n" + "\n".join(leads) + "\n")
-    sandbox = start(["sandbox", "--db", str(tmp_path / "mailbox.db"), "--port", "0"], env)
+    logs = tmp_path / "logs"
+    sandbox = start(["sandbox", "--db", str(tmp_path / "mailbox.db"), "--port", "0"], env, logs, "sandbox")
     procs = [sandbox]
     try:
-        port = int(sandbox.stdout.readline().split()[1])
+        port = int(wait_for(lambda: output_of(sandbox, "out").partition("\n")[1] and output_of(sandbox, "out"),
+                            state=lambda: _stderr_of(procs)).split()[1])
         run = start(["run", str(flow_file), "--leads", str(tmp_path / "leads.csv"), "--db", pg_url,
-                     "--distributed", "--shards", "8", "--tracking-port", "0", "--quiet"], env)
+                     "--distributed", "--shards", "8", "--tracking-port", "0", "--quiet"], env, logs, "run")
         procs.append(run)
         db = Database(pg_url)
-        wait_for(lambda: _table_exists(db, "leads") and _count(db, "SELECT COUNT(*) FROM leads") == 12)
+        wait_for(lambda: _table_exists(db, "leads") and _count(db, "SELECT COUNT(*) FROM leads") == 12,
+                 state=lambda: _stderr_of(procs))
         workers = [start(["worker", "--db", pg_url, "--smtp", f"smtp://127.0.0.1:{port}", "--concurrency", "2"],
-                         env) for _ in range(3)]
+                         env, logs, f"worker{i}") for i in range(3)]
         procs += workers
         # Three leads open e1 as soon as it is delivered to them.
-        wait_for(lambda: _count(db, "SELECT COUNT(*) FROM sends WHERE node = 'e1' AND status = 'sent'") == 12)
-        openers = [start(["event", "open", "--db", pg_url, "--lead", lead, "--email", "e1"], env)
-                   for lead in leads[:3]]
+        wait_for(lambda: _count(db, "SELECT COUNT(*) FROM sends WHERE node = 'e1' AND status = 'sent'") == 12,
+                 state=lambda: _where_it_stands(db, procs))
+        openers = [start(["event", "open", "--db", pg_url, "--lead", lead, "--email", "e1"], env, logs, f"open{i}")
+                   for i, lead in enumerate(leads[:3])]
         assert [p.wait(timeout=60) for p in openers] == [0, 0, 0]
         workers[0].send_signal(signal.SIGKILL)  # a worker dies in the middle of the campaign
-        assert run.wait(timeout=120) == 0, run.stderr.read()
+        assert run.wait(timeout=120) == 0, _where_it_stands(db, procs)
         with db.session() as s:
             sends = sorted((r.key, r.node) for r in s.execute(select(Lead.key, Send.node)
                                                               .join(Lead, Lead.id == Send.lead_id)))
