@@ -1,13 +1,8 @@
-"""${message}
-
-Revision ID: ${up_revision}
-Revises: ${down_revision | comma,n}
-Create Date: ${create_date}
-"""
+"""${message}"""
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Optional
 
 import sqlalchemy as sa
 from alembic import op
@@ -15,8 +10,6 @@ ${imports if imports else ""}
 
 revision: str = ${repr(up_revision)}
 down_revision: Optional[str] = ${repr(down_revision)}
-branch_labels: Union[str, tuple[str, ...], None] = ${repr(branch_labels)}
-depends_on: Union[str, tuple[str, ...], None] = ${repr(depends_on)}
 
 
 def upgrade() -> None:

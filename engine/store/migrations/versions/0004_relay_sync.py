@@ -7,30 +7,23 @@
 - ``relay_cursors``: per relay, the last relay event id recorded here, when
   the last pull succeeded and how many events the relay still held for us.
   The cursor moves in the same transaction as the events it covers.
-
-Self-contained on purpose, like every revision: it imports nothing from ``engine``.
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-12-02
 """
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Optional
 
 import sqlalchemy as sa
 from alembic import op
 
+from engine.store.migrations.columns import add_columns, drop_columns
+
 revision: str = "0004"
 down_revision: Optional[str] = "0003"
-branch_labels: Union[str, tuple[str, ...], None] = None
-depends_on: Union[str, tuple[str, ...], None] = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("events") as batch:
-        batch.add_column(sa.Column("relay_key", sa.String(length=64), nullable=True))
+    add_columns("events", sa.Column("relay_key", sa.String(length=64), nullable=True))
     op.create_index("ix_events_relay_key", "events", ["relay_key"], unique=True)
     op.create_table(
         "relay_cursors",
@@ -46,5 +39,4 @@ def downgrade() -> None:
     """Back to 0003: synced events stay (they are ordinary events); only their keys and the cursors go."""
     op.drop_table("relay_cursors")
     op.drop_index("ix_events_relay_key", table_name="events")
-    with op.batch_alter_table("events") as batch:
-        batch.drop_column("relay_key")
+    drop_columns("events", "relay_key")

@@ -9,25 +9,19 @@
 - ``waits.started_at``: when the token began to wait, so a wait whose
   duration is changed keeps its start (NULL for waits made before 0006: the
   start is then their due instant less the duration they were made with).
-
-Self-contained on purpose, like every revision: it imports nothing from ``engine``.
-
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-12-02
 """
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Optional
 
 import sqlalchemy as sa
 from alembic import op
 
+from engine.store.migrations.columns import add_columns, drop_columns
+
 revision: str = "0006"
 down_revision: Optional[str] = "0005"
-branch_labels: Union[str, tuple[str, ...], None] = None
-depends_on: Union[str, tuple[str, ...], None] = None
 
 Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -46,18 +40,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("campaign_id", "number"),
     )
-    with op.batch_alter_table("campaigns") as batch:
-        batch.add_column(sa.Column("version", sa.Integer(), nullable=False, server_default="1"))
-    with op.batch_alter_table("waits") as batch:
-        batch.add_column(sa.Column("started_at", sa.BigInteger(), nullable=True))
+    add_columns("campaigns", sa.Column("version", sa.Integer(), nullable=False, server_default="1"))
+    add_columns("waits", sa.Column("started_at", sa.BigInteger(), nullable=True))
     op.execute("INSERT INTO campaign_versions (campaign_id, number, flow_json, published_at, note)"
                " SELECT id, 1, flow_json, started_at, NULL FROM campaigns")
 
 
 def downgrade() -> None:
     """Back to 0005: the campaigns keep the flow they run now; earlier versions are forgotten."""
-    with op.batch_alter_table("waits") as batch:
-        batch.drop_column("started_at")
-    with op.batch_alter_table("campaigns") as batch:
-        batch.drop_column("version")
+    drop_columns("waits", "started_at")
+    drop_columns("campaigns", "version")
     op.drop_table("campaign_versions")
