@@ -14,18 +14,21 @@ from engine.store.bulk import execute_many, fetch_all
 SAMPLES = Path(__file__).resolve().parent.parent / "fixtures" / "bounces"
 TOKENS = TrackingTokens("bounce-test-secret-" + "x" * 40)
 
-#: start -> e1 -> w1 (1 day) -> e2 -> end
-FLOW = {
-    "format": "mailbranch.flow/1", "name": "Bounces",
-    "sender": {"address": "news@shop.example", "return_path_domain": "bounces.shop.example"},
-    "nodes": [{"id": "start", "type": "start"},
-              {"id": "e1", "type": "email", "subject": "One", "html": "<p>One</p>"},
-              {"id": "w1", "type": "wait", "duration": "1d"},
-              {"id": "e2", "type": "email", "subject": "Two", "html": "<p>Two</p>"},
-              {"id": "end", "type": "end"}],
-    "edges": [{"from": "start", "to": "e1"}, {"from": "e1", "to": "w1"}, {"from": "w1", "to": "e2"},
-              {"from": "e2", "to": "end"}],
-}
+def two_emails(name: str, wait: str, sender: dict, **more) -> dict:
+    """The flow file start -> e1 -> w1 (``wait``) -> e2 -> end, sent as ``sender``; ``more``: other keys."""
+    return {
+        "format": "mailbranch.flow/1", "name": name, "sender": sender, **more,
+        "nodes": [{"id": "start", "type": "start"},
+                  {"id": "e1", "type": "email", "subject": "One", "html": "<p>One</p>"},
+                  {"id": "w1", "type": "wait", "duration": wait},
+                  {"id": "e2", "type": "email", "subject": "Two", "html": "<p>Two</p>"},
+                  {"id": "end", "type": "end"}],
+        "edges": [{"from": "start", "to": "e1"}, {"from": "e1", "to": "w1"}, {"from": "w1", "to": "e2"},
+                  {"from": "e2", "to": "end"}],
+    }
+
+
+FLOW = two_emails("Bounces", "1d", {"address": "news@shop.example", "return_path_domain": "bounces.shop.example"})
 
 
 def start(db, *addresses: str) -> CampaignEngine:

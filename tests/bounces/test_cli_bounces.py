@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .support import two_emails
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -18,16 +20,9 @@ def mailbranch(*args: str, env: dict) -> subprocess.CompletedProcess:
 
 
 def test_run_reads_the_bounce_mailbox_and_status_shows_it(mail_servers, tmp_path):
-    flow = {"format": "mailbranch.flow/1", "name": "CLI bounce", "theme": {"address": "1 Main Street, Springfield"},
-            "sender": {"name": "Shop", "address": "news@shop.example",
-                       "return_path_domain": mail_servers.bounce_domain},
-            "nodes": [{"id": "start", "type": "start"},
-                      {"id": "e1", "type": "email", "subject": "One", "html": "<p>One</p>"},
-                      {"id": "w1", "type": "wait", "duration": "4s"},
-                      {"id": "e2", "type": "email", "subject": "Two", "html": "<p>Two</p>"},
-                      {"id": "end", "type": "end"}],
-            "edges": [{"from": "start", "to": "e1"}, {"from": "e1", "to": "w1"}, {"from": "w1", "to": "e2"},
-                      {"from": "e2", "to": "end"}]}
+    flow = two_emails("CLI bounce", "4s", {"name": "Shop", "address": "news@shop.example",
+                                          "return_path_domain": mail_servers.bounce_domain},
+                      theme={"address": "1 Main Street, Springfield"})
     (tmp_path / "flow.json").write_text(json.dumps(flow))
     (tmp_path / "leads.csv").write_text(f"email\nnobody-{tmp_path.name[-6:]}@{mail_servers.local_domain}\n"
                                         "carol@example.com\n")

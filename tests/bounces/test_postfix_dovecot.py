@@ -21,29 +21,16 @@ from engine.runtime.supervise import Supervisor
 from engine.store import suppression
 from engine.store.database import Database
 
-from .support import TOKENS
-
-
-def two_emails(bounce_domain: str) -> dict:
-    return {
-        "format": "mailbranch.flow/1", "name": "Bounce end to end",
-        "sender": {"name": "Shop", "address": "news@shop.example", "return_path_domain": bounce_domain},
-        "nodes": [{"id": "start", "type": "start"},
-                  {"id": "e1", "type": "email", "subject": "One", "html": "<p>One</p>"},
-                  {"id": "w1", "type": "wait", "duration": "3s"},
-                  {"id": "e2", "type": "email", "subject": "Two", "html": "<p>Two</p>"},
-                  {"id": "end", "type": "end"}],
-        "edges": [{"from": "start", "to": "e1"}, {"from": "e1", "to": "w1"}, {"from": "w1", "to": "e2"},
-                  {"from": "e2", "to": "end"}],
-    }
+from .support import TOKENS, two_emails
 
 
 async def test_an_unknown_user_bounces_through_postfix_and_dovecot_and_is_suppressed(mail_servers, tmp_path):
     ghost, ann = f"ghost@{mail_servers.local_domain}", "ann@example.com"
     db = Database(tmp_path / "mailbranch.db")
     db.migrate()
-    engine = CampaignEngine.create(db, flow_from_data(two_emails(mail_servers.bounce_domain)), SystemClock(),
-                                   delivery="real")
+    flow = two_emails("Bounce end to end", "3s", {"name": "Shop", "address": "news@shop.example",
+                                                  "return_path_domain": mail_servers.bounce_domain})
+    engine = CampaignEngine.create(db, flow_from_data(flow), SystemClock(), delivery="real")
     engine.enroll([LeadInput(a, a, {}) for a in (ghost, ann)])
     runner = CampaignRunner(db, [engine], RunnerSettings(SmtpSettings.from_url(mail_servers.smtp_url), grace_ms=100,
                                                          poll_seconds=0.1), SystemClock(), TOKENS)
