@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from engine.bounces.figures import bounce_figures
 from engine.bounces.policy import BouncePolicy
 from engine.run.report import campaign_figures
 from engine.runtime.sink import EngineSink
 from engine.store import suppression
-from engine.store.database import Database
 
 from .support import TOKENS, deliver, sample, send_of, start
 
 ANN, BOB = "no.such.person@gmail.com", "bob@example.com"
-
-
-@pytest.fixture
-def db(tmp_path):
-    database = Database(tmp_path / "mailbranch.db")
-    database.migrate()
-    yield database
-    database.dispose()
 
 
 def policy(db, sink=None) -> BouncePolicy:
