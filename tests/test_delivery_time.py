@@ -15,14 +15,14 @@ from typing import Optional
 import pytest
 from sqlalchemy import select
 
-from engine.delivery.smtp import SENT, SendOutcome
-from engine.delivery.tracking_tokens import TrackingTokens
+from engine.delivery.smtp import SendOutcome
 from engine.flow import load_flow
-from engine.run.engine import CampaignEngine, LeadInput
-from engine.runtime.outbox import Outbox
+from engine.run.engine import LeadInput
 from engine.sim.simulate import simulate
 from engine.store.models import Event, Send, Token
 from tests.conftest import FLOWS
+from tests.outbox_doubles import T0
+from tests.outbox_doubles import real_run as outbox_run
 
 H, D = 3600, 86400
 MS_H, MS_D = H * 1000, D * 1000
@@ -105,47 +105,8 @@ def test_simulate_cli_refuses_a_bad_rate(rate):
 
 # -- real runs: the outbox settles, the token moves on ------------------------------
 
-class ManualClock:
-    """A wall clock the test moves by hand (not simulated: overdue work happens now)."""
-
-    simulated = False
-
-    def __init__(self, start: int) -> None:
-        self.value = start
-
-    def now(self) -> int:
-        return self.value
-
-    def reach(self, at: int) -> None:
-        pass
-
-
-class ScriptedSender:
-    """Stands in for the SMTP client: answers what the test says."""
-
-    class settings:  # noqa: N801 - the attribute the outbox reads
-        max_connections = 4
-
-    def __init__(self) -> None:
-        self.outcome: SendOutcome = SENT
-        self.sent: list[str] = []
-
-    async def send_raw(self, sender: str, recipients: list[str], raw: bytes) -> SendOutcome:
-        if self.outcome.ok:
-            self.sent.append(recipients[0])
-        return self.outcome
-
-
-T0 = 1_800_000_000_000
-
-
 def real_run(db, flow_name: str, n: int = 1):
-    clock = ManualClock(T0)
-    engine = CampaignEngine.create(db, load_flow(FLOWS / flow_name), clock, delivery="real")
-    engine.enroll(leads(n))
-    sender = ScriptedSender()
-    outbox = Outbox(db, sender, TrackingTokens("x" * 40), lambda: "https://t.example", clock.now)
-    return clock, engine, sender, outbox
+    return outbox_run(db, load_flow(FLOWS / flow_name), leads(n))
 
 
 def token_nodes(db) -> list[tuple[str, str]]:

@@ -6,54 +6,28 @@ from __future__ import annotations
 import datetime as dt
 
 from engine.delivery.pacing import DEFAULT, DomainPacer, Pace, PacingSettings, WarmUp
-from engine.delivery.smtp import SENT, SendOutcome
-from engine.delivery.tracking_tokens import TrackingTokens
 from engine.flow.fileformat import flow_from_data
-from engine.run.engine import CampaignEngine, LeadInput
+from engine.run.engine import LeadInput
 from engine.runtime import status as runtime_status
-from engine.runtime.outbox import Outbox
 from engine.store.bulk import fetch_all
+from tests.outbox_doubles import T0, real_run
 
-T0 = 1_800_000_000_000
 FLOW = {"format": "mailbranch.flow/1", "name": "Paced",
         "nodes": [{"id": "start", "type": "start"}, {"id": "e1", "type": "email", "subject": "Hi", "html": "<p>Hi</p>"},
                   {"id": "end", "type": "end"}],
         "edges": [{"from": "start", "to": "e1"}, {"from": "e1", "to": "end"}]}
 
 
-class Clock:
-    simulated = False
-
-    def __init__(self) -> None:
-        self.value = T0
-
-    def now(self) -> int:
-        return self.value
-
-    def reach(self, at: int) -> None:
-        pass
-
-
-class RecordingSender:
-    class settings:  # noqa: N801 - the attribute the outbox reads
-        max_connections = 4
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    async def send_raw(self, sender: str, recipients: list[str], raw: bytes) -> SendOutcome:
-        self.sent.append(recipients[0])
-        return SENT
+def paced_run(db, addresses: list[str]):
+    """The one-email campaign for ``addresses``, its emails queued at ``T0``, and its outbox."""
+    clock, engine, sender, outbox = real_run(db, flow_from_data(FLOW), [LeadInput(a, a, {}) for a in addresses])
+    engine.process_until(T0)
+    return clock, engine, sender, outbox
 
 
 async def test_a_full_lane_hands_its_messages_back_for_later_and_the_others_go(engine_db):
-    clock = Clock()
-    engine = CampaignEngine.create(engine_db, flow_from_data(FLOW), clock, delivery="real")
     addresses = [f"g{i}@gmail.com" for i in range(4)] + [f"s{i}@shop.example" for i in range(3)]
-    engine.enroll([LeadInput(a, a, {}) for a in addresses])
-    engine.process_until(T0)
-    sender = RecordingSender()
-    outbox = Outbox(engine_db, sender, TrackingTokens("x" * 40), lambda: "https://t.example", clock.now)
+    clock, engine, sender, outbox = paced_run(engine_db, addresses)
     day = dt.date(2027, 1, 15)
     outbox.pacer = DomainPacer(PacingSettings(paces={"gmail.com": Pace(10.0, 2), DEFAULT: Pace()},
                                               warmup=WarmUp(first_day=2, start=day)),
@@ -87,13 +61,8 @@ async def _no_wait(seconds: float) -> None:
 async def test_a_slow_lane_does_not_hold_up_the_other_domains(engine_db):
     import asyncio
 
-    clock = Clock()
-    engine = CampaignEngine.create(engine_db, flow_from_data(FLOW), clock, delivery="real")
     addresses = [f"o{i}@hotmail.com" for i in range(12)] + [f"s{i}@shop.example" for i in range(3)]
-    engine.enroll([LeadInput(a, a, {}) for a in addresses])
-    engine.process_until(T0)
-    sender = RecordingSender()
-    outbox = Outbox(engine_db, sender, TrackingTokens("x" * 40), lambda: "https://t.example", clock.now)
+    clock, engine, sender, outbox = paced_run(engine_db, addresses)
     waiting = asyncio.Event()
 
     async def slow_sleep(seconds: float) -> None:
