@@ -16,6 +16,7 @@ once per installation and kept in a file only its owner can read.
 
 from __future__ import annotations
 
+import hmac
 import os
 import secrets
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from itsdangerous import BadData, Signer, URLSafeSerializer
+from itsdangerous.signer import HMACAlgorithm
 
 from engine.delivery.verp import VerpTokens
 from engine.flow.links import is_trackable
@@ -105,6 +107,18 @@ def _uid(value: Any) -> Optional[str]:
     return value if isinstance(value, str) else None
 
 
+class _Sha1Hmac(HMACAlgorithm):
+    """itsdangerous's HMAC-SHA1 in one call to OpenSSL (``hmac.digest``).
+
+    ``hmac.new`` with a hash function, as itsdangerous calls it, builds the
+    inner and outer hashes in Python: that was a third of checking a token on
+    every pixel and click. The bytes are the same, so every token already
+    sent still verifies."""
+
+    def get_signature(self, key: bytes, value: bytes) -> bytes:
+        return hmac.digest(key, value, "sha1")
+
+
 class _KeyCachingSigner(Signer):
     """itsdangerous's Signer, deriving each key once instead of on every token.
 
@@ -143,7 +157,8 @@ class TrackingTokens:
 
     def __init__(self, secret: Union[str, bytes]) -> None:
         self._serializers = {
-            purpose: _Serializer(secret, salt=salt, signer=_KeyCachingSigner) for purpose, salt in _SALTS.items()
+            purpose: _Serializer(secret, salt=salt, signer=_KeyCachingSigner, signer_kwargs={"algorithm": _Sha1Hmac()})
+            for purpose, salt in _SALTS.items()
         }
         #: VERP tokens (bounce Return-Path, mailto unsubscribe) signed with the same secret.
         self.verp = VerpTokens(secret)

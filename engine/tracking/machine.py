@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from engine.tracking.networks import Network, NetworkSet, parse_address
+
 RULES_FILE = Path(__file__).with_name("machine_rules.json")
 RULES_ENV = "MAILBRANCH_MACHINE_RULES"
 FORMAT = "mailbranch.machine-rules/1"
@@ -42,7 +44,6 @@ TOO_SOON = "too-soon-after-delivery"
 BURST = "link-burst"
 _HUMAN_PROXY = "human-proxy"  # internal: fetched for the reader (never stored)
 
-Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 
 class RulesError(ValueError):
@@ -66,10 +67,14 @@ class MachineRules:
     _lower: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
     #: User-Agent -> its verdict: a handful of agents make most requests, so each is read once.
     _agents: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    #: The networks as sorted ranges (``networks.py``), built once: a request costs a bisection.
+    _nets: dict[str, NetworkSet] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("human_proxy_agents", "privacy_proxy_agents", "scanner_agents"):
             self._lower[name] = tuple(s.lower() for s in getattr(self, name) if s)
+        self._nets[PRIVACY_PROXY] = NetworkSet(self.privacy_proxy_networks)
+        self._nets[SCANNER] = NetworkSet(self.scanner_networks)
 
     # -- request rules ---------------------------------------------------------
     def classify_request(self, method: str, user_agent: Optional[str], address: Optional[str]) -> Optional[str]:
@@ -81,11 +86,14 @@ class MachineRules:
             return None  # fetched for the reader, when the reader opened the email
         if verdict:
             return verdict
-        ip = _address(address)
+        privacy, scanner = self._nets[PRIVACY_PROXY], self._nets[SCANNER]
+        if not (privacy or scanner):
+            return None
+        ip = parse_address(address)
         if ip is not None:
-            if any(ip in net for net in self.privacy_proxy_networks):
+            if privacy.contains(*ip):
                 return PRIVACY_PROXY
-            if any(ip in net for net in self.scanner_networks):
+            if scanner.contains(*ip):
                 return SCANNER
         return None
 
@@ -115,17 +123,6 @@ class MachineRules:
         if kind != "click" or delivered_at is None or self.click_ms_after_delivery <= 0:
             return None
         return TOO_SOON if -self.click_ms_after_delivery <= at - delivered_at < self.click_ms_after_delivery else None
-
-
-def _address(text: Optional[str]) -> Optional[Union[ipaddress.IPv4Address, ipaddress.IPv6Address]]:
-    if not text:
-        return None
-    try:
-        ip = ipaddress.ip_address(text.strip())
-    except ValueError:
-        return None
-    mapped = getattr(ip, "ipv4_mapped", None)
-    return mapped or ip
 
 
 def _strings(data: dict[str, Any], key: str) -> tuple[str, ...]:

@@ -80,3 +80,32 @@ def test_a_bad_rules_file_is_one_clear_sentence(tmp_path, content, message):
     path.write_text(content)
     with pytest.raises(RulesError, match=message):
         load_rules(path)
+
+
+@pytest.mark.parametrize("address", [
+    "17.0.0.0", "17.255.255.255", "16.255.255.255", "18.0.0.0",  # the edges of 17.0.0.0/8
+    "10.1.255.255", "10.2.0.0", "10.3.0.0", "10.3.0.1", "10.4.0.0",  # inside, between and after merged networks
+    "2001:db8::1", "2001:db8:1::", "2001:db9::", "::ffff:10.3.0.1", "fe80::1%eth0",
+    "not an address", "", " 17.1.2.3 ",
+])
+def test_network_rules_match_what_ipaddress_says(address):
+    """Client addresses are looked up in sorted ranges, not network by network: the answer is the same."""
+    import ipaddress
+
+    from engine.tracking.machine import parse_rules
+
+    privacy = ["17.0.0.0/8", "10.1.0.0/16", "10.2.0.0/16", "10.3.0.0/32", "2001:db8::/48"]
+    rules = parse_rules({"format": "mailbranch.machine-rules/1", "privacy_proxy_networks": privacy,
+                         "scanner_networks": ["10.0.0.0/8"]})
+    try:
+        ip = ipaddress.ip_address(address.strip())
+        ip = getattr(ip, "ipv4_mapped", None) or ip
+    except ValueError:
+        ip = None
+    networks = [ipaddress.ip_network(n) for n in privacy]
+    expected = None
+    if ip is not None and any(ip.version == net.version and ip in net for net in networks):
+        expected = PRIVACY_PROXY
+    elif ip is not None and ip.version == 4 and ip in ipaddress.ip_network("10.0.0.0/8"):
+        expected = SCANNER
+    assert rules.classify_request("GET", CHROME, address) == expected
