@@ -25,6 +25,7 @@ from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 
 from app.mailbox_view import SUBJECT, TO, MailboxView  # noqa: E402
+from tests.qt_helpers import shown_and_refreshed  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
@@ -120,12 +121,7 @@ def settle(loop, view):
 def view(qtbot, loop, tracking):
     base, _requests = tracking
     widget = MailboxView(FakeClient(base))
-    qtbot.addWidget(widget)
-    widget.resize(900, 760)
-    widget.show()
-    qtbot.waitExposed(widget)
-    loop.run_until_complete(widget.refresh())
-    return widget
+    return shown_and_refreshed(qtbot, loop, widget, 900, 760)
 
 
 def click_link(view, text):

@@ -12,6 +12,7 @@ import pytest  # noqa: E402
 
 from app.client import EngineError  # noqa: E402
 from app.report_view import ReportView  # noqa: E402
+from tests.qt_helpers import shown_and_refreshed  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 HOUR = 3_600_000
@@ -70,12 +71,7 @@ class FakeClient:
 def view(qtbot, loop):
     client = FakeClient()
     widget = ReportView(client, 7)
-    qtbot.addWidget(widget)
-    widget.resize(900, 700)
-    widget.show()
-    qtbot.waitExposed(widget)
-    loop.run_until_complete(widget.refresh())
-    return widget
+    return shown_and_refreshed(qtbot, loop, widget, 900, 700)
 
 
 def column(name):
@@ -183,12 +179,7 @@ def split_view(qtbot, loop):
     client = FakeClient()
     client.answer = split_figures()
     widget = ReportView(client, 9, flow=variants_flow())
-    qtbot.addWidget(widget)
-    widget.resize(1350, 700)
-    widget.show()
-    qtbot.waitExposed(widget)
-    loop.run_until_complete(widget.refresh())
-    return widget
+    return shown_and_refreshed(qtbot, loop, widget, 1350, 700)
 
 
 def test_a_split_shows_its_branches_side_by_side(split_view):

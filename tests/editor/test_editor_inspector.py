@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtTest import QTest
 
-
-def choose(combo, data):
-    index = combo.findData(data)
-    assert index >= 0, f"{data!r} is not offered"
-    combo.setCurrentIndex(index)
-    combo.activated.emit(index)
+from tests.qt_helpers import choose
 
 
 def test_condition_offers_emails_before_it_and_their_links(sample_canvas):

@@ -9,13 +9,7 @@ from PySide6.QtCore import QPointF
 from PySide6.QtTest import QTest
 
 from editor.item_parts import PORT_RADIUS
-
-
-def choose(combo, data):
-    index = combo.findData(data)
-    assert index >= 0, f"{data!r} is not offered"
-    combo.setCurrentIndex(index)
-    combo.activated.emit(index)
+from tests.qt_helpers import choose
 
 
 def undo_all(c):
