@@ -32,7 +32,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.flow import load_flow  # noqa: E402
-from engine.flow.fileformat import flow_from_data  # noqa: E402
 from engine.nodes.registry import node_type  # noqa: E402
 from engine.nodes.split import choose  # noqa: E402
 from engine.run.engine import LeadInput  # noqa: E402
@@ -88,31 +87,8 @@ ZONES = ("America/New_York", "Europe/Berlin", "Asia/Tokyo", "America/Los_Angeles
 
 
 def variants_flow():
-    def email(node_id: str, subject: str, url: str = OFFER) -> dict:
-        return {"id": node_id, "type": "email", "subject": subject,
-                "html": f'<p>Hi {{{{ first_name }}}}, <a href="{url}">see it</a></p>'}
-
-    return flow_from_data({
-        "format": "mailbranch.flow/1", "name": "Variants", "timezone": "Europe/Paris", "goal": {"click": BUY},
-        "nodes": [
-            {"id": "start", "type": "start"},
-            {"id": "ch", "type": "check", "field": "plan", "op": "equals", "value": "pro"},
-            {"id": "win", "type": "window", "days": ["mon", "tue", "wed", "thu", "fri"], "from": "09:00",
-             "to": "17:00", "timezone_field": "tz"},
-            {"id": "s1", "type": "split", "branches": [{"port": "a", "weight": 1}, {"port": "b", "weight": 1}]},
-            email("ea", "Variant A"), email("eb", "Variant B"),
-            {"id": "c1", "type": "condition", "event": "open"},
-            email("e2", "Thanks: your coupon", BUY),
-            {"id": "w1", "type": "wait", "duration": "3d"},
-            email("e3", "Did you miss it?"),
-            {"id": "end1", "type": "end"}, {"id": "end2", "type": "end"}],
-        "edges": [
-            {"from": "start", "to": "ch"}, {"from": "ch", "port": "yes", "to": "win"},
-            {"from": "ch", "port": "no", "to": "s1"}, {"from": "win", "to": "s1"},
-            {"from": "s1", "port": "a", "to": "ea"}, {"from": "s1", "port": "b", "to": "eb"},
-            {"from": "ea", "to": "c1"}, {"from": "eb", "to": "c1"},
-            {"from": "c1", "port": "yes", "to": "e2"}, {"from": "e2", "to": "end1"},
-            {"from": "c1", "port": "no", "to": "w1"}, {"from": "w1", "to": "e3"}, {"from": "e3", "to": "end2"}]})
+    """The Variants flow (module docstring), from ``resources/flows/variants.json``, as the report tests run it."""
+    return load_flow(ROOT / "resources" / "flows" / "variants.json")
 
 
 def variants_leads(n: int, seed: int = 2) -> list[LeadInput]:
