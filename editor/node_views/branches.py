@@ -9,7 +9,7 @@ they change and merge into one undo step.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from PySide6.QtWidgets import (
     QGridLayout,
@@ -130,15 +130,7 @@ class BranchesEditor(FieldEditor):
             return
         self._say("")
         rows[row]["port"] = new
-        doc, node_id = self.page.doc, self.page.node().id
-        edge = doc.flow.edge_on(node_id, old) if isinstance(old, str) else None
-        macro = Macro(f"Rename branch {str(old).upper()} to {new.upper()}")
-        if edge is not None:
-            macro.add(Disconnect(doc, edge))
-        macro.add(SetSetting(doc, node_id, self.key, rows))
-        if edge is not None:
-            macro.add(Connect(doc, node_id, new, edge.target, check=False))
-        doc.undo_stack.push(macro)
+        self._push_with_edge(rows, old, f"Rename branch {str(old).upper()} to {new.upper()}", moved_to=new)
 
     def add_branch(self) -> None:
         rows = self._current()
@@ -153,12 +145,19 @@ class BranchesEditor(FieldEditor):
         if row >= len(rows) or len(rows) <= MIN_BRANCHES:
             return
         port = rows.pop(row).get("port")
+        self._push_with_edge(rows, port, f"Remove branch {str(port).upper()}")
+
+    def _push_with_edge(self, rows: list, port: Any, title: str, moved_to: Optional[str] = None) -> None:
+        """The branches become ``rows`` in one undoable step with what happens to the edge leaving
+        ``port``: disconnected, and connected again from ``moved_to`` when the branch was renamed."""
         doc, node_id = self.page.doc, self.page.node().id
         edge = doc.flow.edge_on(node_id, port) if isinstance(port, str) else None
-        macro = Macro(f"Remove branch {str(port).upper()}")
+        macro = Macro(title)
         if edge is not None:
             macro.add(Disconnect(doc, edge))
         macro.add(SetSetting(doc, node_id, self.key, rows))
+        if edge is not None and moved_to is not None:
+            macro.add(Connect(doc, node_id, moved_to, edge.target, check=False))
         doc.undo_stack.push(macro)
 
 
