@@ -164,6 +164,19 @@ class CampaignPage(QWidget):
             return
         self.doc.undo_stack.push(SetFlowField(self.doc, key, value, text=text, typing=typing))
 
+    def _push_fields(self, key: str, values: dict[str, str], text: str) -> bool:
+        """The flow's ``key`` object takes ``values`` (an empty one removes its field) as one
+        undoable step; fields a newer version wrote are kept. False when nothing changed."""
+        old = self.doc.flow.extra.get(key)
+        kept = old if isinstance(old, dict) else {}
+        merged = {**kept, **{field: value for field, value in values.items() if value}}
+        for field in [f for f, value in values.items() if not value]:
+            merged.pop(field, None)
+        if merged == kept:
+            return False
+        self._push(key, merged or None, text, typing=True)
+        return True
+
     def _name_edited(self, text: str) -> None:
         if text.strip() and text != self.doc.flow.name:
             self.doc.undo_stack.push(SetName(self.doc, text))
@@ -183,35 +196,17 @@ class CampaignPage(QWidget):
     def _sender_edited(self) -> None:
         if self.host.loading:
             return
-        old = self.doc.flow.extra.get("sender")
-        sender = dict(old) if isinstance(old, dict) else {}  # fields a newer version wrote are kept
-        for key, line in self.sender.items():
-            value = line.text().strip()
-            if value:
-                sender[key] = value
-            else:
-                sender.pop(key, None)
-        if sender == (old if isinstance(old, dict) else {}):
-            return
-        self._push("sender", sender or None, "Edit the campaign's sender", typing=True)
-        self._update_sender_hint()
+        values = {key: line.text().strip() for key, line in self.sender.items()}
+        if self._push_fields("sender", values, "Edit the campaign's sender"):
+            self._update_sender_hint()
 
     def _theme_edited(self) -> None:
         if self.host.loading:
             return
         values = {"logo": self.theme_logo.text().strip(), "color": self.theme_color.text().strip(),
                   "footer": self.theme_footer.text().strip(), "address": self.theme_address.toPlainText().strip()}
-        old = self.doc.flow.extra.get("theme")
-        theme = dict(old) if isinstance(old, dict) else {}  # fields a newer version wrote are kept
-        for key, value in values.items():
-            if value:
-                theme[key] = value
-            else:
-                theme.pop(key, None)
-        if theme == (old if isinstance(old, dict) else {}):
-            return
-        self._push("theme", theme or None, "Edit the email design", typing=True)
-        self._update_theme_hint()
+        if self._push_fields("theme", values, "Edit the email design"):
+            self._update_theme_hint()
 
     def _choose_color(self) -> None:
         current = QColor(Theme.from_flow(self.doc.flow.extra.get("theme")).color)
