@@ -16,7 +16,7 @@ import json
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from sqlalchemy.orm import Session
 
@@ -210,16 +210,12 @@ class Batch:
 
     def tokens_of(self, lead_id: int) -> list[TokenState]:
         if self._tokens_by_lead is None:
-            self._tokens_by_lead = defaultdict(list)
-            for token in self.tokens.values():
-                self._tokens_by_lead[token.lead_id].append(token)
+            self._tokens_by_lead = _by_lead(self.tokens.values())
         return self._tokens_by_lead.get(lead_id, [])
 
     def sends_of_lead(self, lead_id: int) -> list[SendState]:
         if self._sends_by_lead is None:
-            self._sends_by_lead = defaultdict(list)
-            for send in self.sends.values():
-                self._sends_by_lead[send.lead_id].append(send)
+            self._sends_by_lead = _by_lead(self.sends.values())
         return self._sends_by_lead.get(lead_id, [])
 
     # -- what handlers call ----------------------------------------------
@@ -430,3 +426,12 @@ class Batch:
 
 def _urls_text(urls: tuple[str, ...]) -> str | None:
     return json.dumps(list(urls)) if urls else None
+
+
+def _by_lead(rows: Iterable[Any]) -> defaultdict[int, list]:
+    """Tokens or sends grouped by lead: built on the first question a batch asks (most batches ask
+    none), then kept up to date as rows are added."""
+    grouped: defaultdict[int, list] = defaultdict(list)
+    for row in rows:
+        grouped[row.lead_id].append(row)
+    return grouped
