@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 from app.engine_process import EngineOptions
 from app.preflight_panel import campaign_preflight, real_run_refusal
+from app.publish_link import without_link
 from app.run_dialog import RunTarget
 from app.settings import AppSettings
 from engine.delivery.identity import flow_identities, with_default_sender
@@ -25,8 +26,9 @@ from engine.flow.model import Flow
 
 
 def flow_to_run(flow: Flow, settings: AppSettings) -> dict:
-    """The flow file to run: Settings' default sender filled in where the flow names none."""
-    return with_default_sender(json.loads(dumps_flow(flow)), settings.default_sender())
+    """The flow file to run: Settings' default sender filled in where the flow names none
+    (and without the file's list of campaigns started from it: ``publish_link``)."""
+    return with_default_sender(without_link(json.loads(dumps_flow(flow))), settings.default_sender())
 
 
 def campaign_senders(flow: Flow, settings: AppSettings) -> list[str]:

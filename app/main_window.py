@@ -38,6 +38,7 @@ from app.client import EngineError
 from app.engine_process import EngineOptions, EngineProcess
 from app.mailbox_view import MailboxView
 from app.paths import SAMPLE_FLOW, SAMPLE_LEADS, data_dir
+from app.publish_link import link_document, link_started
 from app.relay_status import RelayStatusLabel
 from app.report_view import ReportView
 from app.run_dialog import RunDialog, RunRequest, RunTarget
@@ -260,6 +261,7 @@ class MainWindow(QMainWindow):
             self.notify("The campaign did not start", str(exc))
             return
         self.open_run(campaign_id, flow, request.simulated)
+        await link_started(self.document, self.engine.client, campaign_id)  # SEMANTICS 12: the file names it
         self.statusBar().showMessage(f"Campaign {campaign_id} started with {len(request.imported.leads)} leads.",
                                      8000)
 
@@ -297,6 +299,7 @@ class MainWindow(QMainWindow):
             view.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
             view.changes.published.connect(lambda _number, data, cid=campaign_id, sim=simulated:
                                            self._show_published(cid, data, sim))
+            view.changes.linkRequested.connect(lambda uid: link_document(self.document, uid))
         return self.tabs.add_run(view, focus)
 
     def _show_published(self, campaign_id: int, data: dict, simulated: bool) -> None:

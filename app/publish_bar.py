@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 from qasync import asyncSlot
 
 from app.client import EngineError
+from app.publish_link import edits_campaign, flow_text, linked, without_link
 from engine.flow.fileformat import dumps_flow
 from engine.flow.model import Flow
 
@@ -142,22 +143,25 @@ class ImpactDialog(QDialog):
 class ChangesBar(QFrame):
     """'Changes not published' with Preview and Publish, for one running campaign.
 
-    ``source`` gives the editor's flow; the bar shows while it has the running
-    flow's name and differs from it (``refresh``)."""
+    ``source`` gives the editor's flow; the bar shows while that flow is an edit
+    of this campaign (it lists the campaign's uid, or for an older file that
+    lists none, has its name: ``publish_link``) and differs from it (``refresh``)."""
 
     #: A sentence for the status bar.
     message = Signal(str)
     #: A version was published: (its number, its flow).
     published = Signal(int, object)
+    #: Published from a flow that named no campaign: link the editor's flow to this one (its uid).
+    linkRequested = Signal(str)
 
     def __init__(self, run: Any, source: Callable[[], Optional[Flow]], parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.run = run
         self.source = source
-        self.running_text = dumps_flow(run.flow)
+        self.running_text = flow_text(run.flow)
         self.setObjectName("ChangesBar")
-        self.label = QLabel("<b>Changes not published.</b> The editor's flow differs from the version this "
-                            "campaign runs.")
+        self.label = QLabel()
+        self.label.setWordWrap(True)
         self.preview_button = QPushButton("Preview…")
         self.publish_button = QPushButton("Publish…")
         self.preview_button.setToolTip("Show what the changes do to the leads in flight; nothing changes yet")
@@ -172,14 +176,31 @@ class ChangesBar(QFrame):
         self.dialog: Optional[ImpactDialog] = None
         self.setVisible(False)
 
+    def uid(self) -> Optional[str]:
+        """The campaign's world-unique id, once the run view has polled it."""
+        return (getattr(self.run, "figures", None) or {}).get("uid") or None
+
     def edited(self) -> Optional[Flow]:
         flow = self.source()
-        if flow is None or flow.name != self.run.flow.name:
+        if flow is None or not edits_campaign(flow, self.run.flow, self.uid()):
             return None
-        return flow if dumps_flow(flow) != self.running_text else None
+        return flow if flow_text(flow) != self.running_text else None
 
     def refresh(self) -> None:
-        self.setVisible(self.edited() is not None)
+        flow = self.edited()
+        if flow is not None:
+            self.label.setText(self.describe(bool(linked(flow))))
+        self.setVisible(flow is not None)
+
+    def describe(self, by_link: bool) -> str:
+        """Which campaign Publish changes, and how the editor's flow was matched with it."""
+        started = (getattr(self.run, "figures", None) or {}).get("started_at")
+        when = f", started {_when(started)}" if started else ""
+        which = f"campaign {self.run.campaign_id} “{self.run.flow.name}”{when}"
+        how = ("the flow file was started as this campaign" if by_link else
+               "matched by the flow's name only: this file names no campaign (publishing links it to this one)")
+        return (f"<b>Changes not published.</b> The editor's flow differs from the version {which} runs; "
+                f"Publish changes this campaign ({how}).")
 
     @asyncSlot()
     async def preview(self) -> None:
@@ -187,7 +208,7 @@ class ChangesBar(QFrame):
         client = self.run.engine.client
         if flow is None or client is None:
             return
-        data = json.loads(dumps_flow(flow))
+        data = without_link(json.loads(dumps_flow(flow)))
         try:
             impact = await client.preview_version(self.run.campaign_id, data)
         except EngineError as exc:
@@ -217,7 +238,11 @@ class ChangesBar(QFrame):
         except EngineError as exc:
             self.message.emit(str(exc))
             return
-        self.running_text = dumps_flow(self.source() or self.run.flow)
+        edited = self.source()
+        self.running_text = flow_text(edited or self.run.flow)
+        uid = self.uid()
+        if edited is not None and uid and not linked(edited):
+            self.linkRequested.emit(uid)
         self.refresh()
         self.message.emit(f"Published version {done['version']}: the campaign runs the edited flow from now on.")
         self.published.emit(done["version"], data)

@@ -218,9 +218,11 @@ class CampaignSummary:
     hold: Hold
     attached: bool
     flow: dict[str, Any]
+    #: World-unique (SEMANTICS 12): how the app knows which flow file a campaign was started from.
+    uid: str = ""
 
     def as_json(self, with_flow: bool = True) -> dict[str, Any]:
-        data = {"id": self.id, "name": self.name, "state": self.state, "simulated": self.simulated,
+        data = {"id": self.id, "uid": self.uid, "name": self.name, "state": self.state, "simulated": self.simulated,
                 "started_at": self.started_at, "complete_at": self.complete_at, "now": self.now,
                 "speed": self.speed, **self.hold.as_json(), "attached": self.attached}
         if with_flow:

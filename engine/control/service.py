@@ -250,7 +250,7 @@ class EngineService:
         now = handle.clock.now() if handle else (settings.get("sim_now") if simulated else self.wall.now())
         return CampaignSummary(c.id, c.name, c.state, simulated, c.started_at, c.complete_at, now,
                                handle.speed if handle else settings.get("speed"), views.hold_of(c),
-                               handle is not None, json.loads(c.flow_json))
+                               handle is not None, json.loads(c.flow_json), c.uid)
 
     def figures(self, campaign_id: int) -> dict[str, Any]:
         return self.campaign_view(campaign_id).as_json()
