@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QGroupBox,
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from app.background_call import BackgroundCall
 from engine.delivery.preflight import Preflight, preflight
 
 MARKS = {"pass": ("✓", "#1b7f3b"), "fail": ("✗", "#b3261e"), "warn": ("!", "#9a6700"), "unknown": ("?", "#6b7280")}
@@ -60,7 +61,6 @@ class PreflightPanel(QGroupBox):
     def __init__(self, check: Callable[[], Preflight], parent=None) -> None:
         super().__init__("Pre-flight: will inboxes accept it?", parent)
         self._check = check
-        self._future: Optional[Future] = None
         self.report: Optional[Preflight] = None
         self.summary = QLabel()
         self.summary.setWordWrap(True)
@@ -75,30 +75,23 @@ class PreflightPanel(QGroupBox):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.lines, 1)
-        self._poll = QTimer(self)
-        self._poll.setInterval(100)
-        self._poll.timeout.connect(self._collect)
+        self._call = BackgroundCall(_POOL, self._checked, self._check_failed, self)
 
     def start(self) -> None:
         """Run the checks on the worker thread (once at a time)."""
-        if self._future is not None and not self._future.done():
+        if self._call.busy:
             return
         self.summary.setText("Checking the sender domain's DNS records, the public URL and the sending pace…")
         self.again.setEnabled(False)
-        self._future = _POOL.submit(self._check)
-        self._poll.start()
+        self._call.submit(self._check)
 
-    def _collect(self) -> None:
-        if self._future is None or not self._future.done():
-            return
-        self._poll.stop()
+    def _checked(self, report: Preflight) -> None:
         self.again.setEnabled(True)
-        try:
-            report = self._future.result()
-        except Exception as exc:  # noqa: BLE001 - a check that breaks is shown, never a crash of the dialog
-            self.summary.setText(f"The checks could not run: {type(exc).__name__}: {exc}")
-            return
         self.show_report(report)
+
+    def _check_failed(self, exc: Exception) -> None:
+        self.again.setEnabled(True)
+        self.summary.setText(f"The checks could not run: {type(exc).__name__}: {exc}")
 
     def show_report(self, report: Preflight) -> None:
         self.report = report
@@ -117,9 +110,7 @@ class PreflightPanel(QGroupBox):
 
     def wait(self, timeout: float = 60.0) -> Optional[Preflight]:
         """For tests: block until the checks finish and show them."""
-        if self._future is not None:
-            self._future.result(timeout=timeout)
-            self._collect()
+        self._call.wait(timeout)
         return self.report
 
 

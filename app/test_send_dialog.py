@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional
 
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from app.background_call import BackgroundCall
 from engine.delivery.smtp import SmtpSettings
 
 _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-send")
@@ -69,10 +70,7 @@ class TestSendDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.status)
         layout.addWidget(self.buttons)
-        self._future: Optional[Future] = None
-        self._poll = QTimer(self)
-        self._poll.setInterval(100)
-        self._poll.timeout.connect(self._collect)
+        self._call = BackgroundCall(_POOL, self._sent, self._send_failed, self)
 
     def send(self) -> None:
         to = self.to.text().strip()
@@ -100,22 +98,17 @@ class TestSendDialog(QDialog):
 
         self.send_button.setEnabled(False)
         self.status.setText(f"Sending the test of {node} to {to}…")
-        self._future = _POOL.submit(work)
-        self._poll.start()
+        self._call.submit(work)
 
-    def _collect(self) -> None:
-        if self._future is None or not self._future.done():
-            return
-        self._poll.stop()
+    def _sent(self, status: str) -> None:
         self.send_button.setEnabled(True)
-        try:
-            self.status.setText(self._future.result())
-        except Exception as exc:  # noqa: BLE001 - shown, never a crash of the dialog
-            self.status.setText(f"Not sent: {type(exc).__name__}: {exc}")
+        self.status.setText(status)
+
+    def _send_failed(self, exc: Exception) -> None:
+        self.send_button.setEnabled(True)
+        self.status.setText(f"Not sent: {type(exc).__name__}: {exc}")
 
     def wait(self, timeout: float = 60.0) -> str:
         """For tests: block until the send finishes; the status line."""
-        if self._future is not None:
-            self._future.result(timeout=timeout)
-            self._collect()
+        self._call.wait(timeout)
         return self.status.text()
