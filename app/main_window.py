@@ -300,6 +300,7 @@ class MainWindow(QMainWindow):
             view.changes.published.connect(lambda _number, data, cid=campaign_id, sim=simulated:
                                            self._show_published(cid, data, sim))
             view.changes.linkRequested.connect(lambda uid: link_document(self.document, uid))
+            view.changes.canvas = lambda: self.editor.scene
         return self.tabs.add_run(view, focus)
 
     def _show_published(self, campaign_id: int, data: dict, simulated: bool) -> None:

@@ -3,7 +3,8 @@
 While the editor's flow differs from the version a campaign runs, the
 campaign's tab shows a 'Changes not published' bar with Preview and Publish.
 Preview asks the engine what the edit would do to the leads in flight and
-shows it in ``ImpactDialog``: node by node (tokens standing, where tokens of
+shows it in ``ImpactDialog`` and, while that is open, on the editor's canvas
+and the campaign's (``editor.impact_marks``): node by node (tokens standing, where tokens of
 removed nodes go, waits re-timed and their new ends, listeners, emails
 gained and lost), the leads who would now get or lose an email, and for each
 removed node that holds tokens a choice of where they go (a node of the new
@@ -37,6 +38,8 @@ from qasync import asyncSlot
 
 from app.client import EngineError
 from app.publish_link import edits_campaign, flow_text, linked, without_link
+from editor.impact_marks import ImpactMarks
+from editor.scene import FlowScene
 from engine.flow.fileformat import dumps_flow
 from engine.flow.model import Flow
 
@@ -174,6 +177,9 @@ class ChangesBar(QFrame):
         row.addWidget(self.preview_button)
         row.addWidget(self.publish_button)
         self.dialog: Optional[ImpactDialog] = None
+        #: The editor's canvas, where the impact is also drawn (the main window sets it).
+        self.canvas: Callable[[], Optional[FlowScene]] = lambda: None
+        self.marks: list[ImpactMarks] = []
         self.setVisible(False)
 
     def uid(self) -> Optional[str]:
@@ -214,18 +220,51 @@ class ChangesBar(QFrame):
         except EngineError as exc:
             self.message.emit(str(exc))
             return
+        self.open_dialog(impact, flow, data)
+
+    def open_dialog(self, impact: dict[str, Any], flow: Flow, data: dict) -> ImpactDialog:
+        """The impact dialog, and the same figures on the canvases while it is open
+        (modeless, so the marketer can look at the editor's canvas beside it)."""
+        if self.dialog is not None:
+            self.dialog.close()
         self.dialog = dialog = ImpactDialog(impact, [n.id for n in flow.nodes if n.type != "start"], self)
+        self.mark(impact)
+        client = self.run.engine.client
 
         @asyncSlot()
         async def again() -> None:
             try:
-                dialog.show_impact(await client.preview_version(self.run.campaign_id, data, dialog.mapping()))
+                impact = await client.preview_version(self.run.campaign_id, data, dialog.mapping())
             except EngineError as exc:
                 self.message.emit(str(exc))
+                return
+            dialog.show_impact(impact)
+            if dialog.isVisible():
+                self.mark(impact)
 
         dialog.mappingChanged.connect(again)
         dialog.accepted.connect(lambda: self._publish(data, dialog))
-        dialog.open()
+        dialog.finished.connect(lambda _result: self.unmark())
+        dialog.setModal(False)
+        dialog.show()
+        return dialog
+
+    def canvases(self) -> list[FlowScene]:
+        """The editor's canvas (the edited flow) and this campaign's (the flow it runs)."""
+        own = getattr(getattr(self.run, "editor", None), "scene", None)
+        return [c for c in (self.canvas(), own) if c is not None]
+
+    def mark(self, impact: dict[str, Any]) -> None:
+        self.unmark()
+        for scene in self.canvases():
+            marks = ImpactMarks(scene)
+            marks.show(impact, self.run.flow)
+            self.marks.append(marks)
+
+    def unmark(self) -> None:
+        for marks in self.marks:
+            marks.clear()
+        self.marks = []
 
     @asyncSlot()
     async def _publish(self, data: dict, dialog: ImpactDialog) -> None:
