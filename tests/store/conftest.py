@@ -13,6 +13,9 @@ import pytest
 
 from tests.conftest import PG_URL
 
+# A scratch PostgreSQL database with the engine's and procrastinate's schemas (the scale-out tests').
+from tests.scale.conftest import pg_url, scale_db  # noqa: F401
+
 
 @pytest.fixture
 def pg_scratch_url():

@@ -9,7 +9,6 @@ fails here, on SQLite and on PostgreSQL, instead of in a running campaign.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import pkgutil
 
@@ -101,21 +100,9 @@ def test_every_statement_prepares_on_sqlite(tmp_path):
     assert problems == [], "\n".join(problems)
 
 
-def test_every_statement_prepares_on_postgresql(pg_scratch_url, tmp_path, monkeypatch):
-    from engine.scale.worker import build_app, ensure_schema, libpq_url
-
-    monkeypatch.setenv("MAILBRANCH_HOME", str(tmp_path / "home"))
-    db = Database(pg_scratch_url)
-    db.migrate()
-    app = build_app(libpq_url(db.url), None)
-
-    async def procrastinate_schema():
-        async with app.open_async():
-            await ensure_schema(app, db)
-
-    asyncio.run(procrastinate_schema())  # the scale-out statements call its functions
-    problems = _prepare_problems(db, [b for b in STATEMENTS if b.dialect in ("any", "postgresql")])
-    db.dispose()
+def test_every_statement_prepares_on_postgresql(scale_db):
+    """On a database with procrastinate's schema too: the scale-out statements call its functions."""
+    problems = _prepare_problems(scale_db, [b for b in STATEMENTS if b.dialect in ("any", "postgresql")])
     assert problems == [], "\n".join(problems)
 
 
