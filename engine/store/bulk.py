@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from engine.store import set_based as set_based_rows
 from engine.store.statements import ColumnLike, insert
 
 
@@ -33,14 +34,34 @@ def driver_cursor(session: Session, sql: str) -> tuple[Any, str]:
 
 
 def execute_many(session: Session, sql: str, rows: Sequence[tuple]) -> int:
-    """Run ``sql`` once per tuple in ``rows``; returns the total rowcount."""
+    """Run ``sql`` once per tuple in ``rows``; returns the total rowcount.
+
+    On PostgreSQL many rows go as one statement over arrays (``set_based.py``)."""
     if not rows:
         return 0
+    connection = session.connection()
+    if len(rows) >= set_based_rows.SET_BASED_MIN and connection.dialect.name == "postgresql":
+        twin = set_based_rows.set_based(sql)
+        if twin is not None:
+            return _execute_set_based(connection, twin.text.replace("?", "%b"), twin.arrays, rows)
     connection, sql = _sql_for(session, sql)
     cursor = connection.connection.dbapi_connection.cursor()
     try:
         cursor.executemany(sql, rows)
         return cursor.rowcount
+    finally:
+        cursor.close()
+
+
+def _execute_set_based(connection: Any, sql: str, arrays: Any, rows: Sequence[tuple]) -> int:
+    """The arrays go in binary (``%b``): no quoting of each text element."""
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        hit = 0
+        for start in range(0, len(rows), set_based_rows.SET_BASED_CHUNK):
+            cursor.execute(sql, arrays(rows[start:start + set_based_rows.SET_BASED_CHUNK]))
+            hit += cursor.rowcount
+        return hit
     finally:
         cursor.close()
 

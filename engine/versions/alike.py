@@ -45,18 +45,25 @@ def alike(s: Session, campaign_id: int, leads: Iterable[int], reads_lead: bool) 
     for r in fetch_all(s, _SENDS, (campaign_id,)):
         send_nodes[r[0]] = r[2]
         if r[1] in wanted:
-            sends[r[1]].append(tuple(bool(v) if isinstance(v, int) and i in (4, 5, 7, 8) else v
-                                     for i, v in enumerate(r) if i > 1))
+            sends[r[1]].append((r[2], r[3], bool(r[4]), bool(r[5]), r[6], bool(r[7]), bool(r[8]), r[9]))
     tokens: dict[int, list[tuple]] = defaultdict(list)
+    paths: dict[str, tuple] = {}  # most leads share a few paths: each text is read once
     for lead, node, tracked, last_send, path in fetch_all(s, _TOKENS, (campaign_id,)):
         if lead in wanted:
-            tokens[lead].append((node, bool(tracked), send_nodes.get(last_send, ""),
-                                 tuple(sorted(json.loads(path))) if path else ()))
+            steps = paths.get(path) if path else ()
+            if steps is None:
+                steps = paths[path] = tuple(sorted(json.loads(path)))
+            tokens[lead].append((node, bool(tracked), send_nodes.get(last_send, ""), steps))
     unsubscribed = {r[0] for r in fetch_all(s, _UNSUBSCRIBED, (campaign_id,))}
     suppressed = dict(fetch_all(s, _SUPPRESSED, (campaign_id,)))
     kinds: dict[tuple, list[int]] = {}
     for lead in sorted(wanted):
-        key = (tuple(sorted(tokens.get(lead, ()), key=repr)), tuple(sorted(sends.get(lead, ()), key=repr)),
-               lead in unsubscribed, suppressed.get(lead))
+        key = (_sorted(tokens.get(lead, ())), _sorted(sends.get(lead, ())), lead in unsubscribed,
+               suppressed.get(lead))
         kinds.setdefault(key, []).append(lead)
     return {members[0]: members for members in kinds.values()}
+
+
+def _sorted(rows: list[tuple]) -> tuple:
+    """A lead's rows in an order that does not depend on how they were read."""
+    return tuple(rows) if len(rows) < 2 else tuple(sorted(rows, key=repr))

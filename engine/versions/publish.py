@@ -123,35 +123,14 @@ def _publish(s: Session, engine: CampaignEngine, flow: Flow, mapping: Optional[d
 def _write(s: Session, engine: CampaignEngine, done: Applied) -> None:
     """What ``Batch.flush`` does not write: new end instants and listeners' new settings."""
     rows = [(w.due_at, w.started_at, w.id) for w, _before in done.retimed]
-    if _update_many(s, RETIME_WAIT, RETIME_WAIT_PG, rows) != len(rows):
+    if execute_many(s, RETIME_WAIT, rows) != len(rows):
         raise ConcurrentTransition("a wait fired while publishing")
     rows = [(x.until, x.event, x.url, x.mode, x.id) for x in done.listeners]
-    if _update_many(s, FOLLOW_LISTENER, FOLLOW_LISTENER_PG, rows) != len(rows):
+    if execute_many(s, FOLLOW_LISTENER, rows) != len(rows):
         raise ConcurrentTransition("a listener moved on while publishing")
     execute_many(s, CANCEL_SEND, [("the email was removed from the campaign", x.id) for x in done.cancelled])
     if engine.ctx.jobs is not None and done.retimed:
         engine.ctx.jobs.wake_jobs_for_waits(s, [(w.id, w.lead_id, w.due_at) for w, _before in done.retimed])
-
-
-def _update_many(s: Session, plain: str, joined: str, rows: list[tuple]) -> int:
-    """Compare-and-set updates of many rows; on PostgreSQL one statement per
-    50,000 rows (an UPDATE joined to arrays, one per column) instead of one per row."""
-    if not rows or s.connection().dialect.name != "postgresql":
-        return execute_many(s, plain, rows)
-    hit = 0
-    for start in range(0, len(rows), 50000):
-        columns = [list(column) for column in zip(*rows[start:start + 50000], strict=True)]
-        hit += s.connection().exec_driver_sql(joined, tuple(columns)).rowcount
-    return hit
-
-
-#: The same updates for PostgreSQL, one array parameter per column.
-RETIME_WAIT_PG = ("UPDATE waits AS t SET due_at = v.due_at, started_at = v.started_at"
-                  " FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS v(due_at, started_at, id)"
-                  " WHERE t.id = v.id AND t.state = 'pending'")
-FOLLOW_LISTENER_PG = ("UPDATE listeners AS t SET until = v.until, event = v.event, url = v.url, mode = v.mode"
-                      " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::bigint[])"
-                      " AS v(until, event, url, mode, id) WHERE t.id = v.id AND t.state = 'listening'")
 
 
 def _ensure_first_version(s: Session, campaign: Campaign) -> int:

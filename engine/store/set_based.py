@@ -1,0 +1,119 @@
+"""Many rows of one statement as one statement on PostgreSQL, its parameters as arrays.
+
+``executemany`` runs a statement once per row. On PostgreSQL every row is a
+round of bind and execute on the server: publishing an edit that moves
+100,000 tokens (or one large batch of a campaign) wrote five statements per
+lead that way and spent most of its time there. The same statement joined
+to ``unnest`` of one array per parameter does the work in one go:
+
+    UPDATE waits SET state=?, fired_at=? WHERE waits.id = ? AND waits.state = 'pending'
+    UPDATE waits SET state=v.p0, fired_at=v.p1
+      FROM unnest(?::VARCHAR(16)[], ?::BIGINT[], ?::BIGINT[]) AS v(p0, p1, p2)
+      WHERE waits.id = v.p2 AND waits.state = 'pending'
+
+It means the same: an UPDATE changes exactly the rows its WHERE matches (a
+compare-and-set still counts its hits in the row count), an INSERT skips
+conflicts as written, all inside the caller's transaction. One difference:
+a row listed twice is updated once, not twice (the engine never lists one twice).
+
+The twin is derived from the plain text of the engine's generated statements
+(``statements.py``: ``INSERT ... VALUES (?, ...)`` and ``UPDATE ... SET a=? ...
+WHERE t.b = ?``), typed from the tables' own columns; a statement of any
+other shape has none and runs row by row.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Optional
+
+from sqlalchemy import Boolean
+from sqlalchemy.dialects import postgresql
+
+#: Below this many rows ``executemany`` stays: one or two rows gain nothing from arrays.
+SET_BASED_MIN = 200
+#: Rows per statement: a few arrays of this length are a few megabytes at most.
+SET_BASED_CHUNK = 50_000
+
+_INSERT = re.compile(r"^INSERT INTO (\w+) \(([\w, ]+)\) VALUES \(([?, ]+)\)(.*)$", re.S)
+_UPDATE = re.compile(r"^UPDATE (\w+) SET (.*?) WHERE (.*)$", re.S)
+#: ``column=?`` or ``table.column = ?``: the column a parameter is compared with or assigned to.
+_PARAM = re.compile(r"(?:(\w+)\.)?(\w+)\s*(?:=|!=|<>|<=|>=|<|>)\s*\?")
+#: Tables the engine writes that are not models (the batch's temporary table of lead ids).
+_TEMPORARY = {"batch_leads": {"lead_id": "BIGINT"}}
+
+
+@dataclass(frozen=True)
+class SetBased:
+    #: The statement over arrays, ``?`` placeholders, one per parameter of the plain one.
+    text: str
+    #: Positions of boolean parameters (the engine passes 0 and 1; an array needs true and false).
+    booleans: tuple[int, ...]
+
+    def arrays(self, rows: Sequence[tuple]) -> tuple[list[Any], ...]:
+        found = tuple(list(column) for column in zip(*rows, strict=True))
+        for index in self.booleans:
+            found[index][:] = [None if v is None else bool(v) for v in found[index]]
+        return found
+
+
+def set_based(plain: str) -> Optional[SetBased]:
+    """The PostgreSQL twin of a plain ``?`` statement, or None when it has another shape."""
+    return _twin(plain)
+
+
+@cache
+def _twin(plain: str) -> Optional[SetBased]:
+    insert = _INSERT.match(plain)
+    if insert is not None:
+        table, names, marks, tail = insert.groups()
+        columns = [n.strip() for n in names.split(",")]
+        if [m.strip() for m in marks.split(",")] != ["?"] * len(columns) or "?" in tail:
+            return None
+        types = [_type(table, c) for c in columns]
+        if None in types:
+            return None
+        arrays = ", ".join(f"?::{t}[]" for t in types)
+        return SetBased(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}){tail}",
+                        _booleans(types))
+    update = _UPDATE.match(plain)
+    if update is None or "SELECT" in plain.upper():
+        return None
+    table = update.group(1)
+    found = list(_PARAM.finditer(plain))
+    if not found or len(found) != plain.count("?"):
+        return None
+    types = [_type(m.group(1) or table, m.group(2)) if m.group(1) in (None, table) else None for m in found]
+    if None in types:
+        return None
+    text, at = [], 0
+    for index, match in enumerate(found):
+        text.append(plain[at:match.end() - 1] + f"v.p{index}")
+        at = match.end()
+    text.append(plain[at:])
+    joined = "".join(text)
+    where = joined.index(" WHERE ", len(f"UPDATE {table} SET "))
+    arrays = ", ".join(f"?::{t}[]" for t in types)
+    names = ", ".join(f"p{i}" for i in range(len(types)))
+    return SetBased(f"{joined[:where]} FROM unnest({arrays}) AS v({names}){joined[where:]}", _booleans(types))
+
+
+def _booleans(types: list[Optional[str]]) -> tuple[int, ...]:
+    return tuple(i for i, t in enumerate(types) if t == "BOOLEAN")
+
+
+def _type(table: str, column: str) -> Optional[str]:
+    """The PostgreSQL type of a table's column, as an array element type can name it."""
+    if table in _TEMPORARY:
+        return _TEMPORARY[table].get(column)
+    from engine.store import models  # noqa: F401 - every table is declared there
+    from engine.store.base import Base
+
+    found = Base.metadata.tables.get(table)
+    if found is None or column not in found.c:
+        return None
+    kind = found.c[column].type
+    return "BOOLEAN" if isinstance(kind, Boolean) else kind.compile(dialect=postgresql.dialect())
