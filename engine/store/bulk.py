@@ -43,7 +43,7 @@ def execute_many(session: Session, sql: str, rows: Sequence[tuple]) -> int:
     if len(rows) >= set_based_rows.SET_BASED_MIN and connection.dialect.name == "postgresql":
         twin = set_based_rows.set_based(sql)
         if twin is not None:
-            return _execute_set_based(connection, twin.text.replace("?", "%b"), twin.arrays, rows)
+            return _execute_set_based(connection, twin.text.replace("?", "%s"), twin.arrays, rows)
     connection, sql = _sql_for(session, sql)
     cursor = connection.connection.dbapi_connection.cursor()
     try:
@@ -54,7 +54,6 @@ def execute_many(session: Session, sql: str, rows: Sequence[tuple]) -> int:
 
 
 def _execute_set_based(connection: Any, sql: str, arrays: Any, rows: Sequence[tuple]) -> int:
-    """The arrays go in binary (``%b``): no quoting of each text element."""
     cursor = connection.connection.dbapi_connection.cursor()
     try:
         hit = 0

@@ -45,6 +45,8 @@ def test_every_generated_insert_and_update_has_a_twin_that_postgresql_accepts(tm
 def test_a_statement_of_another_shape_has_no_twin():
     assert set_based("UPDATE sends SET status=? WHERE sends.id IN (?*)") is None
     assert set_based("INSERT INTO waits (id, node) SELECT id, node FROM tokens") is None
+    # Run twice for one row, this adds two: set-based it would add one.
+    assert set_based("UPDATE sends SET soft_bounces = COALESCE(soft_bounces, 0) + 1 WHERE id = ?") is None
 
 
 @pytest.fixture
@@ -87,4 +89,21 @@ def test_a_compare_and_set_counts_only_the_rows_still_as_loaded(tmp_path, every_
             states = dict(s.execute(select(Wait.id, Wait.fired_at)).all())
             assert states[ids[0]] == T0 and states[ids[1]] == states[ids[2]] == T0 + 1
     finally:
+        db.dispose()
+
+
+def test_array_literals_carry_any_text_and_number_back_unchanged(tmp_path):
+    from engine.store.set_based import _literal
+
+    texts = ['{"a": "b,c"}', 'say "hi"', "back\\slash", "NULL", "", "{}", "é ✓", None, "a\nb"]
+    numbers = [0, -1, 2**62, None]
+    db = fresh_database("postgresql", tmp_path)
+    raw = db.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("SELECT %s::TEXT[], %s::BIGINT[], %s::BOOLEAN[]",
+                       (_literal(texts, "TEXT"), _literal(numbers, "BIGINT"), _literal([True, None, 0], "BOOLEAN")))
+        assert cursor.fetchone() == (texts, numbers, [True, None, False])
+    finally:
+        raw.close()
         db.dispose()
