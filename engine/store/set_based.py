@@ -73,6 +73,10 @@ def _literal(values: list[Any], kind: str) -> str:
         return "{" + ",".join("NULL" if v is None else str(round(v)) for v in values) + "}"
     if kind == "BOOLEAN":
         return "{" + ",".join("NULL" if v is None else ("t" if v else "f") for v in values) + "}"
+    if None not in values and all(type(v) is str for v in values):
+        joined = "\x00".join(values)  # no NUL in PostgreSQL text: a safe separator
+        if '"' not in joined and "\\" not in joined:
+            return '{"' + joined.replace("\x00", '","') + '"}' if values else "{}"
     return "{" + ",".join("NULL" if v is None else _quoted(v) for v in values) + "}"
 
 

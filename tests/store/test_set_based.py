@@ -96,14 +96,16 @@ def test_array_literals_carry_any_text_and_number_back_unchanged(tmp_path):
     from engine.store.set_based import _literal
 
     texts = ['{"a": "b,c"}', 'say "hi"', "back\\slash", "NULL", "", "{}", "é ✓", None, "a\nb"]
+    plain = ["a,b", "{c}", "", "NULL", "é ✓ x"]  # no quote, backslash or NULL: the quick way
     numbers = [0, -1, 2**62, None]
     db = fresh_database("postgresql", tmp_path)
     raw = db.engine.raw_connection()
     try:
         cursor = raw.cursor()
-        cursor.execute("SELECT %s::TEXT[], %s::BIGINT[], %s::BOOLEAN[]",
-                       (_literal(texts, "TEXT"), _literal(numbers, "BIGINT"), _literal([True, None, 0], "BOOLEAN")))
-        assert cursor.fetchone() == (texts, numbers, [True, None, False])
+        cursor.execute("SELECT %s::TEXT[], %s::BIGINT[], %s::BOOLEAN[], %s::TEXT[]",
+                       (_literal(texts, "TEXT"), _literal(numbers, "BIGINT"), _literal([True, None, 0], "BOOLEAN"),
+                        _literal(plain, "TEXT")))
+        assert cursor.fetchone() == (texts, numbers, [True, None, False], plain)
     finally:
         raw.close()
         db.dispose()
