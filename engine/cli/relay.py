@@ -33,9 +33,13 @@ def relay_serve(
     engine_db: Optional[str] = typer.Option(None, "--engine-db", envvar="MAILBRANCH_RELAY_ENGINE_DB",
                                             help="Scale-out: record straight into this PostgreSQL database."),
     max_connections: int = typer.Option(1000, "--max-connections"),
+    flush_ms: int = typer.Option(50, "--flush-ms", min=1, max=60_000,
+                                 help="Commit the events answered at least this often (ms); a crash of the "
+                                      "relay may lose the last interval's events, a clean stop none."),
 ) -> None:
     """Serve the tracking routes (pixel, click, unsubscribe) and the sync routes on a public host."""
     import asyncio
+    import signal
 
     from engine.delivery.http_guard import ServerLimits
     from engine.delivery.tracking_tokens import TrackingTokens
@@ -69,14 +73,17 @@ def relay_serve(
                 secret = read_copied_secret(sync_secret or data / SYNC_FILE, "sync secret")
             except RelaySecretError as exc:
                 fail(str(exc))
-            store = RelayStore(data / "relay.db")
+            store = RelayStore(data / "relay.db", flush_ms=flush_ms)
             app_ = build_relay_app(tokens, RelaySink(store), store=store, sync_secret=secret, rules=rules,
                                    trust_forwarded=behind_proxy)
         server = RelayServer(app_, host, port, ServerLimits(max_connections=max_connections), tls)
         await server.start()
+        stopping = asyncio.Event()
+        # systemd and docker stop with SIGTERM: stop as for Ctrl-C, committing every buffered event.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
         print(f"MAILBRANCH-RELAY {server.port}", flush=True)
         try:
-            await asyncio.Event().wait()
+            await stopping.wait()
         finally:
             await server.stop()
             if store is not None:

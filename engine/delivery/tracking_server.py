@@ -129,47 +129,49 @@ def client_address(request: web.Request) -> Optional[str]:
     return request.remote
 
 
-def machine_reason(request: web.Request) -> Optional[str]:
+def machine_reason(request: web.Request, app: Optional[web.Application] = None) -> Optional[str]:
     """Why this request is a machine's (the request rules), or None for a reader's."""
-    return request.app[RULES].classify_request(request.method, request.headers.get("User-Agent"),
-                                               client_address(request))
+    return (app or request.app)[RULES].classify_request(request.method, request.headers.get("User-Agent"),
+                                                        client_address(request))
 
 
-def _machine_args(request: web.Request) -> dict[str, str]:
-    reason = machine_reason(request)
+def _machine_args(request: web.Request, app: web.Application) -> dict[str, str]:
+    reason = machine_reason(request, app)
     return {"machine": reason} if reason else {}
 
 
 async def pixel(request: web.Request) -> web.Response:
-    claim = request.app[TOKENS].read_open(request.match_info["token"])
+    app = request.app  # a property lookup each time: every pixel and click is on the hot path
+    claim = app[TOKENS].read_open(request.match_info["token"])
     if claim is None:
-        request.app[COUNTERS].rejected += 1
+        app[COUNTERS].rejected += 1
     else:
-        at = request.app[CLOCK]()
-        extra = _machine_args(request)
+        at = app[CLOCK]()
+        extra = _machine_args(request, app)
         accepted = await _ask_sink(request, "record_open", claim.campaign_uid, claim.send_id, at, **extra)
         if accepted:
-            request.app[COUNTERS].opens += 1
-            request.app[COUNTERS].machine += bool(extra)
+            app[COUNTERS].opens += 1
+            app[COUNTERS].machine += bool(extra)
         elif accepted is False:
             _foreign(request)
     return web.Response(body=PIXEL_GIF, content_type="image/gif", headers=_NO_STORE)
 
 
 async def click(request: web.Request) -> web.Response:
-    claim = request.app[TOKENS].read_click(request.match_info["token"])
+    app = request.app
+    claim = app[TOKENS].read_click(request.match_info["token"])
     if claim is None:
         return _not_found(request)
-    at = request.app[CLOCK]()
-    extra = _machine_args(request)
+    at = app[CLOCK]()
+    extra = _machine_args(request, app)
     accepted = await _ask_sink(request, "record_click", claim.campaign_uid, claim.send_id, claim.url, at, **extra)
     # The URL was signed into this email's token: safe to send the reader on,
     # even if recording failed (the reader should not pay for our outage) or
     # the email belongs to a campaign that is not here (an old email's link
     # keeps working, and records nothing in any campaign).
     if accepted:
-        request.app[COUNTERS].clicks += 1
-        request.app[COUNTERS].machine += bool(extra)
+        app[COUNTERS].clicks += 1
+        app[COUNTERS].machine += bool(extra)
     elif accepted is False:
         _foreign(request)
     raise web.HTTPFound(claim.url, headers=_NO_STORE)

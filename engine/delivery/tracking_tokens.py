@@ -16,14 +16,17 @@ once per installation and kept in a file only its owner can read.
 
 from __future__ import annotations
 
+import base64
 import hmac
+import json
 import os
 import secrets
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from itsdangerous import BadData, Signer, URLSafeSerializer
+from itsdangerous import Signer, URLSafeSerializer
 from itsdangerous.signer import HMACAlgorithm
 
 from engine.delivery.verp import VerpTokens
@@ -160,6 +163,8 @@ class TrackingTokens:
             purpose: _Serializer(secret, salt=salt, signer=_KeyCachingSigner, signer_kwargs={"algorithm": _Sha1Hmac()})
             for purpose, salt in _SALTS.items()
         }
+        #: Each purpose's signing key, for ``_verified``.
+        self._keys = {purpose: s.make_signer(s.salt).derive_key() for purpose, s in self._serializers.items()}
         #: VERP tokens (bounce Return-Path, mailto unsubscribe) signed with the same secret.
         self.verp = VerpTokens(secret)
 
@@ -174,12 +179,29 @@ class TrackingTokens:
         if not isinstance(token, str) or not token or len(token) > 8192:
             return None
         try:
-            payload = self._serializers[purpose].loads(token)
-        except (BadData, ValueError, TypeError, UnicodeError):
+            payload = self._verified(purpose, token)
+        except (ValueError, TypeError, zlib.error):
             return None
         if not isinstance(payload, list) or len(payload) not in sizes or not all(map(_is_id, payload[:2])):
             return None
         return payload
+
+    def _verified(self, purpose: str, token: str) -> Any:
+        """The payload of a token signed for ``purpose`` with our key; ValueError for any other.
+
+        What ``URLSafeSerializer.loads`` does for the tokens it makes
+        (``value.signature``, the value base64 JSON, zlib-compressed when it
+        starts with a dot), in a few calls instead of some fifty: every pixel
+        and click on the tracking server and the relay checks one. A
+        signature is compared in its canonical form only."""
+        value, _, signature = token.encode("ascii").rpartition(b".")
+        expected = base64.urlsafe_b64encode(hmac.digest(self._keys[purpose], value, "sha1")).rstrip(b"=")
+        if not value or not hmac.compare_digest(expected, signature):
+            raise ValueError("not signed with this installation's secret for this purpose")
+        compressed = value[:1] == b"."
+        data = value[1:] if compressed else value
+        data = base64.urlsafe_b64decode(data + b"=" * (-len(data) % 4))
+        return json.loads(zlib.decompress(data) if compressed else data)
 
     def open_token(self, campaign_uid: str, send_id: Id) -> str:
         return self._dump("open", campaign_uid, [send_id])

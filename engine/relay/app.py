@@ -52,25 +52,29 @@ MAX_BATCH = 10_000
 
 class RelaySink:
     """Implements ``TrackingSink`` by writing to the relay's log; the desktop decides
-    later whether the campaign and send are its own (a foreign token records nothing there)."""
+    later whether the campaign and send are its own (a foreign token records nothing there).
+
+    An event is accepted in memory and committed with the others of its
+    interval (``store.py``): the request does not wait for the disk."""
 
     def __init__(self, store: RelayStore) -> None:
         self.store = store
 
     async def record_open(self, campaign: Optional[str], send_id: Id, at: int,
                           machine: Optional[str] = None) -> bool:
-        await self.store.add(("open", campaign, str(send_id), None, None, at, machine))
+        self.store.put(("open", campaign, str(send_id), None, None, at, machine))
         return True
 
     async def record_click(self, campaign: Optional[str], send_id: Id, url: str, at: int,
                            machine: Optional[str] = None) -> bool:
-        await self.store.add(("click", campaign, str(send_id), url, None, at, machine))
+        self.store.put(("click", campaign, str(send_id), url, None, at, machine))
         return True
 
     async def unsubscribe(self, campaign: Optional[str], lead_id: Id, email: Optional[str]) -> str:
         if not email:
             return "unknown"  # a release 0.1 link: it names no address the desktop could suppress
-        await self.store.add(("unsubscribe", campaign, str(lead_id), None, email, wall_clock_ms(), None))
+        # Not buffered: the page says "you are unsubscribed" only once that is on disk.
+        await self.store.put_committed(("unsubscribe", campaign, str(lead_id), None, email, wall_clock_ms(), None))
         return "unsubscribed"
 
 
@@ -95,6 +99,7 @@ async def sync_events(request: web.Request) -> web.Response:
     if after is None or limit is None or limit < 1:
         return web.json_response({"error": "after and limit must be whole numbers"}, status=400)
     store = request.app[STORE]
+    await store.flush()  # every event answered before this pull is in it
     watermark = store.complete_before()  # read before the events: none older can still arrive
     rows = await _in_thread(store.after, after, min(limit, MAX_BATCH))
     await _in_thread(store.acknowledge, after, wall_clock_ms())
@@ -108,7 +113,12 @@ async def sync_status(request: web.Request) -> web.Response:
     if not _authorised(request):
         return web.json_response({"error": "wrong sync secret"}, status=401)
     store = request.app[STORE]
+    await store.flush()  # "events waiting" counts the ones answered a moment ago
     return web.json_response({**await _in_thread(store.status), "now": wall_clock_ms()})
+
+
+async def _drain_store(app: web.Application) -> None:
+    await app[STORE].drain()
 
 
 async def _in_thread(function, *args):
@@ -126,6 +136,7 @@ def build_relay_app(tokens: TrackingTokens, sink: TrackingSink, *, store: Option
             raise ValueError("the relay needs the installation's sync secret (32 characters or more)")
         app[STORE] = store
         app[SYNC_SECRET] = sync_secret
+        app.on_cleanup.append(_drain_store)  # after the last request: commit what is still buffered
         app.router.add_get("/sync/events", sync_events, allow_head=False)
         app.router.add_get("/sync/status", sync_status, allow_head=False)
     return app

@@ -25,9 +25,10 @@ BROWSER_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like G
 class RelayProcess:
     """The relay in its own process, as on a public host: secrets copied into its data folder."""
 
-    def __init__(self, data: Path, home: Path) -> None:
+    def __init__(self, data: Path, home: Path, *args: str) -> None:
         self.data = data
         self.home = home
+        self.args = args  # more options of `relay serve`
         self.process: Optional[subprocess.Popen] = None
         self.port = 0
 
@@ -42,7 +43,8 @@ class RelayProcess:
             shutil.copy(source, self.data / source.name)
         env = {**os.environ, "MAILBRANCH_HOME": str(self.home)}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "engine.cli", "relay", "serve", "--data", str(self.data), "--port", "0"],
+            [sys.executable, "-m", "engine.cli", "relay", "serve", "--data", str(self.data), "--port", "0",
+             *self.args],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.process.stdout.readline()
         if not line.startswith("MAILBRANCH-RELAY "):

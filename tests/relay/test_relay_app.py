@@ -56,6 +56,7 @@ async def test_a_forged_token_gets_nothing_and_a_genuine_click_goes_to_its_own_l
     assert status == 200 and headers["Content-Type"] == "image/gif"  # a mail client never shows a broken image
     status, headers, _ = await fetch(f"{server.url}/c/{forger.click_token(UID, 7, 'https://evil.example/')}")
     assert status == 404 and "Location" not in headers
+    await store.flush()
     assert store.after(0, 10) == []
 
     status, headers, _ = await fetch(f"{server.url}/c/{tokens.click_token(UID, 7, OFFER)}",
@@ -63,6 +64,7 @@ async def test_a_forged_token_gets_nothing_and_a_genuine_click_goes_to_its_own_l
     assert (status, headers["Location"]) == (302, OFFER)
     status, headers, _ = await fetch(f"{server.url}/c/{tokens.click_token(UID, 7, OFFER)}", method="HEAD")
     assert (status, headers["Location"]) == (302, OFFER)
+    await store.flush()
     assert [row[1:4] + row[-1:] for row in store.after(0, 10)] == [("click", UID, "7", None), ("click", UID, "7", "head")]
 
 
@@ -71,6 +73,7 @@ async def test_behind_a_proxy_the_readers_address_decides(relay_app, tokens):
     pixel = f"{server.url}/o/{tokens.open_token(UID, 8)}.gif"
     await fetch(pixel, headers={"User-Agent": BROWSER_UA, "X-Forwarded-For": "198.51.100.7, 17.58.1.1"})
     await fetch(pixel, headers={"User-Agent": BROWSER_UA, "X-Forwarded-For": "17.58.1.1, 198.51.100.7"})
+    await store.flush()
     assert [row[-1] for row in store.after(0, 10)] == ["privacy-proxy", None]  # the proxy's own entry is the last
 
 
@@ -95,6 +98,7 @@ async def test_an_unsubscribe_at_the_relay_reaches_the_suppression_list(relay_ap
     (lead_id,), = query(db, "SELECT id FROM leads")
     link = f"{server.url}/u/{tokens.unsubscribe_token(engine.uid, lead_id, 'ann@example.com')}"
     status, _, body = await fetch(link)
+    await store.flush()
     assert status == 200 and b"<form method='post'>" in body and store.after(0, 10) == []  # a GET changes nothing
     status, _, body = await fetch(link, method="POST", data={"List-Unsubscribe": "One-Click"})
     assert status == 200 and b"You are unsubscribed" in body
