@@ -59,6 +59,7 @@ from engine.runtime.outbox_verdicts import log_settlement, sort_outcomes
 from engine.runtime.pausing import paused_campaigns
 from engine.runtime.policy import DeliveryPolicy, describe_horizon
 from engine.runtime.settled import settle_events
+from engine.runtime.uncancelled import to_the_end
 from engine.store import suppression
 from engine.store.bulk import begin_write, execute_many, fetch_all
 from engine.store.database import Database
@@ -285,7 +286,11 @@ class Outbox:
             self.status.state = "idle"
             return 0
         crash_point("outbox_claimed")
-        await asyncio.to_thread(self._follow_versions, {item.campaign_id for item in claimed})
+        try:
+            await asyncio.to_thread(self._follow_versions, {item.campaign_id for item in claimed})
+        except asyncio.CancelledError:
+            self._release([item.send_id for item in claimed])  # stopped before sending: back to the queue
+            raise
         if not probing:
             self.status.state = "sending"
         # Render each message just before a connection is free for it, so rendering
@@ -339,9 +344,16 @@ class Outbox:
             while True:
                 await asyncio.sleep(0.05)
                 try:
-                    total += await asyncio.to_thread(settle_finished)
+                    total += await to_the_end(asyncio.to_thread(settle_finished))
                 except Exception as exc:  # noqa: BLE001 - kept in `finished`; the final settle tries again
                     log.warning("could not record sends yet (%s); retrying", exc)
+
+        async def last_settle() -> int:
+            settler.cancel()
+            # asyncio.wait, not `try: await settler except CancelledError`: that would also
+            # swallow a cancellation of this task arriving at the same moment (a stop).
+            await asyncio.wait([settler])
+            return await asyncio.to_thread(settle_finished)
 
         settler = asyncio.create_task(settle_often())
         sends = asyncio.gather(*(one(item) for item in claimed))
@@ -363,12 +375,10 @@ class Outbox:
                 committed = not finished
                 self._release([item.send_id for item in claimed if item.send_id not in settled_ids])
                 raise
-            settler.cancel()
-            # asyncio.wait, not `try: await settler except CancelledError`: that would also
-            # swallow a cancellation of this task arriving at the same moment (a stop).
-            await asyncio.wait([settler])
-            total += await asyncio.to_thread(settle_finished)
-            committed = True
+            try:
+                total += await to_the_end(last_settle())
+            finally:
+                committed = not finished  # a stop during the last group commit waited for it
             return total
         finally:
             settler.cancel()

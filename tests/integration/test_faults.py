@@ -42,7 +42,8 @@ async def test_server_down_pauses_sending_with_a_status_then_everything_goes_out
         port = runner.sandbox.port
         await runner.sandbox.stop()
         task = asyncio.create_task(runner.run())
-        await until(lambda: outbox.status.state == "paused", what="the outbox to pause")
+        await until(lambda: outbox.status.state == "paused" and not query(
+            db, "SELECT id FROM sends WHERE status = 'sending'"), what="the outbox to pause and hand its claims back")
         assert "cannot be reached" in outbox.status.describe()
         assert outbox.status.resume_at is not None
         # While paused nothing is spent: no attempt counted, nothing failed.
