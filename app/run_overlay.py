@@ -16,6 +16,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPathSt
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from editor import style
+from editor.figure_badge import BadgeText
 from editor.items import EdgeItem, NodeItem
 from editor.scene import FlowScene
 from engine.flow.model import Node
@@ -24,7 +25,6 @@ from engine.nodes.registry import node_type
 
 HIGHLIGHT = QColor("#7C3AED")
 BADGE_GAP = 6.0
-BADGE_PAD = 5.0
 MAX_BAND = 14.0
 
 
@@ -95,8 +95,7 @@ class NodeFiguresItem(QGraphicsItem):
         self.highlighted = False
         self.setZValue(3)
         self.setPos(node_item.pos())
-        self._font = style.font(11, QFont.Weight.DemiBold)
-        self._metrics = QFontMetricsF(self._font)
+        self._text = BadgeText()
         self._box = QRectF()
         self.set_figures({})
 
@@ -110,8 +109,7 @@ class NodeFiguresItem(QGraphicsItem):
             return
         self.prepareGeometryChange()
         self.lines = lines
-        width = max([self._metrics.horizontalAdvance(x) for x in lines] + [40.0]) + 2 * BADGE_PAD
-        height = self._metrics.height() * len(lines) + 2 * BADGE_PAD - 2
+        width, height = self._text.size(lines)
         self._box = QRectF(0, self.node_item.height + BADGE_GAP, width, height)
         self.setToolTip(f"{self.node_id}: " + ", ".join(lines))
         self.update()
@@ -136,16 +134,7 @@ class NodeFiguresItem(QGraphicsItem):
         if not self.lines:
             return
         accent = style.TYPE_COLORS.get(self.node_type, style.EDGE_COLOR)
-        painter.setPen(QPen(HIGHLIGHT if self.highlighted else QColor(accent), 1.2))
-        painter.setBrush(QColor("#FFFFFF"))
-        painter.drawRoundedRect(self._box, 6, 6)
-        painter.setFont(self._font)
-        painter.setPen(style.TEXT)
-        y = self._box.top() + BADGE_PAD
-        for line in self.lines:
-            painter.drawText(QRectF(self._box.left() + BADGE_PAD, y, self._box.width(), self._metrics.height()),
-                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, line)
-            y += self._metrics.height()
+        self._text.paint(painter, self._box, self.lines, QPen(HIGHLIGHT if self.highlighted else QColor(accent), 1.2))
 
 
 class EdgeCountItem(QGraphicsItem):

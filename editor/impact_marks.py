@@ -16,11 +16,11 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPen
+from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 from shiboken6 import isValid
 
-from editor import style
+from editor.figure_badge import BadgeText
 from editor.node_views import view_for
 from editor.scene import FlowScene
 from engine.flow.model import Flow
@@ -31,7 +31,6 @@ COLORS = {"removed": QColor("#D92D20"), "added": QColor("#16A34A"), "re-timed": 
           "same": QColor("#667085")}
 WORDS = {"removed": "removed", "added": "new step", "re-timed": "new timing", "changed": "settings changed",
          "content": "new content", "rewired": "arrows changed", "same": ""}
-PAD = 5.0
 GAP = 6.0
 
 
@@ -84,10 +83,8 @@ class ImpactMark(QGraphicsItem):
         self.rect = QRectF(0, 0, rect.width(), rect.height())
         self.setPos(rect.topLeft())
         self.setZValue(5)
-        self._font = style.font(11, QFont.Weight.DemiBold)
-        self._metrics = QFontMetricsF(self._font)
-        width = max([self._metrics.horizontalAdvance(x) for x in self.lines] + [40.0]) + 2 * PAD
-        height = self._metrics.height() * len(self.lines) + 2 * PAD - 2
+        self._text = BadgeText()
+        width, height = self._text.size(self.lines)
         self.badge = QRectF(0, -GAP - height, width, height)
         self.setToolTip(f"{node}: " + ", ".join(self.lines))
 
@@ -107,7 +104,7 @@ class ImpactMark(QGraphicsItem):
             painter.setBrush(fill)
             painter.setPen(outline)
             painter.drawRoundedRect(self.rect, 10, 10)
-            painter.setFont(self._font)
+            painter.setFont(self._text.font)
             painter.setPen(color.darker(120))
             painter.drawText(self.rect, Qt.AlignmentFlag.AlignCenter, f"{self.node} ({self.ghost}, removed)")
         else:
@@ -116,16 +113,7 @@ class ImpactMark(QGraphicsItem):
             painter.drawRoundedRect(self.rect.adjusted(-4, -4, 4, 4), 13, 13)
         if not self.lines:
             return
-        painter.setPen(QPen(color, 1.4))
-        painter.setBrush(QColor("#FFFFFF"))
-        painter.drawRoundedRect(self.badge, 6, 6)
-        painter.setFont(self._font)
-        painter.setPen(style.TEXT)
-        y = self.badge.top() + PAD
-        for line in self.lines:
-            painter.drawText(QRectF(self.badge.left() + PAD, y, self.badge.width(), self._metrics.height()),
-                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, line)
-            y += self._metrics.height()
+        self._text.paint(painter, self.badge, self.lines, QPen(color, 1.4))
 
 
 class ImpactMarks:
