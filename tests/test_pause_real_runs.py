@@ -17,10 +17,8 @@ from pathlib import Path
 
 import aiohttp
 
-from engine.control.server import ControlServer
 from engine.control.service import EngineService
-from engine.delivery.smtp import SmtpSettings
-from engine.runtime.runner import RunnerSettings
+from tests.control_support import engine_with_api
 from tests.flows import edge, email, flow
 
 SECRET = "pause-test-secret-0123456789abcdef"
@@ -60,16 +58,8 @@ class Api:
 
 
 async def _with_engine(db, scenario):
-    service = EngineService(db, RunnerSettings(SmtpSettings.from_url("sandbox"), grace_ms=0, poll_seconds=0.05))
-    server = ControlServer(service, SECRET)
-    await service.start()
-    await server.start()
-    try:
-        async with aiohttp.ClientSession() as http:
-            return await scenario(Api(http, f"http://127.0.0.1:{server.port}"), service)
-    finally:
-        await server.stop()
-        await service.stop()
+    async with engine_with_api(db, SECRET) as (service, server), aiohttp.ClientSession() as http:
+        return await scenario(Api(http, f"http://127.0.0.1:{server.port}"), service)
 
 
 def _sent(figures: dict, node: str) -> int:

@@ -13,12 +13,9 @@ import sys
 import aiohttp
 import pytest
 
-from engine.control.server import ControlServer
-from engine.control.service import EngineService
-from engine.delivery.smtp import SmtpSettings
-from engine.runtime.runner import RunnerSettings
 from engine.store import suppression
 from engine.store.database import Database
+from tests.control_support import engine_with_api
 
 SECRET = "suppression-test-secret-0123456789abcdef"
 
@@ -136,12 +133,8 @@ def test_control_api_lists_adds_imports_exports_and_removes(tmp_path, monkeypatc
 
     async def scenario():
         db = Database(tmp_path / "engine.db")
-        service = EngineService(db, RunnerSettings(SmtpSettings.from_url("sandbox"), grace_ms=0, poll_seconds=0.05))
-        server = ControlServer(service, SECRET)
-        await service.start()
-        await server.start()
-        base, auth = f"http://127.0.0.1:{server.port}", {"Authorization": f"Bearer {SECRET}"}
-        try:
+        async with engine_with_api(db, SECRET) as (_service, server):
+            base, auth = f"http://127.0.0.1:{server.port}", {"Authorization": f"Bearer {SECRET}"}
             async with aiohttp.ClientSession(headers=auth) as http:
                 async with http.post(f"{base}/suppressions", json={"emails": ["Ann@Example.com"], "note": "phone"}) as r:
                     assert (r.status, await r.json()) == (200, {"added": 1, "already": 0})
@@ -164,9 +157,6 @@ def test_control_api_lists_adds_imports_exports_and_removes(tmp_path, monkeypatc
             async with aiohttp.ClientSession() as http:
                 async with http.get(f"{base}/suppressions") as r:
                     assert r.status == 403
-        finally:
-            await server.stop()
-            await service.stop()
         with db.session() as s:
             return [e.email for e in suppression.entries(s)]
 
