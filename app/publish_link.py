@@ -2,12 +2,15 @@
 
 Two campaigns can run flows of the same name (a copy of a file, a second
 run of a template), so the name alone is a guess. When the app starts a
-campaign from the editor's flow, the flow file records that campaign's
-world-unique id in its top-level ``campaigns`` list (a step on the undo
-stack, saved with the file); a campaign's 'Changes not published' bar
-shows only for a flow that lists it. A file written before such links
-existed lists none: then, and only then, the name decides, and publishing
-from it links it to the campaign it changed.
+campaign from the editor's flow, the flow records that campaign's
+world-unique id in its top-level ``campaigns`` list; a campaign's 'Changes
+not published' bar shows only for a flow that lists it. The list is
+bookkeeping, not an edit: it is not an undo step and does not by itself ask
+to save the file (starting a campaign would otherwise leave every flow
+"modified"); the file keeps it from its next save, which fixing the flow
+brings. A flow that lists no campaign (a file written before, or not saved
+since) is matched by its name, and publishing from it links it to the
+campaign it changed.
 
 The list is the file's, not the campaign's: it is left out when a flow is
 compared with the running one, published, or sent to the engine to run.
@@ -53,11 +56,9 @@ def edits_campaign(flow: Flow, running: Flow, uid: Optional[str]) -> bool:
 
 def link_document(doc: Any, uid: str) -> None:
     """Record in the editor's flow that campaign ``uid`` was started from (or published from) it."""
-    from editor.commands import SetFlowField
-
     uids = linked(doc.flow)
     if uid and uid not in uids:
-        doc.undo_stack.push(SetFlowField(doc, LINK, [*uids, uid], "Link the flow to its campaign"))
+        doc.flow.extra[LINK] = [*uids, uid]
 
 
 async def link_started(doc: Any, client: Any, campaign_id: int) -> None:
