@@ -42,10 +42,13 @@ def load_for_plan(s: Session, batch: Batch, campaign_id: int, plan: Plan, whole:
     """Fill ``batch`` with what ``apply_plan`` reads and changes. ``whole=False``
     (the preview's count, ``apply_plan(walk=False)``): of the leads on removed
     nodes only those tokens and their unsent emails."""
+    # Leads loaded whole are in the batch's lead table: their listeners are loaded already.
+    others = ""
     if whole:
         walking = walking_leads(s, campaign_id, plan)
         if walking:
             batch.load(set(walking))
+            others = " AND lead_id NOT IN (SELECT lead_id FROM batch_leads)"
     elif plan.removed:
         nodes = ", ".join("?" for _ in plan.removed)
         for r in fetch_all(s, sql(_TOKENS) + f" AND node IN ({nodes})", (campaign_id, *plan.removed)):
@@ -54,6 +57,7 @@ def load_for_plan(s: Session, batch: Batch, campaign_id: int, plan: Plan, whole:
             batch.sends[r[0]] = SendState(*r)
     if plan.retimed:
         nodes = ", ".join("?" for _ in plan.retimed)
+        # Walking leads' waits too: their loaded rows lack the start a re-timing keeps.
         rows = fetch_all(s, sql(_WAITS) + f" AND node IN ({nodes})", (campaign_id, *plan.retimed))
         for r in rows:
             known = batch.waits.get(r[0])
@@ -67,7 +71,8 @@ def load_for_plan(s: Session, batch: Batch, campaign_id: int, plan: Plan, whole:
     if plan.conditions:
         known_ids = {x.id for x in batch.listeners}
         nodes = ", ".join("?" for _ in plan.conditions)
-        for r in fetch_all(s, sql(_LISTENERS) + f" AND condition IN ({nodes})", (campaign_id, *plan.conditions)):
+        for r in fetch_all(s, sql(_LISTENERS) + f" AND condition IN ({nodes})" + others,
+                           (campaign_id, *plan.conditions)):
             if r[0] not in known_ids:
                 batch._index_listener(ListenerState(*r))
 
