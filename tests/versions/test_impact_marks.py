@@ -17,12 +17,11 @@ from editor.impact_marks import ImpactMark, ImpactMarks, mark_lines  # noqa: E40
 from editor.layout import apply_missing_positions  # noqa: E402
 from editor.scene import FlowScene  # noqa: E402
 from engine.versions.impact import preview  # noqa: E402
-from engine.versions.publish import publish  # noqa: E402
 from tests.conftest import fresh_database  # noqa: E402
-from tests.versions.support import FLOW_A, H, T0, edited, flow, start  # noqa: E402
+from tests.versions.support import FLOW_A, T0, H, edited, flow, start  # noqa: E402
 
 
-def _replaced_w1(w1_to: str) -> dict:
+def _replaced_w1() -> dict:
     """FLOW_A with w1 (3d) gone, a new wait w9 (2d) in its place, and e3's subject fixed."""
     data = edited(FLOW_A)
     data["nodes"] = [n for n in data["nodes"] if n["id"] != "w1"] + [{"id": "w9", "type": "wait", "duration": "2d"}]
@@ -38,7 +37,7 @@ def _impact(tmp_path, mapping):
     engine = start(db, FLOW_A, leads=3)
     engine.run_to_end(T0 + H)
     engine.clock.reach(T0 + H)
-    found = preview(db, engine.campaign_id, flow(_replaced_w1("w9")), mapping, clock=engine.clock)
+    found = preview(db, engine.campaign_id, flow(_replaced_w1()), mapping, clock=engine.clock)
     db.dispose()
     return found.as_json()
 
@@ -51,7 +50,7 @@ def test_each_touched_step_shows_its_figures_and_a_removed_one_is_drawn_where_it
     running = flow(FLOW_A)
     apply_missing_positions(running)
     w1_at = running.find_node("w1").extra["position"]
-    doc = FlowDocument(flow(_replaced_w1("w9")))
+    doc = FlowDocument(flow(_replaced_w1()))
     apply_missing_positions(doc.flow)
     scene = FlowScene(doc)
     marks = ImpactMarks(scene)
@@ -86,7 +85,7 @@ def test_the_marks_show_while_the_dialog_is_open_and_go_when_it_closes(qtbot, tm
     running = flow(FLOW_A)
     apply_missing_positions(running)
     run_scene = FlowScene(FlowDocument(running))
-    doc = FlowDocument(flow(_replaced_w1("w9")))
+    doc = FlowDocument(flow(_replaced_w1()))
     editor_scene = FlowScene(doc)
     run = SimpleNamespace(flow=running, campaign_id=1, figures={}, engine=SimpleNamespace(client=None),
                           editor=SimpleNamespace(scene=run_scene))
