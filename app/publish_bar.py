@@ -119,6 +119,10 @@ class ImpactDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
+        self.canvas_note = QLabel("While this window is open, each step's figures are also drawn on the canvas: "
+                                  "on the editor's flow and on this campaign's.")
+        self.canvas_note.setWordWrap(True)
+        layout.addWidget(self.canvas_note)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.leads)
         layout.addLayout(self.mapping_form)
